@@ -1,0 +1,44 @@
+#pragma once
+// A prepared statement that finalizes itself and turns SQLite errors into StoreError.
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <string>
+
+#include "store/store.h"
+
+namespace optiscope::detail {
+
+[[noreturn]] void throw_sqlite(sqlite3* db, const std::string& what);
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql);
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int index, std::int64_t value);
+  Statement& bind(int index, double value);
+  Statement& bind(int index, const std::string& value);
+  Statement& bind_null(int index);
+
+  /// True while a row is available.
+  bool step();
+  /// Runs a statement that returns no rows.
+  void run();
+  void reset();
+
+  std::int64_t int64(int column) const;
+  double real(int column) const;
+  std::string text(int column) const;
+  bool is_null(int column) const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+void exec(sqlite3* db, const char* sql);
+
+}  // namespace optiscope::detail

@@ -1,0 +1,59 @@
+#pragma once
+// The SQLite store: the only thing the views read. Schema documented in docs/store-schema.md.
+// One Store object belongs to one thread; a reader and a writer in two threads or processes each
+// open their own (WAL mode lets them work side by side).
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "store/records.h"
+
+struct sqlite3;
+
+namespace optiscope {
+
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr int kStoreSchemaVersion = 1;
+
+class Store {
+ public:
+  enum class Mode { read_only, read_write };
+
+  /// read_write creates the file if needed; read_only never writes. Throws StoreError with a message
+  /// fit for a user when the file is not an Optiscope store, is corrupt, or is from a newer version.
+  static Store open(const std::string& path, Mode mode);
+  Store(Store&&) noexcept;
+  Store& operator=(Store&&) noexcept;
+  ~Store();
+
+  const std::string& path() const;
+  int schema_version() const;
+
+  std::int64_t add_comparison(const std::string& name, const std::string& spec_json);
+  std::int64_t begin_run(std::int64_t comparison_id, int ordinal, const std::string& optim,
+                         const std::string& spec_json, const std::string& device);
+  /// One transaction per step: a crash loses at most the step being written.
+  void append_step(std::int64_t run_id, const StepRecord& step);
+  void finish_run(const RunInfo& outcome_of_run);
+
+  std::vector<ComparisonInfo> comparisons() const;
+  std::vector<RunInfo> runs() const;
+  std::vector<RunInfo> runs_of(std::int64_t comparison_id) const;
+  RunInfo run(std::int64_t run_id) const;
+  /// Steps with step > after_step, in order: lets a live view read only what is new.
+  std::vector<StepRecord> steps(std::int64_t run_id, std::int64_t after_step = 0) const;
+
+  sqlite3* handle() const;
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace optiscope
