@@ -1,0 +1,216 @@
+#include "cli_commands.h"
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli_args.h"
+#include "csv_export.h"
+#include "engine/comparison_runner.h"
+#include "store/store.h"
+
+namespace optiscope::cli {
+
+const char* const kRunHelp = R"(usage: optiscope-cli run --db FILE [options]
+
+Runs one comparison: the same spec once per optimizer variant, same seed and data order,
+and records every step into the store FILE (created if needed).
+
+  --db FILE            store to write (SQLite)
+  --spec FILE          comparison spec JSON (TrainingArguments key names); options below override it
+  --preset NAME        model preset: tiny, small, llama-3.2-1b, llama-3.2-3b, llama-3.1-8b
+  --optim LIST         comma-separated variants, e.g. adamw_torch,adamw_8bit
+  --steps N            optimizer steps per variant (max_steps)
+  --batch N            per_device_train_batch_size
+  --seq-len N          max_seq_length
+  --grad-accum N       gradient_accumulation_steps
+  --lr X               learning_rate
+  --warmup-ratio X     warmup_ratio
+  --precision P        fp32, bf16 or fp32_autocast_bf16
+  --device D           cpu, cuda or cuda:N
+  --budget-gb X        emulate a smaller device: cap memory at X GiB
+  --seed N             seed for weights and data order
+  --name TEXT          name of the comparison
+  --quiet              no progress lines
+)";
+
+const char* const kDemoHelp = R"(usage: optiscope-cli demo --db FILE [--quiet]
+
+Runs the built-in default comparison (tiny Llama-style model, synthetic instructions,
+adamw_torch vs adamw_8bit, on the CPU) into the store FILE.
+)";
+
+const char* const kExportHelp = R"(usage: optiscope-cli export --db FILE --format csv --out FILE [--run ID] [--comparison ID]
+
+Writes one row per run and step, with the header
+run,comparison,optim,outcome,step,loss,lr,step_ms,tokens,mem_bytes
+to --out ("-" for standard output). The output file is only replaced once it is complete.
+)";
+
+const char* const kListHelp = R"(usage: optiscope-cli list --db FILE
+
+Lists the comparisons and runs in a store, with their outcome and final loss.
+)";
+
+namespace {
+
+std::atomic<bool> g_cancel{false};
+
+extern "C" void on_interrupt(int) { g_cancel.store(true); }
+
+class ConsoleProgress final : public ComparisonObserver {
+ public:
+  explicit ConsoleProgress(bool quiet) : quiet_(quiet) {}
+  void on_run_started(const RunProgress& p) override {
+    if (!quiet_) std::fprintf(stderr, "[%d/%d] %s: %lld steps\n", p.run_index + 1, p.run_count, p.optim.c_str(),
+                              static_cast<long long>(p.total_steps));
+  }
+  void on_step(const RunProgress& p) override {
+    const std::int64_t every = std::max<std::int64_t>(1, p.total_steps / 10);
+    if (!quiet_ && (p.step % every == 0 || p.step == p.total_steps))
+      std::fprintf(stderr, "  %-20s step %5lld/%lld  loss %.4f\n", p.optim.c_str(), static_cast<long long>(p.step),
+                   static_cast<long long>(p.total_steps), p.loss);
+  }
+  void on_run_finished(const RunProgress& p, Outcome o, const std::string& detail) override {
+    if (!quiet_ || o != Outcome::completed)
+      std::fprintf(stderr, "  %s: %s%s%s\n", p.optim.c_str(), to_string(o).c_str(), detail.empty() ? "" : ": ",
+                   detail.c_str());
+  }
+
+ private:
+  bool quiet_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("cannot read " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int run_and_report(const ComparisonSpec& spec, const std::string& db, bool quiet) {
+  ConsoleProgress progress(quiet);
+  g_cancel = false;
+  auto previous = std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  const ComparisonResult result = run_comparison(spec, db, &progress, &g_cancel);
+  std::signal(SIGINT, previous);
+
+  const Store store = Store::open(db, Store::Mode::read_only);
+  bool all_completed = true;
+  std::printf("comparison %lld \"%s\" in %s\n", static_cast<long long>(result.comparison_id), spec.name.c_str(),
+              db.c_str());
+  std::printf("%-22s %-12s %10s %10s %12s\n", "optim", "outcome", "first", "final", "ms/step");
+  for (const auto& id : result.run_ids) {
+    const RunInfo r = store.run(id);
+    const auto steps = store.steps(id);
+    double ms = 0.0;
+    for (const auto& s : steps) ms += s.step_ms;
+    std::printf("%-22s %-12s %10.4f %10.4f %12.2f\n", r.optim.c_str(), to_string(r.outcome).c_str(),
+                steps.empty() ? 0.0 : steps.front().loss, steps.empty() ? 0.0 : steps.back().loss,
+                steps.empty() ? 0.0 : ms / static_cast<double>(steps.size()));
+    all_completed = all_completed && r.outcome == Outcome::completed;
+  }
+  if (result.cancelled) return kExitCancelled;
+  return all_completed ? kExitOk : kExitVariantFailed;
+}
+
+}  // namespace
+
+int cmd_run(const std::vector<std::string>& argv) {
+  const Args a(argv,
+               {"--db", "--spec", "--preset", "--optim", "--steps", "--batch", "--seq-len", "--grad-accum", "--lr",
+                "--warmup-ratio", "--precision", "--device", "--budget-gb", "--seed", "--name"},
+               {"--quiet"});
+  ComparisonSpec spec = default_comparison();
+  if (auto f = a.get("--spec")) spec = comparison_spec_from_json(read_file(*f));
+  if (auto v = a.get("--preset")) spec.base.model = *v;
+  if (auto v = a.get("--optim")) spec.optims = split_list(*v);
+  if (auto v = a.get("--steps")) spec.base.max_steps = to_int("--steps", *v);
+  if (auto v = a.get("--batch")) spec.base.per_device_train_batch_size = to_int("--batch", *v);
+  if (auto v = a.get("--seq-len")) spec.base.max_seq_length = to_int("--seq-len", *v);
+  if (auto v = a.get("--grad-accum")) spec.base.gradient_accumulation_steps = to_int("--grad-accum", *v);
+  if (auto v = a.get("--lr")) spec.base.learning_rate = to_double("--lr", *v);
+  if (auto v = a.get("--warmup-ratio")) spec.base.warmup_ratio = to_double("--warmup-ratio", *v);
+  if (auto v = a.get("--precision")) spec.base.precision = *v;
+  if (auto v = a.get("--device")) spec.base.device = *v;
+  if (auto v = a.get("--seed")) spec.base.seed = static_cast<std::uint64_t>(to_int("--seed", *v));
+  if (auto v = a.get("--budget-gb")) {
+    const double gb = to_double("--budget-gb", *v);
+    if (gb < 0) throw UsageError("--budget-gb must not be negative");
+    spec.base.device_budget_bytes = static_cast<std::uint64_t>(gb * 1024.0 * 1024.0 * 1024.0);
+  }
+  if (auto v = a.get("--name")) {
+    spec.name = *v;
+  } else if (!a.get("--spec")) {
+    spec.name = spec.base.model + ": ";
+    for (std::size_t i = 0; i < spec.optims.size(); ++i) spec.name += (i ? " vs " : "") + spec.optims[i];
+  }
+  if (spec.optims.empty()) throw UsageError("--optim needs at least one optimizer");
+  for (const auto& o : spec.optims) {
+    RunSpec r = spec.base;
+    r.optim = o;
+    if (auto problems = validate(r); !problems.empty()) throw SpecError(problems.front());
+  }
+  return run_and_report(spec, a.require("--db"), a.has("--quiet"));
+}
+
+int cmd_demo(const std::vector<std::string>& argv) {
+  const Args a(argv, {"--db"}, {"--quiet"});
+  return run_and_report(default_comparison(), a.require("--db"), a.has("--quiet"));
+}
+
+int cmd_export(const std::vector<std::string>& argv) {
+  const Args a(argv, {"--db", "--format", "--out", "--run", "--comparison"}, {});
+  const std::string format = a.get("--format").value_or("csv");
+  if (format != "csv") throw UsageError("unknown export format '" + format + "' (supported: csv)");
+  const Store store = Store::open(a.require("--db"), Store::Mode::read_only);
+  std::vector<RunInfo> runs = store.runs();
+  if (auto v = a.get("--run")) {
+    const auto id = to_int("--run", *v);
+    std::erase_if(runs, [&](const RunInfo& r) { return r.id != id; });
+    if (runs.empty()) throw UsageError("no run " + *v + " in the store");
+  }
+  if (auto v = a.get("--comparison")) {
+    const auto id = to_int("--comparison", *v);
+    std::erase_if(runs, [&](const RunInfo& r) { return r.comparison_id != id; });
+  }
+  const std::string out = a.require("--out");
+  if (out == "-") {
+    write_steps_csv(store, runs, std::cout);
+    return kExitOk;
+  }
+  // Written beside the target and renamed at the end: a failure never leaves a half file in place.
+  const std::string tmp = out + ".partial";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw std::runtime_error("cannot write " + tmp);
+    write_steps_csv(store, runs, f);
+    if (!f.flush()) throw std::runtime_error("writing " + tmp + " failed");
+  }
+  std::filesystem::rename(tmp, out);
+  return kExitOk;
+}
+
+int cmd_list(const std::vector<std::string>& argv) {
+  const Args a(argv, {"--db"}, {});
+  const Store store = Store::open(a.require("--db"), Store::Mode::read_only);
+  std::printf("store %s (schema %d)\n", store.path().c_str(), store.schema_version());
+  for (const auto& c : store.comparisons()) {
+    std::printf("comparison %lld  %s  %s\n", static_cast<long long>(c.id), c.created_at.c_str(), c.name.c_str());
+    for (const auto& r : store.runs_of(c.id)) {
+      const auto steps = store.steps(r.id);
+      std::printf("  run %-5lld %-22s %-12s steps %-6zu final loss %s  %s\n", static_cast<long long>(r.id),
+                  r.optim.c_str(), to_string(r.outcome).c_str(), steps.size(),
+                  steps.empty() ? "-" : std::to_string(steps.back().loss).c_str(), r.device.c_str());
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace optiscope::cli

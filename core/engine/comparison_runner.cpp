@@ -1,0 +1,70 @@
+#include "engine/comparison_runner.h"
+
+#include <c10/core/Device.h>
+
+#include "engine/device_runtime.h"
+#include "engine/trainer.h"
+#include "store/store.h"
+
+namespace optiscope {
+
+std::string describe_device(const std::string& device) {
+  try {
+    return engine::device_name(c10::Device(device));
+  } catch (const std::exception& e) {
+    return device + " (" + e.what() + ")";
+  }
+}
+
+ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& store_path,
+                                ComparisonObserver* observer, const std::atomic<bool>* cancel) {
+  for (const auto& optim : spec.optims) {
+    RunSpec run = spec.base;
+    run.optim = optim;
+    if (const auto problems = validate(run); !problems.empty()) throw SpecError(problems.front());
+  }
+  Store store = Store::open(store_path, Store::Mode::read_write);
+  ComparisonResult result;
+  result.comparison_id = store.add_comparison(spec.name, to_json(spec));
+  const std::string device = describe_device(spec.base.device);
+  const int count = static_cast<int>(spec.optims.size());
+  for (int i = 0; i < count; ++i) {
+    RunSpec run = spec.base;
+    run.optim = spec.optims[static_cast<std::size_t>(i)];
+    RunProgress progress;
+    progress.run_index = i;
+    progress.run_count = count;
+    progress.optim = run.optim;
+    progress.comparison_id = result.comparison_id;
+    progress.total_steps = run.max_steps;
+    progress.run_id = store.begin_run(result.comparison_id, i, run.optim, to_json(run), device);
+    result.run_ids.push_back(progress.run_id);
+    if (observer != nullptr) observer->on_run_started(progress);
+
+    const auto outcome = engine::train(
+        run,
+        [&](const StepRecord& rec) {
+          store.append_step(progress.run_id, rec);
+          progress.step = rec.step;
+          progress.loss = rec.loss;
+          if (observer != nullptr) observer->on_step(progress);
+        },
+        cancel);
+
+    RunInfo info = store.run(progress.run_id);
+    info.outcome = outcome.outcome;
+    info.outcome_detail = outcome.detail;
+    info.oom_step = outcome.oom_step;
+    info.oom_bytes = outcome.oom_bytes;
+    store.finish_run(info);
+    result.outcomes.push_back(outcome.outcome);
+    if (observer != nullptr) observer->on_run_finished(progress, outcome.outcome, outcome.detail);
+    if (outcome.outcome == Outcome::cancelled) {
+      result.cancelled = true;
+      break;
+    }
+  }
+  return result;
+}
+
+}  // namespace optiscope

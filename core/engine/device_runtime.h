@@ -1,0 +1,26 @@
+#pragma once
+// What the training loop needs to know about the device it runs on, with one implementation for
+// CPU-only builds and one for CUDA builds, so the loop itself has no #ifdefs.
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <string>
+
+namespace optiscope::engine {
+
+struct DeviceMemory {
+  std::int64_t allocated = 0;  // bytes handed out by the allocator now
+  std::int64_t peak = 0;       // most handed out since the last reset
+  std::int64_t reserved = 0;   // held by the caching allocator (allocated + cache)
+  std::int64_t total = 0;      // the device's (or budget's) capacity, 0 if unknown
+};
+
+bool device_available(const c10::Device& device);
+std::string device_name(const c10::Device& device);
+void synchronize(const c10::Device& device);
+void reset_peak_memory(const c10::Device& device);
+DeviceMemory memory(const c10::Device& device);
+/// Caps what the allocator may hand out (0 = no cap): the emulated smaller card.
+void set_memory_budget(const c10::Device& device, std::int64_t bytes);
+
+}  // namespace optiscope::engine

@@ -1,0 +1,71 @@
+#include "optim/torch_adamw.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace optiscope::optim {
+
+TorchAdamW::TorchAdamW(std::vector<torch::Tensor> params, const OptimizerOptions& options, bool fused)
+    : Optimizer(std::move(params)), options_(options), fused_(fused) {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : params_) {
+    // Like torch.optim.AdamW: moments in the parameter's dtype, allocated up front.
+    exp_avg_.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+    exp_avg_sq_.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+    steps_.push_back(torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(p.device())));
+  }
+}
+
+StateBytes TorchAdamW::state_bytes() const {
+  StateBytes b;
+  for (std::size_t i = 0; i < params_.size(); ++i) b.device += tensor_bytes(exp_avg_[i]) + tensor_bytes(exp_avg_sq_[i]);
+  return b;
+}
+
+void TorchAdamW::step() {
+  torch::NoGradGuard no_grad;
+  ++step_;
+  if (fused_) {
+    step_fused();
+  } else {
+    step_foreach();
+  }
+}
+
+// The for-each algorithm of torch.optim.AdamW (decay first, then the Adam step), one tensor at a
+// time: the "adamw_torch" reference people compare against.
+void TorchAdamW::step_foreach() {
+  const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(step_));
+  const double bc2 = 1.0 - std::pow(options_.beta2, static_cast<double>(step_));
+  const double step_size = options_.lr / bc1;
+  const double bc2_sqrt = std::sqrt(bc2);
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    auto& p = params_[i];
+    const auto& g = p.grad();
+    if (!g.defined()) continue;
+    if (options_.weight_decay != 0.0) p.mul_(1.0 - options_.lr * options_.weight_decay);
+    exp_avg_[i].lerp_(g, 1.0 - options_.beta1);
+    exp_avg_sq_[i].mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
+    const auto denom = (exp_avg_sq_[i].sqrt() / bc2_sqrt).add_(options_.eps);
+    p.addcdiv_(exp_avg_[i], denom, -step_size);
+  }
+}
+
+void TorchAdamW::step_fused() {
+  std::vector<torch::Tensor> ps, gs, ms, vs, ss;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (!params_[i].grad().defined()) continue;
+    ps.push_back(params_[i]);
+    gs.push_back(params_[i].grad());
+    ms.push_back(exp_avg_[i]);
+    vs.push_back(exp_avg_sq_[i]);
+    steps_[i].add_(1);
+    ss.push_back(steps_[i]);
+  }
+  if (ps.empty()) return;
+  at::_fused_adamw_(ps, gs, ms, vs, {}, ss, options_.lr, options_.beta1, options_.beta2, options_.weight_decay,
+                    options_.eps, /*amsgrad=*/false, /*maximize=*/false);
+}
+
+}  // namespace optiscope::optim

@@ -1,0 +1,26 @@
+#pragma once
+// adamw_torch and adamw_torch_fused: LibTorch's own AdamW, state in the parameter dtype.
+#include "optim/optimizer.h"
+
+namespace optiscope::optim {
+
+class TorchAdamW final : public Optimizer {
+ public:
+  TorchAdamW(std::vector<torch::Tensor> params, const OptimizerOptions& options, bool fused);
+  void step() override;
+  void set_lr(double lr) override { options_.lr = lr; }
+  StateBytes state_bytes() const override;
+
+ private:
+  void step_foreach();
+  void step_fused();
+
+  OptimizerOptions options_;
+  bool fused_;
+  std::vector<torch::Tensor> exp_avg_;
+  std::vector<torch::Tensor> exp_avg_sq_;
+  std::vector<torch::Tensor> steps_;  // float32 scalars, as the fused kernel wants
+  std::int64_t step_ = 0;
+};
+
+}  // namespace optiscope::optim

@@ -1,0 +1,460 @@
+#include "main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHeaderView>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QSettings>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <QTimer>
+#include <QTreeView>
+#include <QVBoxLayout>
+#include <algorithm>
+
+#include "charts/chart_series.h"
+#include "charts/loss_chart.h"
+#include "comparison_progress.h"
+#include "comparison_worker.h"
+#include "new_comparison_dialog.h"
+#include "outcome_text.h"
+#include "recent_files.h"
+#include "runs_model.h"
+#include "steps_csv.h"
+#include "store/store.h"
+#include "store_files.h"
+
+namespace optiscope::ui {
+namespace {
+
+constexpr int kLiveRefreshMs = 50;  // 20 redraws per second at most
+
+QString sameFile(const QString& path) { return QFileInfo(path).absoluteFilePath(); }
+
+// The one local store file in a drag, if there is exactly one.
+QString droppedStoreFile(const QMimeData* mime) {
+  if (!mime || !mime->hasUrls() || mime->urls().size() != 1) return {};
+  const QUrl url = mime->urls().front();
+  if (!url.isLocalFile() || !looksLikeStoreFile(url.toLocalFile())) return {};
+  return url.toLocalFile();
+}
+
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), runsModel_(new RunsModel(this)) {
+  qRegisterMetaType<optiscope::RunProgress>();
+  qRegisterMetaType<optiscope::ComparisonResult>();
+  qRegisterMetaType<optiscope::Outcome>();
+  setWindowTitle(QStringLiteral("Optiscope"));
+  setAcceptDrops(true);
+
+  liveRefresh_ = new QTimer(this);
+  liveRefresh_->setSingleShot(true);
+  liveRefresh_->setInterval(kLiveRefreshMs);
+  connect(liveRefresh_, &QTimer::timeout, this, [this] { lossChart_->appendNewSteps(); });
+
+  createCentralArea();
+  createRunsPanel();
+  createActions();
+  createMenus();
+  storeLabel_ = new QLabel(this);
+  storeLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  statusBar()->addPermanentWidget(storeLabel_);
+  connect(runsModel_, &RunsModel::checkedRunsChanged, this, &MainWindow::syncCharts);
+
+  resize(1280, 800);
+  const QSettings settings;
+  restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
+  restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+  updateStatus();
+  updateActions();
+}
+
+MainWindow::~MainWindow() {
+  cancelComparisonsAndWait();
+  // The chart holds a pointer to the store: let go of it before the store goes.
+  lossChart_->setStore(nullptr);
+}
+
+void MainWindow::createCentralArea() {
+  lossChart_ = new LossChart(this);
+  lossChart_->setEmptyMessage(tr("Open a store (Ctrl+O) or start a new comparison (Ctrl+N)"));
+  tabs_ = new QTabWidget(this);
+  tabs_->setDocumentMode(true);
+  tabs_->addTab(lossChart_, tr("Loss"));
+
+  progressPanel_ = new QWidget(this);
+  progressLayout_ = new QVBoxLayout(progressPanel_);
+  progressLayout_->setContentsMargins(0, 0, 0, 0);
+  progressLayout_->setSpacing(0);
+  progressPanel_->setVisible(false);
+
+  auto* central = new QWidget(this);
+  auto* layout = new QVBoxLayout(central);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->setSpacing(0);
+  layout->addWidget(tabs_, 1);
+  layout->addWidget(progressPanel_);
+  setCentralWidget(central);
+}
+
+void MainWindow::createRunsPanel() {
+  runsView_ = new QTreeView(this);
+  runsView_->setModel(runsModel_);
+  runsView_->setUniformRowHeights(true);
+  runsView_->setAlternatingRowColors(true);
+  runsView_->setSelectionMode(QAbstractItemView::SingleSelection);
+  runsView_->header()->setStretchLastSection(true);
+  runsView_->header()->setSectionResizeMode(RunsModel::NameColumn, QHeaderView::Interactive);
+  runsView_->setColumnWidth(RunsModel::NameColumn, 230);
+  runsView_->setColumnWidth(RunsModel::OutcomeColumn, 130);
+  // New comparisons and runs show up expanded: they are what the user is waiting for.
+  connect(runsModel_, &QAbstractItemModel::modelReset, runsView_, &QTreeView::expandAll);
+  connect(runsModel_, &QAbstractItemModel::rowsInserted, runsView_,
+          [this](const QModelIndex& parent, int first, int last) {
+            if (parent.isValid()) runsView_->expand(parent);
+            else
+              for (int row = first; row <= last; ++row) runsView_->expand(runsModel_->index(row, 0));
+          });
+
+  auto* dock = new QDockWidget(tr("Runs"), this);
+  dock->setObjectName(QStringLiteral("runsDock"));
+  dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable |
+                    QDockWidget::DockWidgetClosable);
+  dock->setWidget(runsView_);
+  dock->setMinimumWidth(300);
+  addDockWidget(Qt::LeftDockWidgetArea, dock);
+  resizeDocks({dock}, {440}, Qt::Horizontal);
+}
+
+void MainWindow::createActions() {
+  openAct_ = new QAction(QIcon::fromTheme(QStringLiteral("document-open")), tr("&Open store…"), this);
+  openAct_->setShortcut(QKeySequence::Open);
+  connect(openAct_, &QAction::triggered, this, &MainWindow::showOpenStoreDialog);
+
+  newComparisonAct_ = new QAction(QIcon::fromTheme(QStringLiteral("document-new")), tr("&New comparison…"), this);
+  newComparisonAct_->setShortcut(QKeySequence::New);
+  connect(newComparisonAct_, &QAction::triggered, this, &MainWindow::showNewComparisonDialog);
+
+  exportPngAct_ = new QAction(tr("&PNG image…"), this);
+  connect(exportPngAct_, &QAction::triggered, this, [this] { exportChart(QStringLiteral("png")); });
+  exportSvgAct_ = new QAction(tr("&SVG vector image…"), this);
+  connect(exportSvgAct_, &QAction::triggered, this, [this] { exportChart(QStringLiteral("svg")); });
+  exportPdfAct_ = new QAction(tr("P&DF document…"), this);
+  connect(exportPdfAct_, &QAction::triggered, this, [this] { exportChart(QStringLiteral("pdf")); });
+  exportCsvAct_ = new QAction(tr("Export steps as &CSV…"), this);
+  connect(exportCsvAct_, &QAction::triggered, this, &MainWindow::exportCsv);
+
+  reloadAct_ = new QAction(QIcon::fromTheme(QStringLiteral("view-refresh")), tr("&Reload store"), this);
+  reloadAct_->setShortcut(QKeySequence::Refresh);
+  connect(reloadAct_, &QAction::triggered, this, &MainWindow::reloadStore);
+  resetViewAct_ = new QAction(tr("Reset chart &view"), this);
+  resetViewAct_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_0));
+  connect(resetViewAct_, &QAction::triggered, lossChart_, &LossChart::resetView);
+
+  quitAct_ = new QAction(QIcon::fromTheme(QStringLiteral("application-exit")), tr("&Quit"), this);
+  quitAct_->setShortcut(QKeySequence::Quit);
+  quitAct_->setMenuRole(QAction::QuitRole);
+  connect(quitAct_, &QAction::triggered, this, &QWidget::close);
+}
+
+void MainWindow::createMenus() {
+  QMenu* file = menuBar()->addMenu(tr("&File"));
+  file->addAction(openAct_);
+  recentMenu_ = file->addMenu(tr("Open &recent"));
+  file->addAction(newComparisonAct_);
+  file->addSeparator();
+  QMenu* exportMenu = file->addMenu(tr("&Export chart as"));
+  exportMenu->addAction(exportPngAct_);
+  exportMenu->addAction(exportSvgAct_);
+  exportMenu->addAction(exportPdfAct_);
+  file->addAction(exportCsvAct_);
+  file->addSeparator();
+  file->addAction(quitAct_);
+  rebuildRecentMenu();
+
+  QMenu* view = menuBar()->addMenu(tr("&View"));
+  view->addAction(reloadAct_);
+  view->addAction(resetViewAct_);
+  view->addSeparator();
+  for (QDockWidget* dock : findChildren<QDockWidget*>()) view->addAction(dock->toggleViewAction());
+
+  QMenu* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&About Optiscope"), this, [this] {
+    QMessageBox::about(this, tr("About Optiscope"),
+                       tr("<h3>Optiscope %1</h3><p>Memory, speed and accuracy trade-offs of LLM optimizers, "
+                          "side by side.</p><p>Licensed under the GPL, version 3 or later.</p>")
+                           .arg(QApplication::applicationVersion()));
+  });
+}
+
+void MainWindow::rebuildRecentMenu() {
+  recentMenu_->clear();
+  const QStringList files = RecentFiles::load();
+  for (int i = 0; i < files.size(); ++i) {
+    const QString path = files[i];
+    QAction* act = recentMenu_->addAction(QStringLiteral("&%1 %2").arg(i + 1).arg(QFileInfo(path).fileName()));
+    act->setToolTip(path);
+    act->setStatusTip(path);
+    connect(act, &QAction::triggered, this, [this, path] { openStore(path); });
+  }
+  if (!files.isEmpty()) recentMenu_->addSeparator();
+  QAction* clear = recentMenu_->addAction(tr("&Clear list"), this, [this] {
+    RecentFiles::clear();
+    rebuildRecentMenu();
+  });
+  clear->setEnabled(!files.isEmpty());
+}
+
+bool MainWindow::openStore(const QString& path) {
+  std::unique_ptr<Store> opened;
+  try {
+    // Read-only: looking at a file must never change it, even a file that is not ours.
+    opened = std::make_unique<Store>(Store::open(path.toStdString(), Store::Mode::read_only));
+  } catch (const std::exception& e) {
+    showError(tr("Cannot open store"), QString::fromUtf8(e.what()), true);
+    return false;
+  }
+  setStore(std::move(opened));
+  RecentFiles::remember(path);
+  rebuildRecentMenu();
+  emit storeOpened(path);
+  return true;
+}
+
+void MainWindow::setStore(std::unique_ptr<Store> store) {
+  lossChart_->setStore(nullptr);
+  runsModel_->clear();
+  store_ = std::move(store);
+  if (openWhenCreated_ == storePath()) openWhenCreated_.clear();
+  lossChart_->setStore(store_.get());
+  lossChart_->setEmptyMessage(tr("Check a run in the Runs panel to plot its loss"));
+  reloadStore();
+  lossChart_->resetView();
+  setWindowTitle(QStringLiteral("%1 — Optiscope").arg(QFileInfo(storePath()).fileName()));
+}
+
+void MainWindow::reloadStore() {
+  if (!store_) return;
+  try {
+    runsModel_->reload(*store_);
+  } catch (const std::exception& e) {
+    showError(tr("Cannot read store"), QString::fromUtf8(e.what()), false);
+  }
+  syncCharts();
+  lossChart_->appendNewSteps();
+  updateStatus();
+}
+
+void MainWindow::syncCharts() {
+  lossChart_->setSeries(seriesForRuns(runsModel_->checkedRuns()));
+  updateActions();
+}
+
+void MainWindow::updateActions() {
+  const bool chartHasData = lossChart_->hasData();
+  exportPngAct_->setEnabled(chartHasData);
+  exportSvgAct_->setEnabled(chartHasData);
+  exportPdfAct_->setEnabled(chartHasData);
+  exportCsvAct_->setEnabled(store_ && !runsModel_->checkedRuns().empty());
+  reloadAct_->setEnabled(store_ != nullptr);
+}
+
+void MainWindow::updateStatus() {
+  if (!store_) {
+    storeLabel_->setText(tr("No store open"));
+    return;
+  }
+  storeLabel_->setText(tr("%1  ·  store schema v%2  ·  %n comparison(s)", nullptr, runsModel_->comparisonCount())
+                           .arg(QDir::toNativeSeparators(storePath()))
+                           .arg(store_->schema_version()));
+}
+
+QString MainWindow::storePath() const { return store_ ? sameFile(QString::fromStdString(store_->path())) : QString(); }
+
+QString MainWindow::defaultStoreForNewComparison() const { return store_ ? storePath() : newStorePath(); }
+
+void MainWindow::showOpenStoreDialog() {
+  const QString start = store_ ? QFileInfo(storePath()).absolutePath() : QString();
+  const QString path = QFileDialog::getOpenFileName(this, tr("Open store"), start, storeFileFilter());
+  if (!path.isEmpty()) openStore(path);
+}
+
+void MainWindow::showNewComparisonDialog() {
+  NewComparisonDialog dialog(defaultStoreForNewComparison(), this);
+  if (dialog.exec() == QDialog::Accepted) startComparison(dialog.spec(), dialog.storePath());
+}
+
+void MainWindow::startComparison(const ComparisonSpec& spec, const QString& storePath) {
+  const QString target = sameFile(storePath);
+  auto* worker = new ComparisonWorker(spec, target, this);
+  auto* progress = new ComparisonProgress(QString::fromStdString(spec.name), progressPanel_);
+  progressLayout_->addWidget(progress);
+  progressPanel_->setVisible(true);
+  recordings_.push_back({worker, progress});
+
+  connect(progress, &ComparisonProgress::cancelRequested, worker, [worker, progress] {
+    worker->cancel();
+    progress->showCancelling();
+  });
+  connect(worker, &ComparisonWorker::runStarted, this,
+          [this, worker](const RunProgress& p) { onRunStarted(worker, p); });
+  connect(worker, &ComparisonWorker::stepWritten, this,
+          [this, worker](const RunProgress& p) { onStepWritten(worker, p); });
+  connect(worker, &ComparisonWorker::runFinished, this, [this, worker] { onRunFinished(worker); });
+  connect(worker, &ComparisonWorker::finished, this, [this, worker](const ComparisonResult& result) {
+    QStringList outcomes;
+    for (std::size_t i = 0; i < result.run_ids.size() && i < result.outcomes.size(); ++i) {
+      RunInfo run;
+      run.outcome = result.outcomes[i];
+      if (store_ && recordsIntoOpenStore(*worker)) {
+        try {
+          run = store_->run(result.run_ids[i]);
+        } catch (const std::exception&) {
+        }
+      }
+      const std::string optim = i < worker->spec().optims.size() ? worker->spec().optims[i] : run.optim;
+      outcomes << QStringLiteral("%1 %2").arg(QString::fromStdString(optim), outcomeText(run));
+    }
+    onComparisonEnded(worker, result.cancelled ? tr("Comparison cancelled: %1").arg(outcomes.join(QStringLiteral(", ")))
+                                               : tr("Comparison finished: %1").arg(outcomes.join(QStringLiteral(", "))));
+  });
+  connect(worker, &ComparisonWorker::failed, this, [this, worker](const QString& message) {
+    showError(tr("Comparison failed"), message, false);
+    onComparisonEnded(worker, tr("Comparison failed: %1").arg(message));
+  });
+
+  // Show the comparison's store: now if it exists, else as soon as the engine has created it.
+  if (target != this->storePath()) {
+    if (QFileInfo::exists(target)) openStore(target);
+    else openWhenCreated_ = target;
+  }
+  worker->start();
+  statusBar()->showMessage(tr("Recording %1 into %2").arg(QString::fromStdString(spec.name), target), 5000);
+}
+
+bool MainWindow::recordsIntoOpenStore(const ComparisonWorker& worker) const {
+  return store_ && worker.storePath() == storePath();
+}
+
+void MainWindow::onRunStarted(ComparisonWorker* worker, const RunProgress& p) {
+  for (auto& r : recordings_)
+    if (r.worker == worker) r.progress->showRunStarted(p);
+  if (!openWhenCreated_.isEmpty() && worker->storePath() == openWhenCreated_) {
+    openStore(openWhenCreated_);
+    return;
+  }
+  if (recordsIntoOpenStore(*worker)) reloadStore();
+}
+
+void MainWindow::onStepWritten(ComparisonWorker* worker, const RunProgress& p) {
+  for (auto& r : recordings_)
+    if (r.worker == worker) r.progress->showStep(p);
+  if (!recordsIntoOpenStore(*worker)) return;
+  runsModel_->setLiveProgress(p.run_id, p.step, p.total_steps);
+  if (!liveRefresh_->isActive()) liveRefresh_->start();
+}
+
+void MainWindow::onRunFinished(ComparisonWorker* worker) {
+  if (recordsIntoOpenStore(*worker)) reloadStore();
+}
+
+void MainWindow::onComparisonEnded(ComparisonWorker* worker, const QString& summary) {
+  auto it = std::find_if(recordings_.begin(), recordings_.end(), [&](const Recording& r) { return r.worker == worker; });
+  if (it == recordings_.end()) return;
+  it->progress->deleteLater();
+  recordings_.erase(it);
+  progressPanel_->setVisible(!recordings_.empty());
+  if (openWhenCreated_ == worker->storePath()) {
+    // Failed before the engine wrote anything: there may be nothing to open.
+    const QString path = openWhenCreated_;
+    openWhenCreated_.clear();
+    if (QFileInfo::exists(path)) openStore(path);
+  }
+  if (recordsIntoOpenStore(*worker)) reloadStore();
+  worker->deleteLater();
+  statusBar()->showMessage(summary, 15000);
+  if (recordings_.empty()) emit comparisonsFinished();
+}
+
+void MainWindow::cancelComparisonsAndWait() {
+  for (auto& r : recordings_) r.worker->cancel();
+  for (auto& r : recordings_) r.worker->wait();
+}
+
+void MainWindow::exportChart(const QString& suffix) {
+  const QString base = store_ ? QFileInfo(storePath()).completeBaseName() + QStringLiteral("-loss") : QStringLiteral("loss");
+  const QString folder = store_ ? QFileInfo(storePath()).absolutePath() : QString();
+  const QString proposed = QDir(folder).filePath(base + QLatin1Char('.') + suffix);
+  const QString filter = suffix == QLatin1String("png")   ? tr("PNG image (*.png)")
+                         : suffix == QLatin1String("svg") ? tr("SVG vector image (*.svg)")
+                                                          : tr("PDF document (*.pdf)");
+  QString path = QFileDialog::getSaveFileName(this, tr("Export chart"), proposed, filter);
+  if (path.isEmpty()) return;
+  if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
+  const QString error = lossChart_->exportTo(path);
+  if (!error.isEmpty()) showError(tr("Export chart"), error, true);
+  else statusBar()->showMessage(tr("Chart exported to %1").arg(path), 5000);
+}
+
+void MainWindow::exportCsv() {
+  if (!store_) return;
+  const QString proposed = QFileInfo(storePath()).absolutePath() + QLatin1Char('/') +
+                           QFileInfo(storePath()).completeBaseName() + QStringLiteral("-steps.csv");
+  const QString path = QFileDialog::getSaveFileName(this, tr("Export steps"), proposed, tr("CSV table (*.csv)"));
+  if (path.isEmpty()) return;
+  const QString error = writeStepsCsv(*store_, runsModel_->checkedRuns(), path);
+  if (!error.isEmpty()) showError(tr("Export steps"), error, true);
+  else statusBar()->showMessage(tr("Steps exported to %1").arg(path), 5000);
+}
+
+void MainWindow::showError(const QString& title, const QString& text, bool modal) {
+  if (modal) {
+    QMessageBox::critical(this, title, text);
+    return;
+  }
+  // Reported from a notification: a nested event loop here would stall the live views.
+  auto* box = new QMessageBox(QMessageBox::Critical, title, text, QMessageBox::Ok, this);
+  box->setAttribute(Qt::WA_DeleteOnClose);
+  box->open();
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  if (isComparing()) {
+    const auto answer = QMessageBox::question(
+        this, tr("Quit Optiscope"),
+        tr("A comparison is still being recorded. Cancel it and quit? The steps recorded so far stay in the store."));
+    if (answer != QMessageBox::Yes) {
+      event->ignore();
+      return;
+    }
+    cancelComparisonsAndWait();
+  }
+  QSettings settings;
+  settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
+  settings.setValue(QStringLiteral("window/state"), saveState());
+  event->accept();
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
+  if (!droppedStoreFile(event->mimeData()).isEmpty()) event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* event) {
+  const QString path = droppedStoreFile(event->mimeData());
+  if (path.isEmpty()) return;
+  event->acceptProposedAction();
+  // Opened after the drop finished: a message box inside the drop would freeze the drag source.
+  QTimer::singleShot(0, this, [this, path] { openStore(path); });
+}
+
+}  // namespace optiscope::ui

@@ -1,0 +1,189 @@
+#include "new_comparison_dialog.h"
+
+#include <QComboBox>
+#include <QDialogButtonBox>
+#include <QDoubleValidator>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QMessageBox>
+#include <QPixmap>
+#include <QPushButton>
+#include <QSpinBox>
+#include <algorithm>
+
+#include "store_files.h"
+#include "variant_palette.h"
+
+namespace optiscope::ui {
+namespace {
+
+QSpinBox* spinBox(int min, int max, QWidget* parent) {
+  auto* box = new QSpinBox(parent);
+  box->setRange(min, max);
+  box->setGroupSeparatorShown(true);
+  return box;
+}
+
+QIcon swatch(const QColor& color) {
+  QPixmap pixmap(14, 14);
+  pixmap.fill(color);
+  return QIcon(pixmap);
+}
+
+}  // namespace
+
+NewComparisonDialog::NewComparisonDialog(const QString& defaultStorePath, QWidget* parent)
+    : QDialog(parent),
+      name_(new QLineEdit(this)),
+      preset_(new QComboBox(this)),
+      optims_(new QListWidget(this)),
+      steps_(spinBox(1, 1'000'000, this)),
+      batch_(spinBox(1, 4096, this)),
+      seqLen_(spinBox(2, 131'072, this)),
+      lr_(new QLineEdit(this)),
+      precision_(new QComboBox(this)),
+      device_(new QComboBox(this)),
+      store_(new QLineEdit(defaultStorePath, this)),
+      buttons_(new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this)) {
+  setWindowTitle(tr("New comparison"));
+
+  for (const auto& p : known_model_presets()) preset_->addItem(QString::fromStdString(p));
+  for (const auto& o : known_optimizers()) {
+    const QString name = QString::fromStdString(o);
+    auto* item = new QListWidgetItem(swatch(variantColor(name)), name, optims_);
+    item->setFlags(Qt::ItemIsEnabled | Qt::ItemIsUserCheckable);
+    item->setCheckState(Qt::Unchecked);
+  }
+  optims_->setMinimumHeight(optims_->sizeHintForRow(0) * std::min(optims_->count(), 8) + 6);
+  for (const char* p : {"fp32", "bf16", "fp32_autocast_bf16"}) precision_->addItem(QString::fromLatin1(p));
+  preset_->setEditable(true);
+  preset_->setToolTip(tr("A preset name, or the folder of a checkpoint"));
+  device_->setEditable(true);
+  device_->addItems({QStringLiteral("cpu"), QStringLiteral("cuda"), QStringLiteral("cuda:0")});
+  device_->setToolTip(tr("cpu, cuda or cuda:N"));
+  auto* lrValidator = new QDoubleValidator(1e-9, 10.0, 12, lr_);
+  lrValidator->setNotation(QDoubleValidator::ScientificNotation);
+  lr_->setValidator(lrValidator);
+  name_->setPlaceholderText(tr("named after the preset and variants"));
+
+  auto* browse = new QPushButton(tr("Browse…"), this);
+  connect(browse, &QPushButton::clicked, this, &NewComparisonDialog::browseStore);
+  auto* storeRow = new QHBoxLayout;
+  storeRow->addWidget(store_, 1);
+  storeRow->addWidget(browse);
+  store_->setToolTip(tr("The runs are added to this store; it is created if it does not exist"));
+
+  auto* form = new QFormLayout;
+  form->addRow(tr("&Name:"), name_);
+  form->addRow(tr("&Model preset:"), preset_);
+  form->addRow(tr("&Optimizers:"), optims_);
+  form->addRow(tr("&Steps:"), steps_);
+  form->addRow(tr("&Batch size:"), batch_);
+  form->addRow(tr("Se&quence length:"), seqLen_);
+  form->addRow(tr("&Learning rate:"), lr_);
+  form->addRow(tr("&Precision:"), precision_);
+  form->addRow(tr("&Device:"), device_);
+  form->addRow(tr("S&tore file:"), storeRow);
+
+  buttons_->button(QDialogButtonBox::Ok)->setText(tr("Start"));
+  connect(buttons_, &QDialogButtonBox::accepted, this, &NewComparisonDialog::accept);
+  connect(buttons_, &QDialogButtonBox::rejected, this, &NewComparisonDialog::reject);
+
+  auto* layout = new QVBoxLayout(this);
+  layout->addLayout(form);
+  auto* note = new QLabel(tr("Every variant trains the same model on the same data in the same order, "
+                             "one after the other."),
+                          this);
+  note->setWordWrap(true);
+  note->setForegroundRole(QPalette::PlaceholderText);
+  layout->addWidget(note);
+  layout->addWidget(buttons_);
+  setMinimumWidth(480);
+
+  setSpec(default_comparison());
+}
+
+void NewComparisonDialog::setSpec(const ComparisonSpec& spec) {
+  base_ = spec.base;
+  const bool isDefaultName = spec.name == default_comparison().name;
+  name_->setText(isDefaultName ? QString() : QString::fromStdString(spec.name));
+  const int preset = preset_->findText(QString::fromStdString(spec.base.model));
+  if (preset >= 0) preset_->setCurrentIndex(preset);
+  else preset_->setEditText(QString::fromStdString(spec.base.model));
+  for (int i = 0; i < optims_->count(); ++i) {
+    QListWidgetItem* item = optims_->item(i);
+    const bool wanted = std::find(spec.optims.begin(), spec.optims.end(), item->text().toStdString()) !=
+                        spec.optims.end();
+    item->setCheckState(wanted ? Qt::Checked : Qt::Unchecked);
+  }
+  steps_->setValue(spec.base.max_steps);
+  batch_->setValue(spec.base.per_device_train_batch_size);
+  seqLen_->setValue(spec.base.max_seq_length);
+  lr_->setText(QString::number(spec.base.learning_rate, 'g', QLocale::FloatingPointShortest));
+  precision_->setCurrentText(QString::fromStdString(spec.base.precision));
+  device_->setCurrentText(QString::fromStdString(spec.base.device));
+}
+
+ComparisonSpec NewComparisonDialog::spec() const {
+  ComparisonSpec c;
+  c.base = base_;
+  c.base.model = preset_->currentText().toStdString();
+  c.base.max_steps = steps_->value();
+  c.base.per_device_train_batch_size = batch_->value();
+  c.base.max_seq_length = seqLen_->value();
+  c.base.learning_rate = QLocale::c().toDouble(lr_->text());
+  c.base.precision = precision_->currentText().toStdString();
+  c.base.device = device_->currentText().trimmed().toStdString();
+  c.optims.clear();
+  for (int i = 0; i < optims_->count(); ++i)
+    if (optims_->item(i)->checkState() == Qt::Checked) c.optims.push_back(optims_->item(i)->text().toStdString());
+  c.base.optim = c.optims.empty() ? c.base.optim : c.optims.front();
+  const QString name = name_->text().trimmed();
+  c.name = (name.isEmpty() ? suggestedName() : name).toStdString();
+  return c;
+}
+
+QString NewComparisonDialog::suggestedName() const {
+  QStringList chosen;
+  for (int i = 0; i < optims_->count(); ++i)
+    if (optims_->item(i)->checkState() == Qt::Checked) chosen << optims_->item(i)->text();
+  return QStringLiteral("%1: %2").arg(preset_->currentText(), chosen.join(QStringLiteral(" vs ")));
+}
+
+QString NewComparisonDialog::storePath() const { return store_->text().trimmed(); }
+
+QStringList NewComparisonDialog::problems() const {
+  QStringList out;
+  const ComparisonSpec c = spec();
+  if (c.optims.empty()) out << tr("Check at least one optimizer.");
+  bool number = false;
+  QLocale::c().toDouble(lr_->text(), &number);
+  if (!number) out << tr("The learning rate must be a number, e.g. 3e-3.");
+  else
+    for (const auto& p : validate(c.base)) out << QString::fromStdString(p);
+  if (storePath().isEmpty()) out << tr("Choose a store file.");
+  return out;
+}
+
+void NewComparisonDialog::accept() {
+  const QStringList found = problems();
+  if (!found.isEmpty()) {
+    QMessageBox::warning(this, tr("New comparison"),
+                         tr("The comparison cannot start yet:\n\n• %1").arg(found.join(QStringLiteral("\n• "))));
+    return;
+  }
+  QDialog::accept();
+}
+
+void NewComparisonDialog::browseStore() {
+  // Choosing an existing store is fine: the comparison is added to it.
+  const QString path = QFileDialog::getSaveFileName(this, tr("Store file"), storePath(), storeFileFilter(), nullptr,
+                                                    QFileDialog::DontConfirmOverwrite);
+  if (!path.isEmpty()) store_->setText(path);
+}
+
+}  // namespace optiscope::ui
