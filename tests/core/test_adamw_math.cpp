@@ -33,24 +33,16 @@ struct Errors {
   double mean_rel = 0;
 };
 
-// The relative error leaves out parameters below 1e-3 in magnitude: its mean over N(0, 0.1)
-// parameters grows with log(n) and is dominated by whichever element happens to lie nearest zero
-// (one parameter at 1e-7 adds 1.7e-3 to the mean of 32768), so over all elements it measures the
-// random draw more than the optimizer. The absolute bound covers every element.
 template <typename T>
 Errors param_errors(const std::vector<T>& p, const std::vector<double>& ref) {
   Errors e;
-  std::size_t counted = 0;
   for (std::size_t i = 0; i < p.size(); ++i) {
     const double d = std::fabs(to_float(p[i]) - ref[i]);
     e.mean_abs += d;
-    if (std::fabs(ref[i]) >= 1e-3) {
-      e.mean_rel += d / std::fabs(ref[i]);
-      ++counted;
-    }
+    e.mean_rel += d / (std::fabs(ref[i]) + 1e-9);
   }
   e.mean_abs /= static_cast<double>(p.size());
-  e.mean_rel /= static_cast<double>(counted);
+  e.mean_rel /= static_cast<double>(p.size());
   return e;
 }
 
@@ -60,10 +52,10 @@ int count_not_close(const std::vector<float>& a, const std::vector<double>& b, d
   return n;
 }
 
-// bitsandbytes' own procedure (tests/test_optim.py::test_optimizer8bit): every step, the
-// parameters and dequantised states must stay within the bounds; every 10 steps the reference is
-// re-synchronised to the 8-bit optimizer's parameters and dequantised states, because two
-// optimizers with different rounding drift apart however good each is.
+// bitsandbytes' own procedure (tests/test_optim.py::test_optimizer8bit): each step, the
+// dequantised states must match the reference's within atol 3e-3 / rtol 1e-3 (fewer than 20
+// misses) and the parameters within the mean bounds; then the reference takes the 8-bit
+// optimizer's parameters and dequantised states, so every step is judged on its own.
 template <typename T>
 void run_8bit_against_reference(std::int64_t rows, std::int64_t cols, double max_abs, double max_rel) {
   const std::int64_t n = rows * cols;
@@ -96,7 +88,7 @@ void run_8bit_against_reference(std::int64_t rows, std::int64_t cols, double max
     const Errors e = param_errors(p, ref.p);
     ASSERT_LT(e.mean_abs, max_abs) << rows << "x" << cols << " step " << step;
     ASSERT_LT(e.mean_rel, max_rel) << rows << "x" << cols << " step " << step;
-    if (step % 10 == 0) {
+    {
       for (std::size_t i = 0; i < p.size(); ++i) {
         ref.p[i] = to_float(p[i]);
         ref.m[i] = m[i];
@@ -108,18 +100,14 @@ void run_8bit_against_reference(std::int64_t rows, std::int64_t cols, double max
 
 }  // namespace
 
-// Absolute bounds are bitsandbytes' own (6e-5 fp32, 1.7e-4 bf16). Its relative bounds (6e-4,
-// 1.6e-3) were not met by this implementation: over |p| >= 1e-3 we measured up to 7.2e-4 (fp32,
-// step 5) and 2.0e-3 (bf16); the relative bound here is 1e-3 / 2.5e-3 until a side-by-side run
-// against bitsandbytes itself says whether bnb's kernel does better on the same inputs.
 TEST(Adamw8bitBlockwise, MatchesFp64AdamWWithinBitsandbytesBoundsFp32) {
-  run_8bit_against_reference<float>(1024, 32, 6e-5, 1e-3);
-  run_8bit_against_reference<float>(1024, 1024, 6e-5, 1e-3);
-  run_8bit_against_reference<float>(1024, 4097, 6e-5, 1e-3);  // partial last block
+  run_8bit_against_reference<float>(1024, 32, 6e-5, 6e-4);
+  run_8bit_against_reference<float>(1024, 1024, 6e-5, 6e-4);
+  run_8bit_against_reference<float>(1024, 4097, 6e-5, 6e-4);  // partial last block
 }
 
 TEST(Adamw8bitBlockwise, MatchesFp64AdamWWithinBitsandbytesBoundsBf16) {
-  run_8bit_against_reference<Bf16>(1024, 1024, 1.7e-4, 2.5e-3);
+  run_8bit_against_reference<Bf16>(1024, 1024, 1.7e-4, 1.6e-3);
 }
 
 TEST(Adamw8bitBlockwise, NonFiniteGradientsWipeStateAndSkipTheParameter) {
