@@ -22,9 +22,9 @@ namespace optiscope::probes {
 namespace {
 
 std::uint64_t steady_now_ns() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
 }
 
 std::string cupti_error(CUptiResult r) {
@@ -202,15 +202,24 @@ constexpr CUpti_ActivityUnifiedMemoryCounterKind kUmKinds[] = {
 
 const char* um_kind_name(CUpti_ActivityUnifiedMemoryCounterKind k) {
   switch (k) {
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_BYTES_TRANSFER_HTOD: return "HtoD";
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_BYTES_TRANSFER_DTOH: return "DtoH";
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_CPU_PAGE_FAULT_COUNT: return "CPU page faults";
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_GPU_PAGE_FAULT: return "GPU page faults";
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_THRASHING: return "thrashing";
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_THROTTLING: return "throttling";
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_REMOTE_MAP: return "remote map";
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_BYTES_TRANSFER_DTOD: return "DtoD";
-    default: return "?";
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_BYTES_TRANSFER_HTOD:
+      return "HtoD";
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_BYTES_TRANSFER_DTOH:
+      return "DtoH";
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_CPU_PAGE_FAULT_COUNT:
+      return "CPU page faults";
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_GPU_PAGE_FAULT:
+      return "GPU page faults";
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_THRASHING:
+      return "thrashing";
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_THROTTLING:
+      return "throttling";
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_REMOTE_MAP:
+      return "remote map";
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_BYTES_TRANSFER_DTOD:
+      return "DtoD";
+    default:
+      return "?";
   }
 }
 
@@ -356,7 +365,8 @@ struct CuptiCapture::Impl {
       cfg.enable = 1;
       configs.push_back(cfg);
     }
-    CUptiResult r = cuptiActivityConfigureUnifiedMemoryCounter(configs.data(), static_cast<std::uint32_t>(configs.size()));
+    CUptiResult r = cuptiActivityConfigureUnifiedMemoryCounter(configs.data(),
+                                                               static_cast<std::uint32_t>(configs.size()));
     std::string refused;
     if (r == CUPTI_ERROR_INVALID_PARAMETER || r == CUPTI_ERROR_NOT_SUPPORTED) {
       // Some kinds may be unsupported on this platform: keep the subset that is accepted alone.
@@ -373,7 +383,8 @@ struct CuptiCapture::Impl {
         return;
       }
       configs = accepted;
-      r = cuptiActivityConfigureUnifiedMemoryCounter(configs.data(), static_cast<std::uint32_t>(configs.size()));
+      r = cuptiActivityConfigureUnifiedMemoryCounter(configs.data(),
+                                                     static_cast<std::uint32_t>(configs.size()));
     }
     if (r != CUPTI_SUCCESS) {
       append_note(c.note, "unified-memory counters unsupported: " + cupti_error(r));
@@ -427,8 +438,8 @@ struct CuptiCapture::Impl {
     // the global queue covers everything. Must precede the callbacks and any enable.
     std::uint8_t per_thread = 0;
     std::size_t attr_size = sizeof per_thread;
-    if (const CUptiResult r =
-            cuptiActivitySetAttribute(CUPTI_ACTIVITY_ATTR_PER_THREAD_ACTIVITY_BUFFER, &attr_size, &per_thread);
+    if (const CUptiResult r = cuptiActivitySetAttribute(CUPTI_ACTIVITY_ATTR_PER_THREAD_ACTIVITY_BUFFER,
+                                                        &attr_size, &per_thread);
         r != CUPTI_SUCCESS) {
       append_note(c.note, "per-thread activity buffers stay on: " + cupti_error(r));
     }
@@ -482,7 +493,8 @@ struct CuptiCapture::Impl {
       } else {
         configure_unified_memory(dev.device, c);
         if (c.um_counters && !dev.concurrent_managed) {
-          append_note(c.note, "device lacks concurrent managed access: no GPU page-fault migrations to record");
+          append_note(c.note,
+                      "device lacks concurrent managed access: no GPU page-fault migrations to record");
         }
       }
     }
@@ -552,9 +564,13 @@ struct CuptiCapture::Impl {
   }
 };
 
-CuptiCapture::CuptiCapture() : impl_(std::make_unique<Impl>()) { impl_->measure_clock_offset(); }
+CuptiCapture::CuptiCapture() : impl_(std::make_unique<Impl>()) {
+  impl_->measure_clock_offset();
+}
 
-CuptiCapture::~CuptiCapture() { stop(); }
+CuptiCapture::~CuptiCapture() {
+  stop();
+}
 
 CaptureCapability CuptiCapture::probe() noexcept {
   CaptureCapability c;
@@ -574,8 +590,9 @@ CaptureCapability CuptiCapture::probe() noexcept {
     }
     std::error_code ec;
     if (dev.managed && !std::filesystem::exists("/dev/nvidia-uvm-tools", ec)) {
-      append_note(c.note, "no /dev/nvidia-uvm-tools (container without the UVM tools device?): "
-                          "unified-memory counters may be refused");
+      append_note(c.note,
+                  "no /dev/nvidia-uvm-tools (container without the UVM tools device?): "
+                  "unified-memory counters may be refused");
     }
     if (g_session_active) {
       append_note(c.note, "a capture is already running in this process");
@@ -643,7 +660,9 @@ void CuptiCapture::stop() noexcept {
   }
 }
 
-bool CuptiCapture::running() const noexcept { return impl_->running; }
+bool CuptiCapture::running() const noexcept {
+  return impl_->running;
+}
 
 CaptureCapability CuptiCapture::capability() const noexcept {
   try {
@@ -671,6 +690,8 @@ std::uint64_t CuptiCapture::to_steady_ns(std::uint64_t cupti_ns) const noexcept 
   return cupti_ns - static_cast<std::uint64_t>(impl_->cupti_minus_steady.load());
 }
 
-std::int64_t CuptiCapture::cupti_minus_steady_ns() const noexcept { return impl_->cupti_minus_steady.load(); }
+std::int64_t CuptiCapture::cupti_minus_steady_ns() const noexcept {
+  return impl_->cupti_minus_steady.load();
+}
 
 }  // namespace optiscope::probes

@@ -19,53 +19,98 @@ static_assert(offsetof(CUpti_ActivityUnifiedMemoryCounter3, processors) == 64);
 // 0 for kinds whose size we do not know. Used only to check where the last record ends.
 std::size_t record_size(CUpti_ActivityKind kind) {
   switch (kind) {
-    case CUPTI_ACTIVITY_KIND_MEMCPY: return sizeof(CUpti_ActivityMemcpy6);
-    case CUPTI_ACTIVITY_KIND_MEMSET: return sizeof(CUpti_ActivityMemset4);
+    case CUPTI_ACTIVITY_KIND_MEMCPY:
+      return sizeof(CUpti_ActivityMemcpy6);
+    case CUPTI_ACTIVITY_KIND_MEMSET:
+      return sizeof(CUpti_ActivityMemset4);
     case CUPTI_ACTIVITY_KIND_KERNEL:
-    case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: return sizeof(CUpti_ActivityKernel10);
+    case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL:
+      return sizeof(CUpti_ActivityKernel10);
     case CUPTI_ACTIVITY_KIND_DRIVER:
     case CUPTI_ACTIVITY_KIND_RUNTIME:
-    case CUPTI_ACTIVITY_KIND_INTERNAL_LAUNCH_API: return sizeof(CUpti_ActivityAPI);
-    case CUPTI_ACTIVITY_KIND_DEVICE: return sizeof(CUpti_ActivityDevice5);
-    case CUPTI_ACTIVITY_KIND_CONTEXT: return sizeof(CUpti_ActivityContext3);
-    case CUPTI_ACTIVITY_KIND_NAME: return sizeof(CUpti_ActivityName);
-    case CUPTI_ACTIVITY_KIND_MARKER: return sizeof(CUpti_ActivityMarker2);
-    case CUPTI_ACTIVITY_KIND_MARKER_DATA: return sizeof(CUpti_ActivityMarkerData2);
-    case CUPTI_ACTIVITY_KIND_OVERHEAD: return sizeof(CUpti_ActivityOverhead3);
-    case CUPTI_ACTIVITY_KIND_CDP_KERNEL: return sizeof(CUpti_ActivityCdpKernel);
-    case CUPTI_ACTIVITY_KIND_PREEMPTION: return sizeof(CUpti_ActivityPreemption);
-    case CUPTI_ACTIVITY_KIND_ENVIRONMENT: return sizeof(CUpti_ActivityEnvironment);
-    case CUPTI_ACTIVITY_KIND_MEMCPY2: return sizeof(CUpti_ActivityMemcpyPtoP4);
-    case CUPTI_ACTIVITY_KIND_UNIFIED_MEMORY_COUNTER: return sizeof(CUpti_ActivityUnifiedMemoryCounter3);
-    case CUPTI_ACTIVITY_KIND_FUNCTION: return sizeof(CUpti_ActivityFunction);
-    case CUPTI_ACTIVITY_KIND_MODULE: return sizeof(CUpti_ActivityModule);
-    case CUPTI_ACTIVITY_KIND_DEVICE_ATTRIBUTE: return sizeof(CUpti_ActivityDeviceAttribute);
-    case CUPTI_ACTIVITY_KIND_CUDA_EVENT: return sizeof(CUpti_ActivityCudaEvent2);
-    case CUPTI_ACTIVITY_KIND_STREAM: return sizeof(CUpti_ActivityStream);
-    case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: return sizeof(CUpti_ActivitySynchronization2);
-    case CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION: return sizeof(CUpti_ActivityExternalCorrelation);
-    case CUPTI_ACTIVITY_KIND_NVLINK: return sizeof(CUpti_ActivityNvLink4);
-    case CUPTI_ACTIVITY_KIND_MEMORY: return sizeof(CUpti_ActivityMemory);
-    case CUPTI_ACTIVITY_KIND_PCIE: return sizeof(CUpti_ActivityPcie);
-    case CUPTI_ACTIVITY_KIND_MEMORY2: return sizeof(CUpti_ActivityMemory4);
-    case CUPTI_ACTIVITY_KIND_MEMORY_POOL: return sizeof(CUpti_ActivityMemoryPool3);
-    case CUPTI_ACTIVITY_KIND_GRAPH_TRACE: return sizeof(CUpti_ActivityGraphTrace2);
-    case CUPTI_ACTIVITY_KIND_JIT: return sizeof(CUpti_ActivityJit);
-    default: return 0;
+    case CUPTI_ACTIVITY_KIND_INTERNAL_LAUNCH_API:
+      return sizeof(CUpti_ActivityAPI);
+    case CUPTI_ACTIVITY_KIND_DEVICE:
+      return sizeof(CUpti_ActivityDevice5);
+    case CUPTI_ACTIVITY_KIND_CONTEXT:
+      return sizeof(CUpti_ActivityContext3);
+    case CUPTI_ACTIVITY_KIND_NAME:
+      return sizeof(CUpti_ActivityName);
+    case CUPTI_ACTIVITY_KIND_MARKER:
+      return sizeof(CUpti_ActivityMarker2);
+    case CUPTI_ACTIVITY_KIND_MARKER_DATA:
+      return sizeof(CUpti_ActivityMarkerData2);
+    case CUPTI_ACTIVITY_KIND_OVERHEAD:
+      return sizeof(CUpti_ActivityOverhead3);
+    case CUPTI_ACTIVITY_KIND_CDP_KERNEL:
+      return sizeof(CUpti_ActivityCdpKernel);
+    case CUPTI_ACTIVITY_KIND_PREEMPTION:
+      return sizeof(CUpti_ActivityPreemption);
+    case CUPTI_ACTIVITY_KIND_ENVIRONMENT:
+      return sizeof(CUpti_ActivityEnvironment);
+    case CUPTI_ACTIVITY_KIND_MEMCPY2:
+      return sizeof(CUpti_ActivityMemcpyPtoP4);
+    case CUPTI_ACTIVITY_KIND_UNIFIED_MEMORY_COUNTER:
+      return sizeof(CUpti_ActivityUnifiedMemoryCounter3);
+    case CUPTI_ACTIVITY_KIND_FUNCTION:
+      return sizeof(CUpti_ActivityFunction);
+    case CUPTI_ACTIVITY_KIND_MODULE:
+      return sizeof(CUpti_ActivityModule);
+    case CUPTI_ACTIVITY_KIND_DEVICE_ATTRIBUTE:
+      return sizeof(CUpti_ActivityDeviceAttribute);
+    case CUPTI_ACTIVITY_KIND_CUDA_EVENT:
+      return sizeof(CUpti_ActivityCudaEvent2);
+    case CUPTI_ACTIVITY_KIND_STREAM:
+      return sizeof(CUpti_ActivityStream);
+    case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION:
+      return sizeof(CUpti_ActivitySynchronization2);
+    case CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION:
+      return sizeof(CUpti_ActivityExternalCorrelation);
+    case CUPTI_ACTIVITY_KIND_NVLINK:
+      return sizeof(CUpti_ActivityNvLink4);
+    case CUPTI_ACTIVITY_KIND_MEMORY:
+      return sizeof(CUpti_ActivityMemory);
+    case CUPTI_ACTIVITY_KIND_PCIE:
+      return sizeof(CUpti_ActivityPcie);
+    case CUPTI_ACTIVITY_KIND_MEMORY2:
+      return sizeof(CUpti_ActivityMemory4);
+    case CUPTI_ACTIVITY_KIND_MEMORY_POOL:
+      return sizeof(CUpti_ActivityMemoryPool3);
+    case CUPTI_ACTIVITY_KIND_GRAPH_TRACE:
+      return sizeof(CUpti_ActivityGraphTrace2);
+    case CUPTI_ACTIVITY_KIND_JIT:
+      return sizeof(CUpti_ActivityJit);
+    case CUPTI_ACTIVITY_KIND_DEVICE_GRAPH_TRACE:
+      return sizeof(CUpti_ActivityDeviceGraphTrace);
+    case CUPTI_ACTIVITY_KIND_MEM_DECOMPRESS:
+      return sizeof(CUpti_ActivityMemDecompress);
+    case CUPTI_ACTIVITY_KIND_CONFIDENTIAL_COMPUTE_ROTATION:
+      return sizeof(CUpti_ActivityConfidentialComputeRotation);
+    default:
+      return 0;
   }
 }
 
 UmEventKind um_kind(CUpti_ActivityUnifiedMemoryCounterKind k) {
   switch (k) {
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_BYTES_TRANSFER_HTOD: return UmEventKind::bytes_htod;
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_BYTES_TRANSFER_DTOH: return UmEventKind::bytes_dtoh;
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_CPU_PAGE_FAULT_COUNT: return UmEventKind::cpu_page_fault;
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_GPU_PAGE_FAULT: return UmEventKind::gpu_page_fault_group;
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_THRASHING: return UmEventKind::thrashing;
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_THROTTLING: return UmEventKind::throttling;
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_REMOTE_MAP: return UmEventKind::remote_map;
-    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_BYTES_TRANSFER_DTOD: return UmEventKind::bytes_dtod;
-    default: return UmEventKind::unknown;
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_BYTES_TRANSFER_HTOD:
+      return UmEventKind::bytes_htod;
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_BYTES_TRANSFER_DTOH:
+      return UmEventKind::bytes_dtoh;
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_CPU_PAGE_FAULT_COUNT:
+      return UmEventKind::cpu_page_fault;
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_GPU_PAGE_FAULT:
+      return UmEventKind::gpu_page_fault_group;
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_THRASHING:
+      return UmEventKind::thrashing;
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_THROTTLING:
+      return UmEventKind::throttling;
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_REMOTE_MAP:
+      return UmEventKind::remote_map;
+    case CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_BYTES_TRANSFER_DTOD:
+      return UmEventKind::bytes_dtod;
+    default:
+      return UmEventKind::unknown;
   }
 }
 
@@ -78,7 +123,7 @@ UmMigrationCause migration_cause(std::uint32_t flags) {
 
 UmAccessType access_type(std::uint32_t flags) {
   return flags <= static_cast<std::uint32_t>(UmAccessType::prefetch) ? static_cast<UmAccessType>(flags)
-                                                                      : UmAccessType::unknown;
+                                                                     : UmAccessType::unknown;
 }
 
 UnifiedMemoryEvent decode_um(const CUpti_ActivityUnifiedMemoryCounter3& r) {
@@ -118,7 +163,9 @@ UnifiedMemoryEvent decode_um(const CUpti_ActivityUnifiedMemoryCounter3& r) {
   return e;
 }
 
-bool timestamps_ok(std::uint64_t start, std::uint64_t end) { return !(start == 0 && end == 0) && end >= start; }
+bool timestamps_ok(std::uint64_t start, std::uint64_t end) {
+  return !(start == 0 && end == 0) && end >= start;
+}
 
 KernelEvent decode_kernel(const CUpti_ActivityKernel10& r) {
   KernelEvent e;
@@ -186,23 +233,39 @@ void decode_activity_buffer(const std::uint8_t* buffer, std::size_t valid_size, 
   for (;;) {
     const CUptiResult status = cuptiActivityGetNextRecord(base, valid_size, &record);
     if (status != CUPTI_SUCCESS) {
-      if (status != CUPTI_ERROR_MAX_LIMIT_REACHED) {
-        // INVALID_KIND (or anything else): unknown or incomplete record; its size is unknown.
-        ++stats.unknown_kinds;
-        const std::size_t resume = last_sized ? end_of_last : prev_offset;
-        stats.bytes_undecoded += valid_size > resume ? valid_size - resume : 0;
-      } else if (last_sized && end_of_last != valid_size) {
-        // The walker silently stops before a record that does not fit; valid_size is exact when
-        // CUPTI hands a buffer back, so leftover bytes mean the buffer was cut.
-        ++stats.truncated_buffers;
-        stats.bytes_undecoded += valid_size > end_of_last ? valid_size - end_of_last : 0;
+      if (!last_sized) {
+        // We cannot tell where the last record ended; only CUPTI's verdict is left.
+        if (status != CUPTI_ERROR_MAX_LIMIT_REACHED) {
+          ++stats.unknown_kinds;
+          stats.bytes_undecoded += valid_size - prev_offset;
+        }
+        return;
       }
+      if (end_of_last >= valid_size) return;  // clean end
+      // Bytes left that CUPTI would not hand out. valid_size is exact when CUPTI returns a buffer,
+      // so either the next record is cut off (a kind we know, too long for what is left) or its
+      // kind is one nobody can size.
+      const std::size_t left = valid_size - end_of_last;
+      std::uint32_t next_kind = 0;
+      bool cut = left < sizeof next_kind;
+      if (!cut) {
+        std::memcpy(&next_kind, buffer + end_of_last, sizeof next_kind);
+        const std::size_t next_size = record_size(static_cast<CUpti_ActivityKind>(next_kind));
+        cut = next_size != 0 && next_size > left;
+      }
+      if (cut) {
+        ++stats.truncated_buffers;
+      } else {
+        ++stats.unknown_kinds;
+      }
+      stats.bytes_undecoded += left;
       return;
     }
 
     const auto* p = reinterpret_cast<const std::uint8_t*>(record);
     const auto offset = static_cast<std::size_t>(p - buffer);
-    if (prev_size != 0 && offset != prev_offset + prev_size && offset > prev_offset) ++stats.layout_mismatches;
+    if (prev_size != 0 && offset != prev_offset + prev_size && offset > prev_offset)
+      ++stats.layout_mismatches;
 
     const std::size_t size = record_size(record->kind);
     prev_offset = offset;

@@ -67,7 +67,8 @@ struct UnifiedMemoryEvent {
   std::array<std::uint64_t, 5> processors{};
 
   bool is_transfer() const {
-    return kind == UmEventKind::bytes_htod || kind == UmEventKind::bytes_dtoh || kind == UmEventKind::bytes_dtod;
+    return kind == UmEventKind::bytes_htod || kind == UmEventKind::bytes_dtoh ||
+           kind == UmEventKind::bytes_dtod;
   }
   std::uint64_t bytes() const { return is_transfer() ? value : 0; }
 };
@@ -126,8 +127,8 @@ struct DecodeStats {
   std::uint64_t records_decoded = 0;
   // Records of kinds CUPTI documents but this decoder does not turn into events (overhead, memset...).
   std::uint64_t records_skipped = 0;
-  // Records whose kind the CUPTI library refused; their size is unknown, so the rest of that buffer
-  // cannot be walked and is counted in bytes_undecoded.
+  // Records of a kind the CUPTI library refuses (unknown, retired or incomplete); their size is
+  // unknown, so the rest of that buffer cannot be walked and is counted in bytes_undecoded.
   std::uint64_t unknown_kinds = 0;
   std::uint64_t truncated_buffers = 0;  // valid_size ended inside a record
   std::uint64_t bytes_undecoded = 0;
@@ -180,7 +181,7 @@ struct CaptureStats {
   std::uint64_t buffers = 0;          // buffers CUPTI handed back
   std::uint64_t invalid_timestamps = 0;
   std::uint64_t buffer_requests_declined = 0;  // we refused CUPTI a buffer (memory cap reached)
-  DecodeStats decode;  // includes invalid_timestamps too; kept in sync by the capture
+  DecodeStats decode;                          // includes invalid_timestamps too; kept in sync by the capture
 };
 
 /// Bytes migrated, by direction and by cause. A completeness check compares these with the bytes
@@ -197,9 +198,9 @@ struct UmTransferTotals {
 };
 
 /// Totals of the transfers whose base address lies in [address_lo, address_hi).
-inline UmTransferTotals summarize_transfers(std::span<const UnifiedMemoryEvent> events,
-                                            std::uint64_t address_lo = 0,
-                                            std::uint64_t address_hi = std::numeric_limits<std::uint64_t>::max()) {
+inline UmTransferTotals summarize_transfers(
+    std::span<const UnifiedMemoryEvent> events, std::uint64_t address_lo = 0,
+    std::uint64_t address_hi = std::numeric_limits<std::uint64_t>::max()) {
   UmTransferTotals t;
   for (const auto& e : events) {
     if (e.address < address_lo || e.address >= address_hi) continue;
@@ -262,27 +263,42 @@ std::vector<std::int64_t> assign_to_steps(const std::vector<Event>& events,
 
 inline const char* to_string(UmEventKind k) {
   switch (k) {
-    case UmEventKind::bytes_htod: return "bytes_htod";
-    case UmEventKind::bytes_dtoh: return "bytes_dtoh";
-    case UmEventKind::cpu_page_fault: return "cpu_page_fault";
-    case UmEventKind::gpu_page_fault_group: return "gpu_page_fault_group";
-    case UmEventKind::thrashing: return "thrashing";
-    case UmEventKind::throttling: return "throttling";
-    case UmEventKind::remote_map: return "remote_map";
-    case UmEventKind::bytes_dtod: return "bytes_dtod";
-    case UmEventKind::unknown: break;
+    case UmEventKind::bytes_htod:
+      return "bytes_htod";
+    case UmEventKind::bytes_dtoh:
+      return "bytes_dtoh";
+    case UmEventKind::cpu_page_fault:
+      return "cpu_page_fault";
+    case UmEventKind::gpu_page_fault_group:
+      return "gpu_page_fault_group";
+    case UmEventKind::thrashing:
+      return "thrashing";
+    case UmEventKind::throttling:
+      return "throttling";
+    case UmEventKind::remote_map:
+      return "remote_map";
+    case UmEventKind::bytes_dtod:
+      return "bytes_dtod";
+    case UmEventKind::unknown:
+      break;
   }
   return "unknown";
 }
 
 inline const char* to_string(UmMigrationCause c) {
   switch (c) {
-    case UmMigrationCause::user: return "user";
-    case UmMigrationCause::coherence: return "coherence";
-    case UmMigrationCause::prefetch: return "prefetch";
-    case UmMigrationCause::eviction: return "eviction";
-    case UmMigrationCause::access_counters: return "access_counters";
-    case UmMigrationCause::unknown: break;
+    case UmMigrationCause::user:
+      return "user";
+    case UmMigrationCause::coherence:
+      return "coherence";
+    case UmMigrationCause::prefetch:
+      return "prefetch";
+    case UmMigrationCause::eviction:
+      return "eviction";
+    case UmMigrationCause::access_counters:
+      return "access_counters";
+    case UmMigrationCause::unknown:
+      break;
   }
   return "unknown";
 }

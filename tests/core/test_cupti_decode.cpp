@@ -86,7 +86,8 @@ TEST(SummarizeTransfers, AddressRangeSelectsTheAllocation) {
 
 TEST(CuptiCaptureNoGpu, EveryCallIsSafeAndFailuresBecomeNotes) {
   const op::CaptureCapability probed = op::CuptiCapture::probe();
-  if (probed.kernels || probed.um_counters) GTEST_SKIP() << "a usable GPU is present; see optiscope_gpu_cupti_tests";
+  if (probed.kernels || probed.um_counters)
+    GTEST_SKIP() << "a usable GPU is present; see optiscope_gpu_cupti_tests";
   EXPECT_FALSE(probed.note.empty());
   std::printf("probe note: %s\n", probed.note.c_str());
 
@@ -174,7 +175,8 @@ CUpti_ActivityUnifiedMemoryCounter3 um(CUpti_ActivityUnifiedMemoryCounterKind ki
   return r;
 }
 
-CUpti_ActivityKernel10 kernel(CUpti_ActivityKind kind, const char* name, std::uint64_t start, std::uint64_t end) {
+CUpti_ActivityKernel10 kernel(CUpti_ActivityKind kind, const char* name, std::uint64_t start,
+                              std::uint64_t end) {
   CUpti_ActivityKernel10 r{};
   r.kind = kind;
   r.name = name;
@@ -237,7 +239,8 @@ TEST(CuptiDecode, UnifiedMemoryCounterKindsAndCauses) {
   auto thrash = um(CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_THRASHING, 1 << 21, 5000, 123, 0);
   thrash.processors[0] = 0b101;
   b.add(thrash);
-  b.add(um(CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_THROTTLING, 0, 6000, 6500, CUPTI_ACTIVITY_FLAG_THROTTLING_IN_CPU));
+  b.add(um(CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_THROTTLING, 0, 6000, 6500,
+           CUPTI_ACTIVITY_FLAG_THROTTLING_IN_CPU));
   b.add(um(CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_REMOTE_MAP, 4096, 7000, 0,
            CUPTI_ACTIVITY_UNIFIED_MEMORY_REMOTE_MAP_CAUSE_THRASHING));
   b.add(um(CUPTI_ACTIVITY_UNIFIED_MEMORY_COUNTER_KIND_BYTES_TRANSFER_DTOD, 1 << 16, 8000, 8100, 0));
@@ -461,7 +464,8 @@ TEST(CuptiDecode, TruncatedBufferIsDetected) {
   // Cut inside the very first record.
   const op::DecodeResult none = op::decode_activity_buffer(b.data(), 40);
   EXPECT_TRUE(none.events.empty());
-  EXPECT_EQ(none.stats.truncated_buffers + none.stats.unknown_kinds, 1u);
+  EXPECT_EQ(none.stats.truncated_buffers, 1u);
+  EXPECT_EQ(none.stats.unknown_kinds, 0u);
   EXPECT_EQ(none.stats.bytes_undecoded, 40u);
   // The whole buffer is fine.
   const op::DecodeResult whole = op::decode_activity_buffer(b.data(), b.size());

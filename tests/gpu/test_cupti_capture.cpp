@@ -76,7 +76,8 @@ template <typename Fn>
 Fn driver_entry(const char* name) {
   void* fn = nullptr;
   cudaDriverEntryPointQueryResult status{};
-  if (cudaGetDriverEntryPointByVersion(name, &fn, CUDART_VERSION, cudaEnableDefault, &status) != cudaSuccess ||
+  if (cudaGetDriverEntryPointByVersion(name, &fn, CUDART_VERSION, cudaEnableDefault, &status) !=
+          cudaSuccess ||
       status != cudaDriverEntryPointSuccess) {
     return nullptr;
   }
@@ -118,7 +119,8 @@ void check_cuda(cudaError_t e, const char* what) {
 
 // Flushes and collects until `done` holds or `timeout` passes: unified-memory records come from a
 // CUPTI thread after the copy finished, sometimes after the first flush.
-op::CapturedEvents collect(op::CuptiCapture& capture, const std::function<bool(const op::CapturedEvents&)>& done,
+op::CapturedEvents collect(op::CuptiCapture& capture,
+                           const std::function<bool(const op::CapturedEvents&)>& done,
                            std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
   op::CapturedEvents all;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -189,17 +191,19 @@ class CuptiCaptureGpu : public ::testing::Test {
 
   void TearDown() override {
     capture_.stop();
+    if (IsSkipped()) return;
     const op::CaptureStats s = capture_.stats();
-    std::printf("stats: buffers=%llu dropped=%llu declined=%llu invalid_ts=%llu decoded=%llu skipped=%llu "
-                "unknown=%llu truncated=%llu layout_mismatches=%llu\n",
-                static_cast<unsigned long long>(s.buffers), static_cast<unsigned long long>(s.dropped_records),
-                static_cast<unsigned long long>(s.buffer_requests_declined),
-                static_cast<unsigned long long>(s.invalid_timestamps),
-                static_cast<unsigned long long>(s.decode.records_decoded),
-                static_cast<unsigned long long>(s.decode.records_skipped),
-                static_cast<unsigned long long>(s.decode.unknown_kinds),
-                static_cast<unsigned long long>(s.decode.truncated_buffers),
-                static_cast<unsigned long long>(s.decode.layout_mismatches));
+    std::printf(
+        "stats: buffers=%llu dropped=%llu declined=%llu invalid_ts=%llu decoded=%llu skipped=%llu "
+        "unknown=%llu truncated=%llu layout_mismatches=%llu\n",
+        static_cast<unsigned long long>(s.buffers), static_cast<unsigned long long>(s.dropped_records),
+        static_cast<unsigned long long>(s.buffer_requests_declined),
+        static_cast<unsigned long long>(s.invalid_timestamps),
+        static_cast<unsigned long long>(s.decode.records_decoded),
+        static_cast<unsigned long long>(s.decode.records_skipped),
+        static_cast<unsigned long long>(s.decode.unknown_kinds),
+        static_cast<unsigned long long>(s.decode.truncated_buffers),
+        static_cast<unsigned long long>(s.decode.layout_mismatches));
     EXPECT_EQ(s.decode.layout_mismatches, 0u) << "CUPTI library and headers disagree on record sizes";
     EXPECT_EQ(s.decode.truncated_buffers, 0u);
   }
@@ -220,7 +224,8 @@ TEST_P(PrefetchSizes, PrefetchMigrationsAreRecordedToTheByteAndLandInTheirStep) 
   auto* p = static_cast<std::uint8_t*>(raw);
   if (HasFatalFailure()) return;
   std::memset(p, 1, bytes);  // populate on the host first, so the prefetch really moves every byte
-  (void)collect(capture_, [](const op::CapturedEvents&) { return false; }, std::chrono::milliseconds(100));
+  (void)collect(
+      capture_, [](const op::CapturedEvents&) { return false; }, std::chrono::milliseconds(100));
 
   const int device = current_device();
   const cudaMemLocation to_device{cudaMemLocationTypeDevice, device};
@@ -288,9 +293,8 @@ TEST_P(FaultSizes, FaultDrivenMigrationCompletenessIsReported) {
 
   // CPU touch: every page faults on the host and migrates back (cause: coherence).
   for (std::size_t off = 0; off < bytes; off += kPage) p[off] = static_cast<std::uint8_t>(p[off] + 1);
-  const op::CapturedEvents cpu = collect(capture_, [&](const op::CapturedEvents& e) {
-    return totals_in(e, p, bytes).dtoh >= bytes;
-  });
+  const op::CapturedEvents cpu =
+      collect(capture_, [&](const op::CapturedEvents& e) { return totals_in(e, p, bytes).dtoh >= bytes; });
   const op::UmTransferTotals tc = totals_in(cpu, p, bytes);
   report("CPU-fault DtoH", tc.dtoh, bytes);
   std::printf("  causes: %s; CPU fault records: %llu\n", causes(tc.dtoh_by_cause).c_str(),
@@ -345,7 +349,8 @@ TEST_F(CuptiCaptureGpu, MemcpysAreRecordedWithKindAndBytes) {
   if (HasFatalFailure()) return;
   check_cuda(cudaMemcpy(dev, host, kBytes, cudaMemcpyHostToDevice), "HtoD");
   check_cuda(cudaMemcpy(host, dev, kBytes, cudaMemcpyDeviceToHost), "DtoH");
-  const op::CapturedEvents ev = collect(capture_, [](const op::CapturedEvents& e) { return e.memcpys.size() >= 2; });
+  const op::CapturedEvents ev =
+      collect(capture_, [](const op::CapturedEvents& e) { return e.memcpys.size() >= 2; });
   std::uint64_t htod = 0;
   std::uint64_t dtoh = 0;
   for (const op::MemcpyEvent& m : ev.memcpys) {
