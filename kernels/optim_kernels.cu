@@ -3,10 +3,12 @@
 // otherwise contract a*b+c into one fma and drift from the CPU oracle, which rounds each step.
 #include "optim_kernels.h"
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <array>
 #include <bit>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -21,16 +23,17 @@ namespace optiscope::kernels {
 namespace {
 
 [[noreturn]] void throw_cuda(cudaError_t err, const char* what, const char* file, int line) {
-  throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorName(err) + ": " + cudaGetErrorString(err) +
-                           " (" + what + " at " + file + ":" + std::to_string(line) + ")");
+  throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorName(err) + ": " +
+                           cudaGetErrorString(err) + " (" + what + " at " + file + ":" +
+                           std::to_string(line) + ")");
 }
 
-#define OPTISCOPE_CUDA_CHECK(expr)                                           \
-  do {                                                                       \
-    const cudaError_t optiscope_err_ = (expr);                               \
-    if (optiscope_err_ != cudaSuccess) {                                     \
-      throw_cuda(optiscope_err_, #expr, __FILE__, __LINE__);                 \
-    }                                                                        \
+#define OPTISCOPE_CUDA_CHECK(expr)                           \
+  do {                                                       \
+    const cudaError_t optiscope_err_ = (expr);               \
+    if (optiscope_err_ != cudaSuccess) {                     \
+      throw_cuda(optiscope_err_, #expr, __FILE__, __LINE__); \
+    }                                                        \
   } while (0)
 
 constexpr int kBlock = static_cast<int>(optim::kQuantBlock);
@@ -45,21 +48,26 @@ constexpr std::uint32_t kSignedZeroCode = 127;  // signed map entry 127 is +0.0
 // j+1 has one float threshold T_j from which hi wins, and code(x) = #{j : x >= T_j}. The thresholds
 // are bucketed by the top 16 bits of |x| (8 exponent bits, 7 mantissa bits) over [2^-24, 1]; the
 // maps are sparse enough that a bucket holds at most one threshold (checked when the tables are
-// built), and a threshold shares its bucket's top bits, so one 32-bit entry answers a bucket: the
-// code at its start (bits 17..24) and the low 16 bits of its threshold (bits 0..16). That is one
-// shared-memory load per search instead of eight for a binary search, and the result is the exact
-// quantize_nearest answer (an exhaustive test over all floats checks it on the device).
+// built), and a threshold shares its bucket's top bits, so one 32-bit entry answers a bucket:
+// (L << 8) | code at the bucket's start, where the code steps up by one once the low 16 bits of
+// |x| reach L (L = 0x10000: no threshold in the bucket). For x < 0 the low bits are flipped so that
+// the same comparison works while |x| grows. That is one shared-memory load per search instead of
+// eight for a binary search, and the exact quantize_nearest answer (an exhaustive test over all
+// floats checks it on the device).
 constexpr std::uint32_t kTabFirst = 0x33800000u;  // 2^-24, below every threshold
 constexpr std::uint32_t kTabLast = 0x3f800000u;   // 1.0, the largest normalised magnitude
 constexpr int kTabEntries = static_cast<int>((kTabLast >> 16) - (kTabFirst >> 16)) + 1;
 constexpr int kTabStride = (kTabEntries + 3) / 4 * 4;  // whole uint4s, for the shared-memory copy
-constexpr int kTabSignedPos = 0;                       // signed map, x >= +0
-constexpr int kTabSignedNeg = kTabStride;              // signed map, x <= -0
-constexpr int kTabUnsigned = 2 * kTabStride;           // unsigned map, x >= +0 (x < 0 gives code 0)
-constexpr int kTabWords = 3 * kTabStride;
+// Table order in global memory; the 8-bit kernel copies the first three into shared memory.
+constexpr int kTabSignedPos = 0;                  // signed map, x >= +0
+constexpr int kTabSignedNegFixed = kTabStride;    // signed map, x <= -0, with the sign fix folded in
+constexpr int kTabUnsigned = 2 * kTabStride;      // unsigned map, x >= +0 (x < 0 gives code 0)
+constexpr int kTabSignedNegRaw = 3 * kTabStride;  // signed map, x <= -0, plain nearest entry
+constexpr int kTabWordsAll = 4 * kTabStride;
+constexpr int kTabWords8bit = 3 * kTabStride;
 constexpr std::uint32_t kNoThreshold = 0x10000u;  // larger than any 16-bit low part
 
-__device__ __align__(16) std::uint32_t g_quant_tables[kTabWords];
+__device__ __align__(16) std::uint32_t g_quant_tables[kTabWordsAll];
 
 __host__ __device__ inline std::uint32_t float_bits(float x) {
 #ifdef __CUDA_ARCH__
@@ -69,27 +77,38 @@ __host__ __device__ inline std::uint32_t float_bits(float x) {
 #endif
 }
 
-/// Code of the map entry nearest to x, as optim::quantize_nearest returns it (NaN gives 0).
+// (low 16 bits of mag ^ flip) << 8 | 0xff: compares against (L << 8) | code as "low >= L".
+__host__ __device__ inline std::uint32_t search_key(std::uint32_t mag, std::uint32_t flip) {
+#ifdef __CUDA_ARCH__
+  return __byte_perm(mag ^ flip, 0xffu, 0x5104);
+#else
+  return (((mag ^ flip) & 0xffffu) << 8) | 0xffu;
+#endif
+}
+
+/// Table lookup for a magnitude mag <= bits of 1.0 + a few ulps; flip is all ones for x < 0
+/// (with the matching negative table), else 0. The code is the low byte of the result.
+__host__ __device__ inline std::uint32_t table_code(std::uint32_t mag, std::uint32_t flip,
+                                                    const std::uint32_t* tab) {
+  mag = mag < kTabFirst ? kTabFirst : mag;
+  const std::uint32_t e = tab[(mag >> 16) - (kTabFirst >> 16)];
+  return e + (search_key(mag, flip) >= e ? 1u : 0u);
+}
+
+/// Any float: the code optim::quantize_nearest returns (NaN gives 0) when neg is the plain
+/// negative table, that code with the sign fix applied when neg is the folded one.
 template <bool kSigned>
-__host__ __device__ inline std::uint32_t nearest_code(float x, const std::uint32_t* tabs) {
+__host__ __device__ inline std::uint32_t nearest_code(float x, const std::uint32_t* pos,
+                                                      const std::uint32_t* neg) {
   const std::uint32_t bits = float_bits(x);
   std::uint32_t mag = bits & 0x7fffffffu;
   const bool negative = (bits >> 31) != 0;
-  const bool nan = mag > 0x7f800000u;
-  // Magnitudes below the first bucket have no threshold between them and it; above 1.0 none
-  // either (|x| <= 1 after normalisation; inf only from a non-finite moment).
-  mag = mag < kTabFirst ? kTabFirst : (mag > kTabLast ? kTabLast : mag);
-  const std::uint32_t idx = (mag >> 16) - (kTabFirst >> 16);
-  const std::uint32_t low = mag & 0xffffu;
+  if (mag > 0x7f800000u) return 0;     // NaN: lower_bound finds no entry below it
+  if (mag > kTabLast) mag = kTabLast;  // no threshold above 1.0
   if constexpr (kSigned) {
-    const std::uint32_t e = tabs[(negative ? kTabSignedNeg : kTabSignedPos) + idx];
-    const std::uint32_t passed = low >= (e & 0x1ffffu) ? 1u : 0u;
-    const std::uint32_t code = negative ? (e >> 17) - passed : (e >> 17) + passed;
-    return nan ? 0u : code;
+    return table_code(mag, negative ? 0xffffffffu : 0u, negative ? neg : pos) & 0xffu;
   } else {
-    const std::uint32_t e = tabs[kTabUnsigned + idx];
-    const std::uint32_t code = (e >> 17) + (low >= (e & 0x1ffffu) ? 1u : 0u);
-    return (nan || negative) ? 0u : code;
+    return negative ? 0u : table_code(mag, 0u, pos) & 0xffu;
   }
 }
 
@@ -119,7 +138,14 @@ float upper_choice_threshold(float lo, float hi) {
   return from_order_key(b);
 }
 
-void fill_tables(const optim::QuantMap& map, bool is_signed, std::uint32_t* pos, std::uint32_t* neg) {
+std::uint32_t entry(std::uint32_t code, std::uint32_t low_limit) {
+  return (low_limit << 8) | code;
+}
+
+// neg_fixed (signed maps only) folds in the sign fix: a negative x never gets a code above
+// sign_fix_max, the largest code of a negative entry.
+void fill_tables(const optim::QuantMap& map, bool is_signed, std::uint32_t* pos, std::uint32_t* neg_raw,
+                 std::uint32_t* neg_fixed, std::uint32_t sign_fix_max) {
   for (std::size_t j = 0; j + 1 < map.size(); ++j) {
     if (!(map[j] < map[j + 1])) throw std::logic_error("quantization map is not strictly increasing");
   }
@@ -127,53 +153,57 @@ void fill_tables(const optim::QuantMap& map, bool is_signed, std::uint32_t* pos,
   for (std::size_t j = 0; j < thr.size(); ++j) thr[j] = upper_choice_threshold(map[j], map[j + 1]);
   const float first_bucket_end = std::bit_cast<float>(kTabFirst + 0x10000u);
   for (const float t : thr) {
-    if (!(std::fabs(t) >= first_bucket_end)) throw std::logic_error("quantization threshold below table range");
+    if (!(std::fabs(t) >= first_bucket_end))
+      throw std::logic_error("quantization threshold below table range");
     if (!is_signed && !(t > 0.0f)) throw std::logic_error("unsigned quantization map has a threshold <= 0");
   }
   for (int k = 0; k < kTabEntries; ++k) {
     const std::uint32_t lo_bits = kTabFirst + (static_cast<std::uint32_t>(k) << 16);
     const float lo = std::bit_cast<float>(lo_bits);
     const float hi = std::bit_cast<float>(lo_bits + 0x10000u);
-    // x in [lo, hi): thresholds below lo all count, one in the bucket counts from its low bits up.
+    // x in [lo, hi): thresholds below lo all count, one inside counts once x's low bits reach its.
     std::uint32_t below = 0;
     std::uint32_t inside = 0;
-    std::uint32_t low_part = kNoThreshold;
+    std::uint32_t limit = kNoThreshold;
     for (const float t : thr) {
       if (t < lo) ++below;
       if (t >= lo && t < hi) {
         ++inside;
-        low_part = float_bits(t) & 0xffffu;
+        limit = float_bits(t) & 0xffffu;
       }
     }
     if (inside > 1) throw std::logic_error("two quantization thresholds share a table bucket");
-    pos[k] = (below << 17) | low_part;
+    pos[k] = entry(below, limit);
     if (!is_signed) continue;
-    // x in (-hi, -lo]: thresholds at or below -hi all count, one in (-hi, -lo] counts while
-    // |x| <= |T|, i.e. the count drops by one once the low bits of |x| pass those of |T|.
+    // x in (-hi, -lo]: thresholds at or below -hi all count, one inside (magnitude S) counts while
+    // |x| <= S, i.e. while the flipped low bits of |x| are >= the flipped low bits of S.
     std::uint32_t at_or_below = 0;
     inside = 0;
-    low_part = kNoThreshold;
+    limit = kNoThreshold;
     for (const float t : thr) {
       if (t <= -hi) ++at_or_below;
       if (t > -hi && t <= -lo) {
         ++inside;
-        low_part = (float_bits(t) & 0xffffu) + 1u;
+        limit = (float_bits(t) & 0xffffu) ^ 0xffffu;
       }
     }
     if (inside > 1) throw std::logic_error("two quantization thresholds share a table bucket");
-    neg[k] = ((at_or_below + inside) << 17) | low_part;
+    neg_raw[k] = entry(at_or_below, limit);
+    neg_fixed[k] = at_or_below + inside > sign_fix_max ? entry(sign_fix_max, kNoThreshold) : neg_raw[k];
   }
 }
 
 std::vector<std::uint32_t> build_quant_tables() {
   const optim::QuantMap& qm = optim::signed_dynamic_map();
-  // The sign fix reads the sign of a code from its index, not from the map.
+  // The sign fix is folded into the negative table, which relies on this layout of the map.
   for (std::uint32_t c = 0; c < 256; ++c) {
-    if (std::signbit(qm[c]) != (c < kSignedZeroCode)) throw std::logic_error("signed map: unexpected sign layout");
+    if (std::signbit(qm[c]) != (c < kSignedZeroCode))
+      throw std::logic_error("signed map: unexpected sign layout");
   }
-  std::vector<std::uint32_t> tabs(kTabWords, 0u);
-  fill_tables(qm, true, tabs.data() + kTabSignedPos, tabs.data() + kTabSignedNeg);
-  fill_tables(optim::unsigned_dynamic_map(), false, tabs.data() + kTabUnsigned, nullptr);
+  std::vector<std::uint32_t> tabs(kTabWordsAll, 0u);
+  fill_tables(qm, true, tabs.data() + kTabSignedPos, tabs.data() + kTabSignedNegRaw,
+              tabs.data() + kTabSignedNegFixed, kSignedZeroCode - 1);
+  fill_tables(optim::unsigned_dynamic_map(), false, tabs.data() + kTabUnsigned, nullptr, nullptr, 0);
   return tabs;
 }
 
@@ -182,11 +212,12 @@ const std::vector<std::uint32_t>& host_quant_tables() {
   return tabs;
 }
 
-// Copies the search tables into shared memory; the block size must be a multiple of 32.
-__device__ __forceinline__ void load_tables(std::uint32_t* s_tabs) {
-  const auto* src = reinterpret_cast<const uint4*>(g_quant_tables);
-  auto* dst = reinterpret_cast<uint4*>(s_tabs);
-  for (int i = static_cast<int>(threadIdx.x); i < kTabWords / 4; i += static_cast<int>(blockDim.x)) dst[i] = src[i];
+// Copies `words` words of the global tables, from word `first`, into shared memory.
+__device__ __forceinline__ void copy_tables(std::uint32_t* dst_words, int first, int words) {
+  const auto* src = reinterpret_cast<const uint4*>(g_quant_tables + first);
+  auto* dst = reinterpret_cast<uint4*>(dst_words);
+  for (int i = static_cast<int>(threadIdx.x); i < words / 4; i += static_cast<int>(blockDim.x))
+    dst[i] = src[i];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -222,8 +253,8 @@ void ensure_tables(cudaStream_t stream) {
   DeviceInfo& info = device_info_locked();
   if (info.tables_ready) return;
   const std::vector<std::uint32_t>& tabs = host_quant_tables();
-  OPTISCOPE_CUDA_CHECK(cudaMemcpyToSymbolAsync(g_quant_tables, tabs.data(), tabs.size() * sizeof(std::uint32_t), 0,
-                                               cudaMemcpyHostToDevice, stream));
+  OPTISCOPE_CUDA_CHECK(cudaMemcpyToSymbolAsync(
+      g_quant_tables, tabs.data(), tabs.size() * sizeof(std::uint32_t), 0, cudaMemcpyHostToDevice, stream));
   // Later launches may come on other streams: the tables must have landed before anyone uses them.
   OPTISCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
   info.tables_ready = true;
@@ -253,9 +284,13 @@ int grid_size(Kernel kernel, int threads, std::int64_t work_blocks) {
   return static_cast<int>(work_blocks < full ? work_blocks : full);
 }
 
-void check_launch() { OPTISCOPE_CUDA_CHECK(cudaGetLastError()); }
+void check_launch() {
+  OPTISCOPE_CUDA_CHECK(cudaGetLastError());
+}
 
-bool aligned(const void* ptr, std::size_t bytes) { return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0; }
+bool aligned(const void* ptr, std::size_t bytes) {
+  return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Element math, written to round exactly where adamw_math.cpp rounds.
@@ -289,8 +324,12 @@ AdamConsts make_consts(const optim::AdamHyper& h) {
 
 using Bf16Bits = std::uint16_t;
 
-__device__ __forceinline__ float to_f(float x) { return x; }
-__device__ __forceinline__ float to_f(Bf16Bits b) { return __uint_as_float(static_cast<std::uint32_t>(b) << 16); }
+__device__ __forceinline__ float to_f(float x) {
+  return x;
+}
+__device__ __forceinline__ float to_f(Bf16Bits b) {
+  return __uint_as_float(static_cast<std::uint32_t>(b) << 16);
+}
 
 template <typename T>
 __device__ __forceinline__ T from_f(float x);
@@ -300,15 +339,12 @@ __device__ __forceinline__ float from_f<float>(float x) {
   return x;
 }
 
-// Round to nearest even with NaN kept quiet and its payload kept: optim::from_float<Bf16>.
+// Round to nearest even, as optim::from_float<Bf16> does; a NaN stays a NaN (its payload is not
+// kept: NaNs made by GPU and CPU arithmetic differ in their bits anyway).
 template <>
 __device__ __forceinline__ Bf16Bits from_f<Bf16Bits>(float x) {
-  const std::uint32_t u = __float_as_uint(x);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<Bf16Bits>((u >> 16) | 0x40u);
-  return static_cast<Bf16Bits>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  return __bfloat16_as_ushort(__float2bfloat16_rn(x));
 }
-
-__device__ __forceinline__ bool is_finite(float x) { return (__float_as_uint(x) & 0x7f800000u) != 0x7f800000u; }
 
 template <typename T>
 __device__ __forceinline__ T adam_param_update(T p, float m, float v, const AdamConsts& k) {
@@ -362,31 +398,66 @@ __device__ __forceinline__ void store4(T* ptr, const T* in) {
 // reductions are register shuffles; each CUDA block walks many quantization blocks (grid stride)
 // to pay once for the maps and search tables in shared memory. Lane l owns elements
 // 4l..4l+3 and 128+4l..128+4l+3 of its block, which keeps every warp-wide access contiguous.
+//
+// Hopper issues integer and logic instructions at half the rate of float ones, and at 10 bytes
+// per parameter the kernel has only about a hundred instructions per element to stay at the
+// memory floor: hence the one-load code search, the sign fix folded into its table and the
+// division by the block absmax through a reciprocal computed once per block.
 
 constexpr int kThreads8 = 256;
 constexpr int kWarps8 = kThreads8 / 32;
 constexpr int kPerLane = kBlock / 32;
 
-__device__ __forceinline__ std::int64_t lane_offset(int lane, int e) { return (e >> 2) * 128 + lane * 4 + (e & 3); }
+// Normalisation by a reciprocal is exact (RN(a / b), checked against IEEE division) for b in this
+// range and every quotient that can change a code (|a / b| >= 2^-24): y = RN(1/b) is normal and
+// the residuals of the two Markstein corrections are exact. Other blocks take the IEEE division.
+constexpr float kFastDivMin = 0x1p-78f;
+constexpr float kFastDivMax = 0x1p100f;
+
+__device__ __forceinline__ std::int64_t lane_offset(int lane, int e) {
+  return (e >> 2) * 128 + lane * 4 + (e & 3);
+}
+
+// RN(a / b) for a >= 0 given y = RN(1 / b).
+__device__ __forceinline__ float div_by_reciprocal(float a, float b, float y) {
+  float q = __fmul_rn(a, y);
+  float r = __fmaf_rn(-b, q, a);
+  q = __fmaf_rn(r, y, q);
+  r = __fmaf_rn(-b, q, a);
+  return __fmaf_rn(r, y, q);
+}
+
+__device__ __forceinline__ bool uniform_fast_range(float mx) {
+  return mx == 0.0f || (mx >= kFastDivMin && mx <= kFastDivMax);
+}
+
+__device__ __forceinline__ std::uint32_t byte_of(std::uint32_t word, int j) {
+  return (word >> (8 * j)) & 0xffu;
+}
+
+// Packs the low bytes of four codes into one word.
+__device__ __forceinline__ std::uint32_t pack_codes(const std::uint32_t* c) {
+  return __byte_perm(__byte_perm(c[0], c[1], 0x0040), __byte_perm(c[2], c[3], 0x0040), 0x5410);
+}
 
 template <typename T, bool kVector>
-__global__ void __launch_bounds__(kThreads8) adamw8bit_kernel(T* __restrict__ p, const T* __restrict__ g,
-                                                              std::uint8_t* __restrict__ code_m,
-                                                              std::uint8_t* __restrict__ code_v,
-                                                              float* __restrict__ absmax_m,
-                                                              float* __restrict__ absmax_v,
-                                                              const float* __restrict__ qmap_m,
-                                                              const float* __restrict__ qmap_v, std::int64_t n,
-                                                              AdamConsts k) {
+__global__ void __launch_bounds__(kThreads8)
+    adamw8bit_kernel(T* __restrict__ p, const T* __restrict__ g, std::uint8_t* __restrict__ code_m,
+                     std::uint8_t* __restrict__ code_v, float* __restrict__ absmax_m,
+                     float* __restrict__ absmax_v, const float* __restrict__ qmap_m,
+                     const float* __restrict__ qmap_v, std::int64_t n, AdamConsts k) {
   __shared__ float s_qm[256];
   __shared__ float s_qv[256];
-  __shared__ __align__(16) std::uint32_t s_tabs[kTabWords];
+  __shared__ __align__(16) std::uint32_t s_tabs[kTabWords8bit];
   for (int i = static_cast<int>(threadIdx.x); i < 256; i += kThreads8) {
     s_qm[i] = qmap_m[i];
     s_qv[i] = qmap_v[i];
   }
-  load_tables(s_tabs);
+  copy_tables(s_tabs, 0, kTabWords8bit);
   __syncthreads();
+  const std::uint32_t* tab_pos = s_tabs + kTabSignedPos;
+  const std::uint32_t* tab_neg = s_tabs + kTabSignedNegFixed;
+  const std::uint32_t* tab_v = s_tabs + kTabUnsigned;
 
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const std::int64_t nqb = (n + kBlock - 1) / kBlock;
@@ -441,12 +512,11 @@ __global__ void __launch_bounds__(kThreads8) adamw8bit_kernel(T* __restrict__ p,
       const float gi = to_f(graw[e]);
       m[e] = 0.0f;
       v[e] = 0.0f;
-      if (((valid >> e) & 1u) != 0 && is_finite(gi)) {
-        const std::uint32_t cmi = (cm_in[e / 4] >> (8 * (e % 4))) & 0xffu;
-        const std::uint32_t cvi = (cv_in[e / 4] >> (8 * (e % 4))) & 0xffu;
-        v[e] = __fadd_rn(__fmul_rn(__fmul_rn(s_qv[cvi], av_old), k.beta2),
+      if (((valid >> e) & 1u) != 0 && fabsf(gi) <= FLT_MAX) {
+        v[e] = __fadd_rn(__fmul_rn(__fmul_rn(s_qv[byte_of(cv_in[e / 4], e % 4)], av_old), k.beta2),
                          __fmul_rn(__fmul_rn(k.one_minus_beta2, gi), gi));
-        m[e] = __fadd_rn(__fmul_rn(__fmul_rn(s_qm[cmi], am_old), k.beta1), __fmul_rn(k.one_minus_beta1, gi));
+        m[e] = __fadd_rn(__fmul_rn(__fmul_rn(s_qm[byte_of(cm_in[e / 4], e % 4)], am_old), k.beta1),
+                         __fmul_rn(k.one_minus_beta1, gi));
         updated |= 1u << e;
       }
       // fmaxf drops a NaN operand exactly as std::max(acc, NaN) does on the CPU.
@@ -459,23 +529,51 @@ __global__ void __launch_bounds__(kThreads8) adamw8bit_kernel(T* __restrict__ p,
       mx_v = fmaxf(mx_v, __shfl_xor_sync(0xffffffffu, mx_v, off));
     }
 
-    std::uint32_t cm_out[2] = {0, 0};
-    std::uint32_t cv_out[2] = {0, 0};
+    // The parameter sees this step's unquantised moments.
 #pragma unroll
     for (int e = 0; e < kPerLane; ++e) {
-      // The parameter sees this step's unquantised moments.
       if (((updated >> e) & 1u) != 0) praw[e] = adam_param_update(praw[e], m[e], v[e], k);
-      std::uint32_t cm = kSignedZeroCode;
-      if (mx_m > 0.0f) {
-        cm = nearest_code<true>(__fdiv_rn(m[e], mx_m), s_tabs);
-        // Sign fix: a tiny negative m that lands on +0.0 moves to the smallest negative code.
-        const bool code_negative = cm < kSignedZeroCode;
-        if (code_negative != ((__float_as_uint(m[e]) >> 31) != 0)) cm = (m[e] > 0.0f ? cm + 1u : cm - 1u) & 0xffu;
-      }
-      const std::uint32_t cv = mx_v > 0.0f ? nearest_code<false>(__fdiv_rn(v[e], mx_v), s_tabs) : 0u;
-      cm_out[e / 4] |= cm << (8 * (e % 4));
-      cv_out[e / 4] |= cv << (8 * (e % 4));
     }
+
+    std::uint32_t cm[kPerLane];
+    std::uint32_t cv[kPerLane];
+    // Warp-uniform: with finite old absmax values every m and v is finite (an overflow would
+    // make the new absmax infinite), so no NaN reaches the search and |m / absmax| <= 1.
+    const bool fast = fabsf(am_old) <= FLT_MAX && fabsf(av_old) <= FLT_MAX && uniform_fast_range(mx_m) &&
+                      uniform_fast_range(mx_v);
+    if (fast) {
+      // A zero absmax gives zero quotients (and codes that are not used) instead of NaN indices.
+      const float ym = mx_m > 0.0f ? __frcp_rn(mx_m) : 0.0f;
+      const float yv = mx_v > 0.0f ? __frcp_rn(mx_v) : 0.0f;
+#pragma unroll
+      for (int e = 0; e < kPerLane; ++e) {
+        // The sign comes from m itself (a -0.0 must still take the sign fix); |m| feeds the
+        // division so the quotient's bits are its magnitude.
+        const std::uint32_t flip =
+            static_cast<std::uint32_t>(static_cast<std::int32_t>(__float_as_uint(m[e])) >> 31);
+        const float qm = div_by_reciprocal(fabsf(m[e]), mx_m, ym);
+        const float qv = div_by_reciprocal(fabsf(v[e]), mx_v, yv);
+        cm[e] = mx_m > 0.0f ? table_code(__float_as_uint(qm), flip, flip != 0 ? tab_neg : tab_pos)
+                            : kSignedZeroCode;
+        cv[e] = mx_v > 0.0f ? table_code(__float_as_uint(qv), 0u, tab_v) : 0u;
+      }
+    } else {
+#pragma unroll
+      for (int e = 0; e < kPerLane; ++e) {
+        cm[e] = kSignedZeroCode;
+        if (mx_m > 0.0f) {
+          cm[e] = nearest_code<true>(__fdiv_rn(m[e], mx_m), tab_pos, tab_neg);
+          // Sign fix, for what the folded table cannot see: a NaN quotient (code 0) of a positive m.
+          const bool code_negative = cm[e] < kSignedZeroCode;
+          if (code_negative != ((__float_as_uint(m[e]) >> 31) != 0)) {
+            cm[e] = (m[e] > 0.0f ? cm[e] + 1u : cm[e] - 1u) & 0xffu;
+          }
+        }
+        cv[e] = mx_v > 0.0f ? nearest_code<false>(__fdiv_rn(v[e], mx_v), tab_v, nullptr) : 0u;
+      }
+    }
+    const std::uint32_t cm_out[2] = {pack_codes(cm), pack_codes(cm + 4)};
+    const std::uint32_t cv_out[2] = {pack_codes(cv), pack_codes(cv + 4)};
 
     if (full) {
 #pragma unroll
@@ -491,8 +589,8 @@ __global__ void __launch_bounds__(kThreads8) adamw8bit_kernel(T* __restrict__ p,
         if (((valid >> e) & 1u) == 0) continue;
         const std::int64_t i = base + lane_offset(lane, e);
         p[i] = praw[e];
-        code_m[i] = static_cast<std::uint8_t>(cm_out[e / 4] >> (8 * (e % 4)));
-        code_v[i] = static_cast<std::uint8_t>(cv_out[e / 4] >> (8 * (e % 4)));
+        code_m[i] = static_cast<std::uint8_t>(byte_of(cm_out[e / 4], e % 4));
+        code_v[i] = static_cast<std::uint8_t>(byte_of(cv_out[e / 4], e % 4));
       }
     }
     if (lane == 0) {
@@ -504,19 +602,20 @@ __global__ void __launch_bounds__(kThreads8) adamw8bit_kernel(T* __restrict__ p,
 
 template <typename T>
 void launch_adamw8bit(T* p, const T* g, std::uint8_t* code_m, std::uint8_t* code_v, float* absmax_m,
-                      float* absmax_v, const float* qmap_m, const float* qmap_v, std::int64_t n, const AdamConsts& k,
-                      cudaStream_t stream) {
+                      float* absmax_v, const float* qmap_m, const float* qmap_v, std::int64_t n,
+                      const AdamConsts& k, cudaStream_t stream) {
   const std::int64_t nqb = (n + kBlock - 1) / kBlock;
   const std::int64_t work = (nqb + kWarps8 - 1) / kWarps8;
-  const bool vec = aligned(p, 4 * sizeof(T)) && aligned(g, 4 * sizeof(T)) && aligned(code_m, 4) && aligned(code_v, 4);
+  const bool vec =
+      aligned(p, 4 * sizeof(T)) && aligned(g, 4 * sizeof(T)) && aligned(code_m, 4) && aligned(code_v, 4);
   if (vec) {
     const int grid = grid_size(adamw8bit_kernel<T, true>, kThreads8, work);
-    adamw8bit_kernel<T, true><<<grid, kThreads8, 0, stream>>>(p, g, code_m, code_v, absmax_m, absmax_v, qmap_m,
-                                                              qmap_v, n, k);
+    adamw8bit_kernel<T, true>
+        <<<grid, kThreads8, 0, stream>>>(p, g, code_m, code_v, absmax_m, absmax_v, qmap_m, qmap_v, n, k);
   } else {
     const int grid = grid_size(adamw8bit_kernel<T, false>, kThreads8, work);
-    adamw8bit_kernel<T, false><<<grid, kThreads8, 0, stream>>>(p, g, code_m, code_v, absmax_m, absmax_v, qmap_m,
-                                                               qmap_v, n, k);
+    adamw8bit_kernel<T, false>
+        <<<grid, kThreads8, 0, stream>>>(p, g, code_m, code_v, absmax_m, absmax_v, qmap_m, qmap_v, n, k);
   }
   check_launch();
 }
@@ -534,9 +633,9 @@ __device__ __forceinline__ void adam32_element(T& p, float g, float& m, float& v
 }
 
 template <typename T, bool kVector>
-__global__ void __launch_bounds__(kThreads32) adamw32_kernel(T* __restrict__ p, const T* __restrict__ g,
-                                                             float* __restrict__ m, float* __restrict__ v,
-                                                             std::int64_t n, AdamConsts k) {
+__global__ void __launch_bounds__(kThreads32)
+    adamw32_kernel(T* __restrict__ p, const T* __restrict__ g, float* __restrict__ m, float* __restrict__ v,
+                   std::int64_t n, AdamConsts k) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   const std::int64_t tid = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   std::int64_t scalar_from = 0;
@@ -582,7 +681,8 @@ __global__ void __launch_bounds__(kThreads32) adamw32_kernel(T* __restrict__ p, 
 }
 
 template <typename T>
-void launch_adamw32(T* p, const T* g, float* m, float* v, std::int64_t n, const AdamConsts& k, cudaStream_t stream) {
+void launch_adamw32(T* p, const T* g, float* m, float* v, std::int64_t n, const AdamConsts& k,
+                    cudaStream_t stream) {
   const bool vec = aligned(p, 4 * sizeof(T)) && aligned(g, 4 * sizeof(T)) && aligned(m, 16) && aligned(v, 16);
   if (vec) {
     const std::int64_t work = (n / 4 + 2 * kThreads32 - 1) / (2 * kThreads32) + 1;
@@ -611,21 +711,28 @@ __global__ void fill_zero_kernel(unsigned char* __restrict__ ptr, std::size_t he
 }
 
 template <bool kSigned>
-__global__ void __launch_bounds__(kThreadsSmall) quantize_kernel(const float* __restrict__ x,
-                                                                 std::uint8_t* __restrict__ codes, std::int64_t n) {
-  __shared__ __align__(16) std::uint32_t s_tabs[kTabWords];
-  load_tables(s_tabs);
+__global__ void __launch_bounds__(kThreadsSmall)
+    quantize_kernel(const float* __restrict__ x, std::uint8_t* __restrict__ codes, std::int64_t n) {
+  __shared__ __align__(16) std::uint32_t s_tabs[2 * kTabStride];
+  if constexpr (kSigned) {
+    copy_tables(s_tabs, kTabSignedPos, kTabStride);
+    copy_tables(s_tabs + kTabStride, kTabSignedNegRaw, kTabStride);
+  } else {
+    copy_tables(s_tabs, kTabUnsigned, kTabStride);
+  }
   __syncthreads();
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    codes[i] = static_cast<std::uint8_t>(nearest_code<kSigned>(x[i], s_tabs));
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    codes[i] = static_cast<std::uint8_t>(nearest_code<kSigned>(x[i], s_tabs, s_tabs + kTabStride));
   }
 }
 
 __global__ void dequantize_kernel(const std::uint8_t* __restrict__ codes, const float* __restrict__ absmax,
                                   const float* __restrict__ qmap, float* __restrict__ out, std::int64_t n) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
     out[i] = __fmul_rn(qmap[codes[i]], absmax[i / kBlock]);
   }
 }
@@ -658,8 +765,8 @@ void adamw8bit_blockwise(void* p, const void* g, DType dtype, std::uint8_t* code
     launch_adamw8bit(static_cast<float*>(p), static_cast<const float*>(g), code_m, code_v, absmax_m, absmax_v,
                      qmap_m_dev, qmap_v_dev, n, k, s);
   } else {
-    launch_adamw8bit(static_cast<Bf16Bits*>(p), static_cast<const Bf16Bits*>(g), code_m, code_v, absmax_m, absmax_v,
-                     qmap_m_dev, qmap_v_dev, n, k, s);
+    launch_adamw8bit(static_cast<Bf16Bits*>(p), static_cast<const Bf16Bits*>(g), code_m, code_v, absmax_m,
+                     absmax_v, qmap_m_dev, qmap_v_dev, n, k, s);
   }
 }
 
@@ -686,7 +793,8 @@ void fill_zero(void* ptr, std::size_t bytes, void* stream) {
   const std::size_t tail = bytes - head - body16 * 16;
   const auto work = static_cast<std::int64_t>((body16 + kThreadsSmall - 1) / kThreadsSmall + 1);
   const int grid = grid_size(fill_zero_kernel, kThreadsSmall, work);
-  fill_zero_kernel<<<grid, kThreadsSmall, 0, static_cast<cudaStream_t>(stream)>>>(bytes_ptr, head, body16, tail);
+  fill_zero_kernel<<<grid, kThreadsSmall, 0, static_cast<cudaStream_t>(stream)>>>(bytes_ptr, head, body16,
+                                                                                  tail);
   check_launch();
 }
 
@@ -697,10 +805,11 @@ void quantize_nearest(const float* x, std::uint8_t* codes, std::int64_t n, bool 
   ensure_tables(s);
   const std::int64_t work = (n + kThreadsSmall - 1) / kThreadsSmall;
   if (is_signed) {
-    quantize_kernel<true><<<grid_size(quantize_kernel<true>, kThreadsSmall, work), kThreadsSmall, 0, s>>>(x, codes, n);
+    quantize_kernel<true>
+        <<<grid_size(quantize_kernel<true>, kThreadsSmall, work), kThreadsSmall, 0, s>>>(x, codes, n);
   } else {
-    quantize_kernel<false><<<grid_size(quantize_kernel<false>, kThreadsSmall, work), kThreadsSmall, 0, s>>>(x, codes,
-                                                                                                          n);
+    quantize_kernel<false>
+        <<<grid_size(quantize_kernel<false>, kThreadsSmall, work), kThreadsSmall, 0, s>>>(x, codes, n);
   }
   check_launch();
 }

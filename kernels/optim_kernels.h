@@ -22,7 +22,8 @@ namespace optiscope::kernels {
 enum class DType { f32, bf16 };
 
 /// Copies optim::signed_dynamic_map() and optim::unsigned_dynamic_map() (256 floats each) to the
-/// device, and prepares the current device's quantization tables (see adamw8bit_blockwise).
+/// device, and prepares the current device's quantization tables (see adamw8bit_blockwise). The
+/// first call on a device synchronizes `stream` once; call it before capturing a CUDA graph.
 void upload_quant_maps(float* qmap_m_dev, float* qmap_v_dev, void* stream);
 
 /// 8-bit blockwise AdamW, bitsandbytes >= 0.44: 256-element blocks, one absmax per block and moment,
