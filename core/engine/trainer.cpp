@@ -1,5 +1,6 @@
 #include "engine/trainer.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <chrono>
