@@ -13,7 +13,8 @@ endif()
 add_library(optiscope_warnings INTERFACE)
 target_compile_options(optiscope_warnings INTERFACE
   $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
-    -Wcast-align -Woverloaded-virtual -Wimplicit-fallthrough>
+    -Wcast-align -Woverloaded-virtual -Wimplicit-fallthrough
+    -Wno-missing-field-initializers>
   $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${OPTISCOPE_WERROR}>>:-Werror>)
 
 set(OPTISCOPE_SANITIZE "" CACHE STRING "Sanitizers, e.g. address,undefined")

@@ -15,6 +15,11 @@ if(OPTISCOPE_CUDA)
       list(APPEND CMAKE_PREFIX_PATH "${_torch_prefix}")
     endif()
   endif()
+  # LibTorch's CMake adds -gencode flags for every architecture in TORCH_CUDA_ARCH_LIST (from
+  # sm_50 on, which nvcc 13 rejects); build for the cards we target instead.
+  if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+    set(ENV{TORCH_CUDA_ARCH_LIST} "9.0")
+  endif()
   find_package(Torch REQUIRED)
   add_library(optiscope_torch INTERFACE)
   target_link_libraries(optiscope_torch INTERFACE ${TORCH_LIBRARIES})

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace optiscope {
 
@@ -41,6 +42,98 @@ struct StepRecord {
   double step_ms = 0.0;
   std::int64_t tokens = 0;     // tokens consumed by this step
   std::int64_t mem_bytes = 0;  // peak memory in use during the step
+  // Schema 2: device-side time per phase (summed over micro-batches), evaluation loss if run.
+  std::optional<double> forward_ms;
+  std::optional<double> backward_ms;
+  std::optional<double> optimizer_ms;
+  std::optional<double> eval_loss;
+};
+
+enum class Phase : int { forward = 0, backward = 1, optimizer = 2 };
+enum class SamplePoint : int { end = 0, peak = 1 };
+
+/// Memory split into the categories of DESIGN.md, in bytes, at one moment of a step.
+struct MemorySample {
+  std::int64_t step = 0;
+  Phase phase = Phase::forward;
+  SamplePoint point = SamplePoint::end;
+  std::int64_t parameters = 0;
+  std::int64_t gradients = 0;
+  std::int64_t optimizer_device = 0;          // optimizer state in ordinary device memory
+  std::int64_t optimizer_paged_resident = 0;  // paged (managed) state now on the device
+  std::int64_t optimizer_paged_host = 0;      // paged state now on the host
+  std::int64_t optimizer_pinned_host = 0;     // offloaded state in pinned host memory
+  std::int64_t activations = 0;               // the rest of what the allocator handed out
+  std::int64_t allocator_cache = 0;           // reserved but free
+  std::int64_t other_device = 0;              // context, libraries: driver's used figure minus the above
+  std::int64_t device_total() const {
+    return parameters + gradients + optimizer_device + optimizer_paged_resident + activations + allocator_cache +
+           other_device;
+  }
+};
+
+/// Bytes the page manager knows it moved against what CUPTI recorded, per step.
+struct PagingStep {
+  std::int64_t step = 0;
+  std::int64_t manager_htod = 0;
+  std::int64_t manager_dtoh = 0;
+  std::int64_t recorded_htod = 0;
+  std::int64_t recorded_dtoh = 0;
+  std::int64_t gpu_faults = 0;
+  std::int64_t cpu_faults = 0;
+  std::int64_t thrashing = 0;
+  std::int64_t throttling = 0;
+  /// Recorded over known, 1.0 when nothing was known to move; may exceed 1 when the driver moved
+  /// pages on its own (faults, its own evictions).
+  double completeness() const {
+    const double known = static_cast<double>(manager_htod + manager_dtoh);
+    return known > 0 ? static_cast<double>(recorded_htod + recorded_dtoh) / known : 1.0;
+  }
+};
+
+struct UmEventRow {
+  std::int64_t step = -1;
+  int kind = 0;   // probes::UmEventKind
+  int cause = 0;  // probes::UmMigrationCause
+  std::int64_t start_ns = 0;
+  std::int64_t end_ns = 0;
+  std::int64_t value = 0;
+  std::int64_t address = 0;
+};
+
+struct KernelRow {
+  std::int64_t step = -1;
+  std::string name;
+  std::int64_t start_ns = 0;
+  std::int64_t end_ns = 0;
+  std::int64_t stream = 0;
+};
+
+struct MemcpyRow {
+  std::int64_t step = -1;
+  int kind = 0;  // probes::MemcpyKind
+  std::int64_t bytes = 0;
+  std::int64_t start_ns = 0;
+  std::int64_t end_ns = 0;
+};
+
+/// Everything one step adds to the store, written in one transaction.
+struct StepBundle {
+  StepRecord step;
+  std::vector<MemorySample> memory;
+  std::optional<PagingStep> paging;
+  std::vector<UmEventRow> um_events;
+  std::vector<KernelRow> kernels;
+  std::vector<MemcpyRow> memcpys;
+};
+
+/// What a run could capture, and why not where not.
+struct CaptureInfo {
+  bool um_counters = false;
+  bool kernels = false;
+  bool memcpy = false;
+  std::string note;
+  std::int64_t dropped_records = 0;
 };
 
 }  // namespace optiscope

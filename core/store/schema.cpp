@@ -46,12 +46,92 @@ CREATE TABLE steps(
 ) WITHOUT ROWID;
 )sql";
 
+// Version 2: per-phase timing and evaluation loss on steps; memory by category; CUPTI events and
+// the page manager's own counts per step, for completeness; what could be captured per run.
+constexpr const char* kMigrateV1toV2 = R"sql(
+ALTER TABLE steps ADD COLUMN forward_ms REAL;
+ALTER TABLE steps ADD COLUMN backward_ms REAL;
+ALTER TABLE steps ADD COLUMN optimizer_ms REAL;
+ALTER TABLE steps ADD COLUMN eval_loss REAL;
+CREATE TABLE memory_samples(
+  run_id            INTEGER NOT NULL REFERENCES runs(id),
+  step              INTEGER NOT NULL,
+  phase             INTEGER NOT NULL,  -- 0 forward, 1 backward, 2 optimizer
+  point             INTEGER NOT NULL,  -- 0 end of phase, 1 peak within phase
+  parameters        INTEGER NOT NULL,
+  gradients         INTEGER NOT NULL,
+  optimizer_device  INTEGER NOT NULL,
+  optimizer_paged_resident INTEGER NOT NULL,
+  optimizer_paged_host     INTEGER NOT NULL,
+  optimizer_pinned_host    INTEGER NOT NULL,
+  activations       INTEGER NOT NULL,
+  allocator_cache   INTEGER NOT NULL,
+  other_device      INTEGER NOT NULL,
+  PRIMARY KEY(run_id, step, phase, point)
+) WITHOUT ROWID;
+CREATE TABLE paging_steps(
+  run_id        INTEGER NOT NULL REFERENCES runs(id),
+  step          INTEGER NOT NULL,
+  manager_htod  INTEGER NOT NULL,  -- bytes the page manager prefetched to the device
+  manager_dtoh  INTEGER NOT NULL,  -- bytes the page manager evicted to the host
+  recorded_htod INTEGER NOT NULL,  -- bytes CUPTI recorded host to device (all causes)
+  recorded_dtoh INTEGER NOT NULL,
+  gpu_faults    INTEGER NOT NULL,
+  cpu_faults    INTEGER NOT NULL,
+  thrashing     INTEGER NOT NULL,
+  throttling    INTEGER NOT NULL,
+  PRIMARY KEY(run_id, step)
+) WITHOUT ROWID;
+CREATE TABLE um_events(
+  run_id   INTEGER NOT NULL,
+  step     INTEGER NOT NULL,  -- -1 when outside every step
+  kind     INTEGER NOT NULL,  -- optiscope::probes::UmEventKind
+  cause    INTEGER NOT NULL,  -- optiscope::probes::UmMigrationCause
+  start_ns INTEGER NOT NULL,
+  end_ns   INTEGER NOT NULL,
+  value    INTEGER NOT NULL,  -- bytes for transfers, a count for faults
+  address  INTEGER NOT NULL
+);
+CREATE INDEX um_events_by_step ON um_events(run_id, step);
+CREATE TABLE kernel_names(
+  id   INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE kernels(
+  run_id   INTEGER NOT NULL,
+  step     INTEGER NOT NULL,
+  name_id  INTEGER NOT NULL REFERENCES kernel_names(id),
+  start_ns INTEGER NOT NULL,
+  end_ns   INTEGER NOT NULL,
+  stream   INTEGER NOT NULL
+);
+CREATE INDEX kernels_by_step ON kernels(run_id, step);
+CREATE TABLE memcpys(
+  run_id   INTEGER NOT NULL,
+  step     INTEGER NOT NULL,
+  kind     INTEGER NOT NULL,  -- optiscope::probes::MemcpyKind
+  bytes    INTEGER NOT NULL,
+  start_ns INTEGER NOT NULL,
+  end_ns   INTEGER NOT NULL
+);
+CREATE INDEX memcpys_by_step ON memcpys(run_id, step);
+CREATE TABLE captures(
+  run_id          INTEGER PRIMARY KEY REFERENCES runs(id),
+  um_counters     INTEGER NOT NULL,
+  kernels         INTEGER NOT NULL,
+  memcpy          INTEGER NOT NULL,
+  note            TEXT NOT NULL,
+  dropped_records INTEGER NOT NULL DEFAULT 0
+);
+)sql";
+
 }  // namespace
 
 void create_latest(sqlite3* db) {
   detail::exec(db, "BEGIN IMMEDIATE");
   try {
     detail::exec(db, kSchemaV1);
+    detail::exec(db, kMigrateV1toV2);
     detail::exec(db, ("PRAGMA application_id = " + std::to_string(kApplicationId)).c_str());
     detail::exec(db, ("PRAGMA user_version = " + std::to_string(kStoreSchemaVersion)).c_str());
     detail::exec(db, "INSERT INTO meta(key, value) VALUES('created_by', 'Optiscope " OPTISCOPE_VERSION "')");
@@ -62,9 +142,21 @@ void create_latest(sqlite3* db) {
   }
 }
 
-void migrate(sqlite3* /*db*/, int from_version) {
+void migrate(sqlite3* db, int from_version) {
   if (from_version == kStoreSchemaVersion) return;
-  throw StoreError("no migration from store schema version " + std::to_string(from_version));
+  if (from_version < 1) throw StoreError("no migration from store schema version " + std::to_string(from_version));
+  detail::exec(db, "BEGIN IMMEDIATE");
+  try {
+    if (from_version < 2) detail::exec(db, kMigrateV1toV2);
+    detail::exec(db, ("PRAGMA user_version = " + std::to_string(kStoreSchemaVersion)).c_str());
+    detail::exec(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('migrated_by', 'Optiscope " OPTISCOPE_VERSION "')");
+    detail::exec(db, "COMMIT");
+  } catch (...) {
+    detail::exec(db, "ROLLBACK");
+    throw;
+  }
 }
+
+const char* schema_v1_sql() { return kSchemaV1; }
 
 }  // namespace optiscope::schema

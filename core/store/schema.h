@@ -14,5 +14,7 @@ inline constexpr std::int32_t kApplicationId = 0x4F505453;
 void create_latest(sqlite3* db);
 /// Migrates from `from_version` to the newest, inside one transaction.
 void migrate(sqlite3* db, int from_version);
+/// The version-1 DDL, kept so tests can make a version-1 file and watch it migrate.
+const char* schema_v1_sql();
 
 }  // namespace optiscope::schema

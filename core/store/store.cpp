@@ -5,6 +5,8 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <utility>
 
 #include "store/schema.h"
@@ -90,8 +92,55 @@ struct Store::Impl {
   sqlite3* db = nullptr;
   std::string path;
   int version = 0;
-  ~Impl() { sqlite3_close_v2(db); }
+  // Prepared once, reused for every step: ingest is dominated by statement preparation otherwise.
+  std::map<std::string, std::unique_ptr<Statement>> cached;
+  std::map<std::string, std::int64_t> kernel_name_ids;
+
+  Statement& statement(const char* sql) {
+    auto& slot = cached[sql];
+    if (!slot) slot = std::make_unique<Statement>(db, sql);
+    slot->reset();
+    return *slot;
+  }
+  ~Impl() {
+    cached.clear();
+    sqlite3_close_v2(db);
+  }
 };
+
+namespace {
+
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) { exec(db_, "BEGIN IMMEDIATE"); }
+  void commit() {
+    exec(db_, "COMMIT");
+    done_ = true;
+  }
+  ~Transaction() {
+    if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+ private:
+  sqlite3* db_;
+  bool done_ = false;
+};
+
+void bind_optional(Statement& q, int index, const std::optional<double>& v) {
+  v ? q.bind(index, *v) : q.bind_null(index);
+}
+
+std::optional<double> optional_real(const Statement& q, int column) {
+  return q.is_null(column) ? std::nullopt : std::optional<double>(q.real(column));
+}
+
+constexpr const char* kInsertStep =
+    "INSERT INTO steps(run_id, step, loss, lr, step_ms, tokens, mem_bytes, forward_ms, backward_ms, optimizer_ms, "
+    "eval_loss) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+}  // namespace
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::Store(Store&&) noexcept = default;
@@ -171,11 +220,150 @@ std::int64_t Store::begin_run(std::int64_t comparison_id, int ordinal, const std
   return sqlite3_last_insert_rowid(impl_->db);
 }
 
-void Store::append_step(std::int64_t run_id, const StepRecord& s) {
-  Statement q(impl_->db,
-              "INSERT INTO steps(run_id, step, loss, lr, step_ms, tokens, mem_bytes) VALUES(?, ?, ?, ?, ?, ?, ?)");
+namespace {
+
+void insert_step(Statement& q, std::int64_t run_id, const StepRecord& s) {
   q.bind(1, run_id).bind(2, s.step).bind(3, s.loss).bind(4, s.lr).bind(5, s.step_ms).bind(6, s.tokens);
-  q.bind(7, s.mem_bytes).run();
+  q.bind(7, s.mem_bytes);
+  bind_optional(q, 8, s.forward_ms);
+  bind_optional(q, 9, s.backward_ms);
+  bind_optional(q, 10, s.optimizer_ms);
+  bind_optional(q, 11, s.eval_loss);
+  q.run();
+}
+
+}  // namespace
+
+void Store::append_step(std::int64_t run_id, const StepRecord& s) { insert_step(impl_->statement(kInsertStep), run_id, s); }
+
+void Store::append_bundle(std::int64_t run_id, const StepBundle& b) {
+  Transaction tx(impl_->db);
+  insert_step(impl_->statement(kInsertStep), run_id, b.step);
+  for (const auto& m : b.memory) {
+    auto& q = impl_->statement(
+        "INSERT OR REPLACE INTO memory_samples(run_id, step, phase, point, parameters, gradients, optimizer_device, "
+        "optimizer_paged_resident, optimizer_paged_host, optimizer_pinned_host, activations, allocator_cache, "
+        "other_device) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, run_id).bind(2, m.step).bind(3, static_cast<std::int64_t>(m.phase)).bind(4, static_cast<std::int64_t>(m.point));
+    q.bind(5, m.parameters).bind(6, m.gradients).bind(7, m.optimizer_device).bind(8, m.optimizer_paged_resident);
+    q.bind(9, m.optimizer_paged_host).bind(10, m.optimizer_pinned_host).bind(11, m.activations);
+    q.bind(12, m.allocator_cache).bind(13, m.other_device).run();
+  }
+  if (b.paging) {
+    const auto& p = *b.paging;
+    auto& q = impl_->statement(
+        "INSERT OR REPLACE INTO paging_steps(run_id, step, manager_htod, manager_dtoh, recorded_htod, recorded_dtoh, "
+        "gpu_faults, cpu_faults, thrashing, throttling) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, run_id).bind(2, p.step).bind(3, p.manager_htod).bind(4, p.manager_dtoh).bind(5, p.recorded_htod);
+    q.bind(6, p.recorded_dtoh).bind(7, p.gpu_faults).bind(8, p.cpu_faults).bind(9, p.thrashing).bind(10, p.throttling).run();
+  }
+  for (const auto& e : b.um_events) {
+    auto& q = impl_->statement(
+        "INSERT INTO um_events(run_id, step, kind, cause, start_ns, end_ns, value, address) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, run_id).bind(2, e.step).bind(3, static_cast<std::int64_t>(e.kind)).bind(4, static_cast<std::int64_t>(e.cause));
+    q.bind(5, e.start_ns).bind(6, e.end_ns).bind(7, e.value).bind(8, e.address).run();
+  }
+  for (const auto& k : b.kernels) {
+    auto id = impl_->kernel_name_ids.find(k.name);
+    if (id == impl_->kernel_name_ids.end()) {
+      auto& ins = impl_->statement("INSERT OR IGNORE INTO kernel_names(name) VALUES(?)");
+      ins.bind(1, k.name).run();
+      auto& sel = impl_->statement("SELECT id FROM kernel_names WHERE name = ?");
+      sel.bind(1, k.name);
+      if (!sel.step()) throw StoreError("kernel name was not stored");
+      id = impl_->kernel_name_ids.emplace(k.name, sel.int64(0)).first;
+      sel.reset();
+    }
+    auto& q = impl_->statement("INSERT INTO kernels(run_id, step, name_id, start_ns, end_ns, stream) VALUES(?, ?, ?, ?, ?, ?)");
+    q.bind(1, run_id).bind(2, k.step).bind(3, id->second).bind(4, k.start_ns).bind(5, k.end_ns).bind(6, k.stream).run();
+  }
+  for (const auto& c : b.memcpys) {
+    auto& q = impl_->statement("INSERT INTO memcpys(run_id, step, kind, bytes, start_ns, end_ns) VALUES(?, ?, ?, ?, ?, ?)");
+    q.bind(1, run_id).bind(2, c.step).bind(3, static_cast<std::int64_t>(c.kind)).bind(4, c.bytes).bind(5, c.start_ns);
+    q.bind(6, c.end_ns).run();
+  }
+  tx.commit();
+}
+
+void Store::set_capture(std::int64_t run_id, const CaptureInfo& c) {
+  auto& q = impl_->statement(
+      "INSERT OR REPLACE INTO captures(run_id, um_counters, kernels, memcpy, note, dropped_records) VALUES(?, ?, ?, ?, ?, ?)");
+  q.bind(1, run_id).bind(2, static_cast<std::int64_t>(c.um_counters)).bind(3, static_cast<std::int64_t>(c.kernels));
+  q.bind(4, static_cast<std::int64_t>(c.memcpy)).bind(5, c.note).bind(6, c.dropped_records).run();
+}
+
+std::optional<CaptureInfo> Store::capture(std::int64_t run_id) const {
+  auto& q = impl_->statement("SELECT um_counters, kernels, memcpy, note, dropped_records FROM captures WHERE run_id = ?");
+  q.bind(1, run_id);
+  if (!q.step()) return std::nullopt;
+  CaptureInfo info{q.int64(0) != 0, q.int64(1) != 0, q.int64(2) != 0, q.text(3), q.int64(4)};
+  q.reset();  // a statement left mid-result would pin this connection's read snapshot
+  return info;
+}
+
+std::vector<MemorySample> Store::memory_samples(std::int64_t run_id, std::int64_t after_step) const {
+  auto& q = impl_->statement(
+      "SELECT step, phase, point, parameters, gradients, optimizer_device, optimizer_paged_resident, "
+      "optimizer_paged_host, optimizer_pinned_host, activations, allocator_cache, other_device FROM memory_samples "
+      "WHERE run_id = ? AND step > ? ORDER BY step, phase, point");
+  q.bind(1, run_id).bind(2, after_step);
+  std::vector<MemorySample> out;
+  while (q.step()) {
+    MemorySample m;
+    m.step = q.int64(0);
+    m.phase = static_cast<Phase>(q.int64(1));
+    m.point = static_cast<SamplePoint>(q.int64(2));
+    m.parameters = q.int64(3);
+    m.gradients = q.int64(4);
+    m.optimizer_device = q.int64(5);
+    m.optimizer_paged_resident = q.int64(6);
+    m.optimizer_paged_host = q.int64(7);
+    m.optimizer_pinned_host = q.int64(8);
+    m.activations = q.int64(9);
+    m.allocator_cache = q.int64(10);
+    m.other_device = q.int64(11);
+    out.push_back(m);
+  }
+  return out;
+}
+
+std::vector<PagingStep> Store::paging_steps(std::int64_t run_id, std::int64_t after_step) const {
+  auto& q = impl_->statement(
+      "SELECT step, manager_htod, manager_dtoh, recorded_htod, recorded_dtoh, gpu_faults, cpu_faults, thrashing, "
+      "throttling FROM paging_steps WHERE run_id = ? AND step > ? ORDER BY step");
+  q.bind(1, run_id).bind(2, after_step);
+  std::vector<PagingStep> out;
+  while (q.step())
+    out.push_back({q.int64(0), q.int64(1), q.int64(2), q.int64(3), q.int64(4), q.int64(5), q.int64(6), q.int64(7), q.int64(8)});
+  return out;
+}
+
+std::vector<UmEventRow> Store::um_events(std::int64_t run_id) const {
+  auto& q = impl_->statement(
+      "SELECT step, kind, cause, start_ns, end_ns, value, address FROM um_events WHERE run_id = ? ORDER BY rowid");
+  q.bind(1, run_id);
+  std::vector<UmEventRow> out;
+  while (q.step())
+    out.push_back({q.int64(0), static_cast<int>(q.int64(1)), static_cast<int>(q.int64(2)), q.int64(3), q.int64(4),
+                   q.int64(5), q.int64(6)});
+  return out;
+}
+
+std::int64_t Store::um_event_count(std::int64_t run_id) const {
+  auto& q = impl_->statement("SELECT count(*) FROM um_events WHERE run_id = ?");
+  q.bind(1, run_id);
+  const std::int64_t n = q.step() ? q.int64(0) : 0;
+  q.reset();
+  return n;
+}
+
+std::vector<Store::KernelStepSummary> Store::kernel_summary(std::int64_t run_id) const {
+  auto& q = impl_->statement(
+      "SELECT step, count(*), sum(end_ns - start_ns) / 1e6 FROM kernels WHERE run_id = ? GROUP BY step ORDER BY step");
+  q.bind(1, run_id);
+  std::vector<KernelStepSummary> out;
+  while (q.step()) out.push_back({q.int64(0), q.int64(1), q.real(2)});
+  return out;
 }
 
 void Store::finish_run(const RunInfo& r) {
@@ -218,12 +406,19 @@ RunInfo Store::run(std::int64_t run_id) const {
 }
 
 std::vector<StepRecord> Store::steps(std::int64_t run_id, std::int64_t after_step) const {
-  Statement q(impl_->db,
-              "SELECT step, loss, lr, step_ms, tokens, mem_bytes FROM steps WHERE run_id = ? AND step > ? "
-              "ORDER BY step");
+  auto& q = impl_->statement(
+      "SELECT step, loss, lr, step_ms, tokens, mem_bytes, forward_ms, backward_ms, optimizer_ms, eval_loss FROM steps "
+      "WHERE run_id = ? AND step > ? ORDER BY step");
   q.bind(1, run_id).bind(2, after_step);
   std::vector<StepRecord> out;
-  while (q.step()) out.push_back({q.int64(0), q.real(1), q.real(2), q.real(3), q.int64(4), q.int64(5)});
+  while (q.step()) {
+    StepRecord r{q.int64(0), q.real(1), q.real(2), q.real(3), q.int64(4), q.int64(5)};
+    r.forward_ms = optional_real(q, 6);
+    r.backward_ms = optional_real(q, 7);
+    r.optimizer_ms = optional_real(q, 8);
+    r.eval_loss = optional_real(q, 9);
+    out.push_back(r);
+  }
   return out;
 }
 

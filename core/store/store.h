@@ -18,7 +18,7 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr int kStoreSchemaVersion = 1;
+inline constexpr int kStoreSchemaVersion = 2;
 
 class Store {
  public:
@@ -39,6 +39,9 @@ class Store {
                          const std::string& spec_json, const std::string& device);
   /// One transaction per step: a crash loses at most the step being written.
   void append_step(std::int64_t run_id, const StepRecord& step);
+  /// A step with its memory samples, paging counts and captured events, in one transaction.
+  void append_bundle(std::int64_t run_id, const StepBundle& bundle);
+  void set_capture(std::int64_t run_id, const CaptureInfo& info);
   void finish_run(const RunInfo& outcome_of_run);
 
   std::vector<ComparisonInfo> comparisons() const;
@@ -47,6 +50,18 @@ class Store {
   RunInfo run(std::int64_t run_id) const;
   /// Steps with step > after_step, in order: lets a live view read only what is new.
   std::vector<StepRecord> steps(std::int64_t run_id, std::int64_t after_step = 0) const;
+  std::vector<MemorySample> memory_samples(std::int64_t run_id, std::int64_t after_step = 0) const;
+  std::vector<PagingStep> paging_steps(std::int64_t run_id, std::int64_t after_step = 0) const;
+  std::vector<UmEventRow> um_events(std::int64_t run_id) const;
+  std::int64_t um_event_count(std::int64_t run_id) const;
+  std::optional<CaptureInfo> capture(std::int64_t run_id) const;
+
+  struct KernelStepSummary {
+    std::int64_t step = 0;
+    std::int64_t count = 0;
+    double busy_ms = 0.0;  // sum of kernel durations (overlaps counted twice)
+  };
+  std::vector<KernelStepSummary> kernel_summary(std::int64_t run_id) const;
 
   sqlite3* handle() const;
 

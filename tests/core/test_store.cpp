@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "store/schema.h"
 #include "store/store.h"
 
 namespace fs = std::filesystem;
@@ -118,4 +119,86 @@ TEST_F(StoreTest, OutcomeNamesRoundTrip) {
                     Outcome::interrupted})
     EXPECT_EQ(optiscope::outcome_from_string(optiscope::to_string(o)), o);
   EXPECT_EQ(optiscope::outcome_from_string("nonsense"), Outcome::failed);
+}
+
+TEST_F(StoreTest, MigratesAVersion1FileAndKeepsItsRuns) {
+  const auto db = path("v1.db");
+  {
+    // A version-1 store as the walking skeleton wrote it.
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, optiscope::schema::schema_v1_sql(), nullptr, nullptr, nullptr), SQLITE_OK);
+    const std::string fill =
+        "PRAGMA application_id = " + std::to_string(optiscope::schema::kApplicationId) +
+        "; PRAGMA user_version = 1;"
+        "INSERT INTO comparisons VALUES(1, 'old', '2026-11-01T00:00:00Z', '{}');"
+        "INSERT INTO runs(id, comparison_id, ordinal, optim, spec_json, device, outcome, started_at) "
+        "VALUES(1, 1, 0, 'adamw_torch', '{}', 'cpu', 'completed', '2026-11-01T00:00:00Z');"
+        "INSERT INTO steps VALUES(1, 1, 5.5, 0.001, 10.0, 1024, 2048);"
+        "INSERT INTO steps VALUES(1, 2, 5.0, 0.001, 10.0, 1024, 2048);";
+    ASSERT_EQ(sqlite3_exec(h, fill.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(h);
+  }
+  EXPECT_THROW(Store::open(db, Store::Mode::read_only), StoreError) << "read-only never migrates";
+  {
+    Store s = Store::open(db, Store::Mode::read_write);
+    EXPECT_EQ(s.schema_version(), 2);
+    const auto steps = s.steps(1);
+    ASSERT_EQ(steps.size(), 2u);
+    EXPECT_DOUBLE_EQ(steps[1].loss, 5.0);
+    EXPECT_FALSE(steps[1].forward_ms.has_value()) << "columns added by the migration are empty";
+    EXPECT_TRUE(s.memory_samples(1).empty());
+  }
+  const Store r = Store::open(db, Store::Mode::read_only);
+  EXPECT_EQ(r.schema_version(), 2);
+  EXPECT_EQ(r.runs().size(), 1u);
+}
+
+TEST_F(StoreTest, StepBundlesRoundTripInOneTransaction) {
+  const auto db = path("bundle.db");
+  Store s = Store::open(db, Store::Mode::read_write);
+  const auto run = s.begin_run(s.add_comparison("c", "{}"), 0, "paged_adamw_8bit", "{}", "gpu");
+  optiscope::StepBundle b;
+  b.step = {1, 4.2, 1e-5, 100.0, 2048, 1 << 30};
+  b.step.forward_ms = 30.0;
+  b.step.backward_ms = 60.0;
+  b.step.optimizer_ms = 10.0;
+  optiscope::MemorySample m;
+  m.step = 1;
+  m.phase = optiscope::Phase::optimizer;
+  m.point = optiscope::SamplePoint::peak;
+  m.parameters = 100;
+  m.gradients = 100;
+  m.optimizer_paged_resident = 50;
+  m.optimizer_paged_host = 150;
+  m.activations = 7;
+  b.memory.push_back(m);
+  b.paging = optiscope::PagingStep{1, 1000, 500, 900, 500, 3, 0, 0, 0};
+  for (int i = 0; i < 100; ++i) b.um_events.push_back({1, 0, 3, i * 10, i * 10 + 5, 4096, 0x1000 * i});
+  b.kernels.push_back({1, "adamw8bit", 0, 1000000, 7});
+  b.kernels.push_back({1, "adamw8bit", 2000000, 2500000, 7});
+  b.memcpys.push_back({1, 1, 4096, 0, 10});
+  s.append_bundle(run, b);
+  s.set_capture(run, {true, true, true, "all captured", 0});
+
+  EXPECT_EQ(s.steps(run).at(0).optimizer_ms.value_or(-1), 10.0);
+  const auto mem = s.memory_samples(run);
+  ASSERT_EQ(mem.size(), 1u);
+  EXPECT_EQ(mem[0].optimizer_paged_host, 150);
+  EXPECT_EQ(mem[0].device_total(), 100 + 100 + 50 + 7);
+  const auto paging = s.paging_steps(run);
+  ASSERT_EQ(paging.size(), 1u);
+  EXPECT_DOUBLE_EQ(paging[0].completeness(), 1400.0 / 1500.0);
+  EXPECT_EQ(s.um_event_count(run), 100);
+  EXPECT_EQ(s.um_events(run)[42].address, 0x1000 * 42);
+  const auto k = s.kernel_summary(run);
+  ASSERT_EQ(k.size(), 1u);
+  EXPECT_EQ(k[0].count, 2);
+  EXPECT_DOUBLE_EQ(k[0].busy_ms, 1.5);
+  ASSERT_TRUE(s.capture(run).has_value());
+  EXPECT_EQ(s.capture(run)->note, "all captured");
+
+  // A failing bundle leaves nothing behind: the same step again violates the primary key.
+  EXPECT_THROW(s.append_bundle(run, b), StoreError);
+  EXPECT_EQ(s.um_event_count(run), 100);
 }

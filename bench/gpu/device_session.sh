@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One call on the GPU machine: build the CUDA preset (no GUI), run the GPU tests, the kernel
+# benchmark and whatever recordings are asked for, leaving logs and stores under $OUT.
+# Usage: bench/gpu/device_session.sh [build|tests|bench|record ...]   (default: build tests)
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+OUT=${OUT:-$root/out/device}
+mkdir -p "$OUT"
+deps="$root/.gpu-deps/usr"
+build="$root/build/cuda"
+log() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$OUT/session.log"; }
+
+sqlite_lib=$(ls /usr/lib/x86_64-linux-gnu/libsqlite3.so.0 2>/dev/null || ls "$deps"/lib/x86_64-linux-gnu/libsqlite3.so.0)
+steps=${*:-build tests}
+for step in $steps; do
+  case "$step" in
+    build)
+      log "configure"
+      nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv > "$OUT/nvidia-smi.csv" 2>&1
+      cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOPTISCOPE_CUDA=ON -DOPTISCOPE_GUI=OFF \
+        -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$deps" \
+        -DSQLite3_INCLUDE_DIR="$deps/include" -DSQLite3_LIBRARY="$sqlite_lib" \
+        -DOPTISCOPE_GTEST_SOURCE_DIR="$deps/src/googletest" > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
+      log "build"
+      cmake --build "$build" -j16 > "$OUT/build.log" 2>&1 || { grep -E "error|FAILED" "$OUT/build.log" | head -40; exit 1; }
+      log "built" ;;
+    tests)
+      log "ctest"
+      (cd "$build" && ctest --output-on-failure -j4 --timeout 900 > "$OUT/ctest.log" 2>&1); echo "ctest rc=$?" | tee -a "$OUT/session.log"
+      grep -E "tests passed|tests failed|Failed|\*\*\*" "$OUT/ctest.log" | head -30 ;;
+    bench)
+      log "optimizer bench"
+      OUT="$OUT" bash bench/gpu/run_optimizer_bench.sh "$build" > "$OUT/bench_run.log" 2>&1; echo "bench rc=$?"
+      tail -5 "$OUT/bench_run.log" ;;
+    *) log "unknown step $step" ;;
+  esac
+done
+log "done"

@@ -1,0 +1,89 @@
+// device_runtime for CUDA builds: memory from LibTorch's caching allocator, a budget through its
+// memory fraction (real OOMs where a smaller card would have them) and the page manager.
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <cuda_runtime.h>
+#include <torch/cuda.h>
+
+#include <thread>
+
+#include "engine/device_runtime.h"
+#include "optim/page_manager.h"
+#include "probes/cpu_memory_tracker.h"
+
+namespace optiscope::engine {
+namespace {
+
+using probes::CpuMemoryTracker;
+using Stat = c10::CachingAllocator::StatType;
+
+int index_of(const c10::Device& d) { return d.has_index() ? d.index() : 0; }
+
+std::int64_t total_memory(int device) {
+  size_t free_b = 0;
+  size_t total_b = 0;
+  cudaSetDevice(device);
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return 0;
+  return static_cast<std::int64_t>(total_b);
+}
+
+std::int64_t g_budget[64] = {};
+
+}  // namespace
+
+bool device_available(const c10::Device& device) {
+  if (device.is_cpu()) return true;
+  return device.is_cuda() && torch::cuda::is_available() &&
+         index_of(device) < static_cast<int>(torch::cuda::device_count());
+}
+
+std::string device_name(const c10::Device& device) {
+  if (device.is_cpu()) return "cpu (" + std::to_string(std::thread::hardware_concurrency()) + " threads)";
+  if (!device_available(device)) return device.str() + " (no such CUDA device)";
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, index_of(device));
+  return std::string(prop.name) + " (" + std::to_string(prop.totalGlobalMem >> 30) + " GiB)";
+}
+
+void synchronize(const c10::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(index_of(device));
+}
+
+void reset_peak_memory(const c10::Device& device) {
+  if (device.is_cpu()) return CpuMemoryTracker::reset_peak();
+  c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(index_of(device)));
+}
+
+DeviceMemory memory(const c10::Device& device) {
+  DeviceMemory m;
+  if (device.is_cpu()) {
+    m.allocated = CpuMemoryTracker::current_bytes();
+    m.peak = CpuMemoryTracker::peak_bytes();
+    m.reserved = m.allocated;
+    m.total = CpuMemoryTracker::budget();
+    return m;
+  }
+  const int i = index_of(device);
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(i));
+  const auto agg = static_cast<std::size_t>(Stat::AGGREGATE);
+  m.allocated = stats.allocated_bytes[agg].current;
+  m.peak = stats.allocated_bytes[agg].peak;
+  m.reserved = stats.reserved_bytes[agg].current;
+  m.total = g_budget[i] > 0 ? g_budget[i] : total_memory(i);
+  return m;
+}
+
+void set_memory_budget(const c10::Device& device, std::int64_t bytes) {
+  if (device.is_cpu()) {
+    CpuMemoryTracker::install();
+    CpuMemoryTracker::set_budget(bytes);
+    return;
+  }
+  const int i = index_of(device);
+  g_budget[i] = bytes;
+  const std::int64_t total = total_memory(i);
+  const double fraction = bytes > 0 && total > 0 ? std::min(1.0, static_cast<double>(bytes) / static_cast<double>(total)) : 1.0;
+  c10::cuda::CUDACachingAllocator::setMemoryFraction(fraction, static_cast<c10::DeviceIndex>(i));
+  optim::PageManager::for_device(i).set_budget(bytes);
+}
+
+}  // namespace optiscope::engine

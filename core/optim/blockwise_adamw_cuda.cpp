@@ -1,0 +1,91 @@
+// BlockwiseAdamW's device-specific parts for CUDA builds: state in device tensors, or in managed
+// memory for the paged variants, updated by the kernels of kernels/ on LibTorch's current stream.
+#include <ATen/cuda/CUDAContext.h>
+#include <torch/torch.h>
+
+#include <stdexcept>
+
+#include "optim/blockwise_adamw.h"
+#include "optim/page_manager.h"
+#include "optim_kernels.h"
+
+namespace optiscope::optim {
+
+// bitsandbytes pages only tensors of at least 1e5 elements; smaller state stays in device memory.
+constexpr std::int64_t kMinPagedElements = 100000;
+
+class ManagedBuffer {
+ public:
+  ManagedBuffer(int device, std::size_t bytes, void* stream)
+      : device_(device), ptr_(PageManager::for_device(device).allocate(bytes, stream)) {}
+  ~ManagedBuffer() { PageManager::for_device(device_).release(ptr_); }
+  ManagedBuffer(const ManagedBuffer&) = delete;
+  ManagedBuffer& operator=(const ManagedBuffer&) = delete;
+  void* data() const { return ptr_; }
+
+ private:
+  int device_;
+  void* ptr_;
+};
+
+namespace {
+
+void* current_stream(const torch::Tensor& p) {
+  return static_cast<void*>(at::cuda::getCurrentCUDAStream(p.device().index()).stream());
+}
+
+kernels::DType dtype_of(const torch::Tensor& p) {
+  return p.scalar_type() == torch::kBFloat16 ? kernels::DType::bf16 : kernels::DType::f32;
+}
+
+}  // namespace
+
+BlockwiseAdamW::State BlockwiseAdamW::make_state(const torch::Tensor& p) const {
+  State s;
+  s.eight_bit = bits_ == StateBits::b8 && p.numel() >= options_.min_8bit_size;
+  const auto opts = torch::TensorOptions().device(p.device());
+  const auto state_dtype = s.eight_bit ? torch::kUInt8 : torch::kFloat32;
+  if (s.eight_bit) {
+    s.absmax_m = torch::zeros({quant_blocks(p.numel())}, opts.dtype(torch::kFloat32));
+    s.absmax_v = torch::zeros({quant_blocks(p.numel())}, opts.dtype(torch::kFloat32));
+  }
+  s.paged = paged_ && p.is_cuda() && p.numel() >= kMinPagedElements;
+  if (s.paged) {
+    // m and v in one managed allocation, so one prefetch brings both.
+    const std::size_t each = static_cast<std::size_t>(p.numel()) * (s.eight_bit ? 1 : 4);
+    s.managed = std::make_shared<ManagedBuffer>(p.device().index(), 2 * each, current_stream(p));
+    auto* base = static_cast<unsigned char*>(s.managed->data());
+    s.m = torch::from_blob(base, p.sizes(), opts.dtype(state_dtype));
+    s.v = torch::from_blob(base + each, p.sizes(), opts.dtype(state_dtype));
+  } else if (s.eight_bit) {
+    s.m = torch::full(p.sizes(), 127, opts.dtype(torch::kUInt8));
+    s.v = torch::zeros(p.sizes(), opts.dtype(torch::kUInt8));
+  } else {
+    s.m = torch::zeros(p.sizes(), opts.dtype(torch::kFloat32));
+    s.v = torch::zeros(p.sizes(), opts.dtype(torch::kFloat32));
+  }
+  return s;
+}
+
+void BlockwiseAdamW::step_cuda(torch::Tensor& p, State& s) {
+  if (!p.is_contiguous()) throw std::runtime_error("BlockwiseAdamW needs contiguous parameters");
+  const auto g = p.grad().contiguous();
+  void* stream = current_stream(p);
+  if (s.paged) PageManager::for_device(p.device().index()).prefetch_for_use(s.managed->data(), stream);
+  const AdamHyper h = hyper(s.step);
+  if (s.eight_bit) {
+    if (!qmaps_.defined()) {
+      qmaps_ = torch::empty({2, 256}, torch::TensorOptions().dtype(torch::kFloat32).device(p.device()));
+      kernels::upload_quant_maps(qmaps_.data_ptr<float>(), qmaps_.data_ptr<float>() + 256, stream);
+    }
+    kernels::adamw8bit_blockwise(p.data_ptr(), g.data_ptr(), dtype_of(p), s.m.data_ptr<std::uint8_t>(),
+                                 s.v.data_ptr<std::uint8_t>(), s.absmax_m.data_ptr<float>(),
+                                 s.absmax_v.data_ptr<float>(), qmaps_.data_ptr<float>(),
+                                 qmaps_.data_ptr<float>() + 256, p.numel(), h, stream);
+  } else {
+    kernels::adamw32_fused(p.data_ptr(), g.data_ptr(), dtype_of(p), s.m.data_ptr<float>(), s.v.data_ptr<float>(),
+                           p.numel(), h, stream);
+  }
+}
+
+}  // namespace optiscope::optim

@@ -1,0 +1,126 @@
+#include "optim/page_manager.h"
+
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "optim_kernels.h"
+
+namespace optiscope::optim {
+namespace {
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+cudaMemLocation location_of(int device) {
+  cudaMemLocation loc{};
+  if (device < 0) {
+    loc.type = cudaMemLocationTypeHost;
+    loc.id = 0;
+  } else {
+    loc.type = cudaMemLocationTypeDevice;
+    loc.id = device;
+  }
+  return loc;
+}
+
+bool concurrent_managed_access(int device) {
+  int v = 0;
+  cudaDeviceGetAttribute(&v, cudaDevAttrConcurrentManagedAccess, device);
+  return v != 0;
+}
+
+}  // namespace
+
+PageManager& PageManager::for_device(int device) {
+  static std::mutex mutex;
+  static std::map<int, std::unique_ptr<PageManager>> managers;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& m = managers[device];
+  if (!m) m.reset(new PageManager(device));
+  return *m;
+}
+
+void* PageManager::allocate(std::size_t bytes, void* stream) {
+  size_t free_bytes = 0;
+  size_t total_bytes = 0;
+  check(cudaSetDevice(device_), "cudaSetDevice");
+  check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
+  if (bytes > free_bytes)
+    throw ManagedMemoryRefused("refused to allocate " + std::to_string(bytes >> 20) + " MiB of managed memory: the device has only " +
+                               std::to_string(free_bytes >> 20) +
+                               " MiB free, and over-subscribing managed memory can hang the GPU. Use a larger card or an "
+                               "8-bit variant");
+  void* ptr = nullptr;
+  check(cudaMallocManaged(&ptr, bytes, cudaMemAttachHost), "cudaMallocManaged");
+  // First touch on the device, as bitsandbytes' fill kernel does.
+  kernels::fill_zero(ptr, bytes, stream);
+  lru_.push_front({ptr, bytes, true});
+  counters_.managed_bytes += static_cast<std::int64_t>(bytes);
+  counters_.resident_bytes += static_cast<std::int64_t>(bytes);
+  return ptr;
+}
+
+void PageManager::release(void* ptr) {
+  auto it = find(ptr);
+  if (it == lru_.end()) return;
+  counters_.managed_bytes -= static_cast<std::int64_t>(it->bytes);
+  if (it->resident) counters_.resident_bytes -= static_cast<std::int64_t>(it->bytes);
+  cudaFree(ptr);
+  lru_.erase(it);
+}
+
+std::list<PageManager::Block>::iterator PageManager::find(void* ptr) {
+  for (auto it = lru_.begin(); it != lru_.end(); ++it)
+    if (it->ptr == ptr) return it;
+  return lru_.end();
+}
+
+std::int64_t PageManager::resident_limit() const {
+  if (budget_ <= 0) return 0;
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device_));
+  const auto reserved = stats.reserved_bytes[static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE)].current;
+  return std::max<std::int64_t>(0, budget_ - reserved);
+}
+
+void PageManager::evict_until_fits(std::size_t incoming, std::int64_t limit, void* stream) {
+  if (limit <= 0 && budget_ <= 0) return;
+  const auto s = static_cast<cudaStream_t>(stream);
+  for (auto it = lru_.rbegin(); it != lru_.rend() && counters_.resident_bytes + static_cast<std::int64_t>(incoming) > limit; ++it) {
+    if (!it->resident) continue;
+    check(cudaMemPrefetchAsync(it->ptr, it->bytes, location_of(-1), 0, s), "evict (cudaMemPrefetchAsync to host)");
+    it->resident = false;
+    counters_.resident_bytes -= static_cast<std::int64_t>(it->bytes);
+    counters_.evicted_to_host += static_cast<std::int64_t>(it->bytes);
+  }
+}
+
+void PageManager::prefetch_for_use(void* ptr, void* stream) {
+  auto it = find(ptr);
+  if (it == lru_.end()) throw std::logic_error("prefetch of memory the page manager does not own");
+  Block block = *it;
+  lru_.erase(it);
+  if (!block.resident) {
+    // The block itself is not counted yet; make room for it first, then bring it over.
+    evict_until_fits(block.bytes, resident_limit(), stream);
+    if (concurrent_managed_access(device_))
+      check(cudaMemPrefetchAsync(block.ptr, block.bytes, location_of(device_), 0, static_cast<cudaStream_t>(stream)),
+            "cudaMemPrefetchAsync");
+    block.resident = true;
+    counters_.resident_bytes += static_cast<std::int64_t>(block.bytes);
+    counters_.prefetched_to_device += static_cast<std::int64_t>(block.bytes);
+  } else if (budget_ <= 0 && concurrent_managed_access(device_)) {
+    // No budget: the driver may have evicted pages on its own; a prefetch of resident pages is
+    // nearly free, and this is what bitsandbytes does before every update.
+    check(cudaMemPrefetchAsync(block.ptr, block.bytes, location_of(device_), 0, static_cast<cudaStream_t>(stream)),
+          "cudaMemPrefetchAsync");
+  }
+  lru_.push_front(block);
+}
+
+}  // namespace optiscope::optim

@@ -1,0 +1,65 @@
+#pragma once
+// Paged optimizer state: managed (unified) allocations made as bitsandbytes makes them, prefetched
+// to the device before each tensor's update. With a device budget, the manager keeps no more
+// paged bytes resident than the budget leaves after the caching allocator's share, evicting the
+// least recently used tensors to the host first, so an emulated smaller card pages for real.
+//
+// Safety rule (DESIGN.md): it never allocates more managed memory than the device has free at
+// that moment; over-subscribing managed memory can hang a GPU.
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <stdexcept>
+#include <string>
+
+namespace optiscope::optim {
+
+class ManagedMemoryRefused : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct PagingCounters {
+  std::int64_t managed_bytes = 0;      // allocated managed memory
+  std::int64_t resident_bytes = 0;     // of which the manager last put on the device
+  std::int64_t prefetched_to_device = 0;  // bytes the manager moved host -> device (cumulative)
+  std::int64_t evicted_to_host = 0;       // bytes the manager moved device -> host (cumulative)
+};
+
+class PageManager {
+ public:
+  /// The process-wide manager for one device.
+  static PageManager& for_device(int device);
+
+  /// cudaMallocManaged(cudaMemAttachHost) then zero-filled on the device. Throws
+  /// ManagedMemoryRefused when bytes exceed what the device has free.
+  void* allocate(std::size_t bytes, void* stream);
+  void release(void* ptr);
+
+  /// Makes [ptr, ptr+bytes) resident before its use on stream, evicting others if the budget asks.
+  void prefetch_for_use(void* ptr, void* stream);
+
+  /// The run's device budget (0 = none: residency is left to the driver, as bitsandbytes does).
+  /// Paged state may then use what the caching allocator has not reserved.
+  void set_budget(std::int64_t bytes) { budget_ = bytes; }
+  std::int64_t budget() const { return budget_; }
+  PagingCounters counters() const { return counters_; }
+
+ private:
+  explicit PageManager(int device) : device_(device) {}
+  struct Block {
+    void* ptr;
+    std::size_t bytes;
+    bool resident;
+  };
+  std::list<Block>::iterator find(void* ptr);
+  void evict_until_fits(std::size_t incoming, std::int64_t limit, void* stream);
+  std::int64_t resident_limit() const;
+
+  int device_;
+  std::int64_t budget_ = 0;
+  std::list<Block> lru_;  // front = most recently used
+  PagingCounters counters_;
+};
+
+}  // namespace optiscope::optim
