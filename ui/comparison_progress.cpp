@@ -67,8 +67,12 @@ void ComparisonProgress::showCancelling() {
   status_->setText(tr("cancelling after this step…"));
 }
 
-QString ComparisonProgress::statusText() const { return status_->text(); }
+QString ComparisonProgress::statusText() const {
+  return status_->text();
+}
 
-int ComparisonProgress::barValue() const { return bar_->value(); }
+int ComparisonProgress::barValue() const {
+  return bar_->value();
+}
 
 }  // namespace optiscope::ui

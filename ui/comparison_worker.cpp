@@ -12,7 +12,8 @@ class ComparisonWorker::Observer : public ComparisonObserver {
   explicit Observer(ComparisonWorker& worker) : worker_(worker) {}
 
   void on_run_started(const RunProgress& p) override {
-    QMetaObject::invokeMethod(&worker_, [w = &worker_, p] { emit w->runStarted(p); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        &worker_, [w = &worker_, p] { emit w->runStarted(p); }, Qt::QueuedConnection);
   }
   void on_step(const RunProgress& p) override { worker_.postStep(p); }
   void on_run_finished(const RunProgress& p, Outcome outcome, const std::string& detail) override {
@@ -40,10 +41,12 @@ void ComparisonWorker::start() {
     Observer observer(*this);
     try {
       const ComparisonResult result = run_comparison(spec_, storePath_.toStdString(), &observer, &cancel_);
-      QMetaObject::invokeMethod(this, [this, result] { emit finished(result); }, Qt::QueuedConnection);
+      QMetaObject::invokeMethod(
+          this, [this, result] { emit finished(result); }, Qt::QueuedConnection);
     } catch (const std::exception& e) {
       const QString message = QString::fromUtf8(e.what());
-      QMetaObject::invokeMethod(this, [this, message] { emit failed(message); }, Qt::QueuedConnection);
+      QMetaObject::invokeMethod(
+          this, [this, message] { emit failed(message); }, Qt::QueuedConnection);
     }
   });
   thread_->setObjectName(QStringLiteral("comparison"));
@@ -51,9 +54,13 @@ void ComparisonWorker::start() {
   thread_->start();
 }
 
-void ComparisonWorker::cancel() { cancel_.store(true); }
+void ComparisonWorker::cancel() {
+  cancel_.store(true);
+}
 
-bool ComparisonWorker::isRunning() const { return thread_ && thread_->isRunning(); }
+bool ComparisonWorker::isRunning() const {
+  return thread_ && thread_->isRunning();
+}
 
 void ComparisonWorker::wait() {
   if (thread_) thread_->wait();

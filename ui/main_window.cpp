@@ -14,6 +14,7 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QSettings>
+#include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTimer>
@@ -28,6 +29,7 @@
 #include "new_comparison_dialog.h"
 #include "outcome_text.h"
 #include "recent_files.h"
+#include "run_details_view.h"
 #include "runs_model.h"
 #include "steps_csv.h"
 #include "store/store.h"
@@ -38,7 +40,9 @@ namespace {
 
 constexpr int kLiveRefreshMs = 50;  // 20 redraws per second at most
 
-QString sameFile(const QString& path) { return QFileInfo(path).absoluteFilePath(); }
+QString sameFile(const QString& path) {
+  return QFileInfo(path).absoluteFilePath();
+}
 
 // The one local store file in a drag, if there is exactly one.
 QString droppedStoreFile(const QMimeData* mime) {
@@ -113,24 +117,38 @@ void MainWindow::createRunsPanel() {
   runsView_->setUniformRowHeights(true);
   runsView_->setAlternatingRowColors(true);
   runsView_->setSelectionMode(QAbstractItemView::SingleSelection);
-  runsView_->header()->setStretchLastSection(true);
-  runsView_->header()->setSectionResizeMode(RunsModel::NameColumn, QHeaderView::Interactive);
-  runsView_->setColumnWidth(RunsModel::NameColumn, 230);
-  runsView_->setColumnWidth(RunsModel::OutcomeColumn, 130);
+  // Names take what the outcome and device leave; a long comparison name is elided (its tooltip
+  // has it whole) rather than pushing the outcome out of sight.
+  runsView_->header()->setStretchLastSection(false);
+  runsView_->header()->setSectionResizeMode(RunsModel::NameColumn, QHeaderView::Stretch);
+  runsView_->header()->setSectionResizeMode(RunsModel::OutcomeColumn, QHeaderView::ResizeToContents);
+  runsView_->header()->setSectionResizeMode(RunsModel::DeviceColumn, QHeaderView::ResizeToContents);
   // New comparisons and runs show up expanded: they are what the user is waiting for.
   connect(runsModel_, &QAbstractItemModel::modelReset, runsView_, &QTreeView::expandAll);
   connect(runsModel_, &QAbstractItemModel::rowsInserted, runsView_,
           [this](const QModelIndex& parent, int first, int last) {
-            if (parent.isValid()) runsView_->expand(parent);
+            if (parent.isValid())
+              runsView_->expand(parent);
             else
               for (int row = first; row <= last; ++row) runsView_->expand(runsModel_->index(row, 0));
           });
+
+  details_ = new RunDetailsView(this);
+  connect(runsView_->selectionModel(), &QItemSelectionModel::currentChanged, this,
+          [this](const QModelIndex& current) { showDetailsOf(current); });
+  auto* split = new QSplitter(Qt::Vertical, this);
+  split->addWidget(runsView_);
+  split->addWidget(details_);
+  split->setStretchFactor(0, 3);
+  split->setStretchFactor(1, 2);
+  split->setSizes({480, 320});
+  split->setChildrenCollapsible(false);
 
   auto* dock = new QDockWidget(tr("Runs"), this);
   dock->setObjectName(QStringLiteral("runsDock"));
   dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable |
                     QDockWidget::DockWidgetClosable);
-  dock->setWidget(runsView_);
+  dock->setWidget(split);
   dock->setMinimumWidth(300);
   addDockWidget(Qt::LeftDockWidgetArea, dock);
   resizeDocks({dock}, {440}, Qt::Horizontal);
@@ -141,7 +159,8 @@ void MainWindow::createActions() {
   openAct_->setShortcut(QKeySequence::Open);
   connect(openAct_, &QAction::triggered, this, &MainWindow::showOpenStoreDialog);
 
-  newComparisonAct_ = new QAction(QIcon::fromTheme(QStringLiteral("document-new")), tr("&New comparison…"), this);
+  newComparisonAct_ =
+      new QAction(QIcon::fromTheme(QStringLiteral("document-new")), tr("&New comparison…"), this);
   newComparisonAct_->setShortcut(QKeySequence::New);
   connect(newComparisonAct_, &QAction::triggered, this, &MainWindow::showNewComparisonDialog);
 
@@ -202,7 +221,8 @@ void MainWindow::rebuildRecentMenu() {
   const QStringList files = RecentFiles::load();
   for (int i = 0; i < files.size(); ++i) {
     const QString path = files[i];
-    QAction* act = recentMenu_->addAction(QStringLiteral("&%1 %2").arg(i + 1).arg(QFileInfo(path).fileName()));
+    QAction* act =
+        recentMenu_->addAction(QStringLiteral("&%1 %2").arg(i + 1).arg(QFileInfo(path).fileName()));
     act->setToolTip(path);
     act->setStatusTip(path);
     connect(act, &QAction::triggered, this, [this, path] { openStore(path); });
@@ -233,6 +253,7 @@ bool MainWindow::openStore(const QString& path) {
 
 void MainWindow::setStore(std::unique_ptr<Store> store) {
   lossChart_->setStore(nullptr);
+  details_->showNothing();
   runsModel_->clear();
   store_ = std::move(store);
   if (openWhenCreated_ == storePath()) openWhenCreated_.clear();
@@ -252,7 +273,29 @@ void MainWindow::reloadStore() {
   }
   syncCharts();
   lossChart_->appendNewSteps();
+  refreshDetails();
   updateStatus();
+}
+
+void MainWindow::showDetailsOf(const QModelIndex& index) {
+  const QModelIndex run = index.sibling(index.row(), RunsModel::NameColumn);
+  if (!store_ || !run.isValid() || !run.data(RunsModel::IsRunRole).toBool()) {
+    details_->showNothing();
+    return;
+  }
+  details_->showRun(*store_, run.data(RunsModel::RunIdRole).toLongLong());
+}
+
+void MainWindow::refreshDetails() {
+  // Nothing chosen yet: show the first run of the newest comparison, the one just recorded.
+  if (!runsView_->currentIndex().isValid() && runsModel_->rowCount() > 0) {
+    const QModelIndex newest = runsModel_->index(runsModel_->rowCount() - 1, 0);
+    if (runsModel_->rowCount(newest) > 0) {
+      runsView_->setCurrentIndex(runsModel_->index(0, 0, newest));
+      return;  // currentChanged shows it
+    }
+  }
+  showDetailsOf(runsView_->currentIndex());
 }
 
 void MainWindow::syncCharts() {
@@ -274,14 +317,19 @@ void MainWindow::updateStatus() {
     storeLabel_->setText(tr("No store open"));
     return;
   }
-  storeLabel_->setText(tr("%1  ·  store schema v%2  ·  %n comparison(s)", nullptr, runsModel_->comparisonCount())
-                           .arg(QDir::toNativeSeparators(storePath()))
-                           .arg(store_->schema_version()));
+  storeLabel_->setText(
+      tr("%1  ·  store schema v%2  ·  %n comparison(s)", nullptr, runsModel_->comparisonCount())
+          .arg(QDir::toNativeSeparators(storePath()))
+          .arg(store_->schema_version()));
 }
 
-QString MainWindow::storePath() const { return store_ ? sameFile(QString::fromStdString(store_->path())) : QString(); }
+QString MainWindow::storePath() const {
+  return store_ ? sameFile(QString::fromStdString(store_->path())) : QString();
+}
 
-QString MainWindow::defaultStoreForNewComparison() const { return store_ ? storePath() : newStorePath(); }
+QString MainWindow::defaultStoreForNewComparison() const {
+  return store_ ? storePath() : newStorePath();
+}
 
 void MainWindow::showOpenStoreDialog() {
   const QString start = store_ ? QFileInfo(storePath()).absolutePath() : QString();
@@ -325,8 +373,9 @@ void MainWindow::startComparison(const ComparisonSpec& spec, const QString& stor
       const std::string optim = i < worker->spec().optims.size() ? worker->spec().optims[i] : run.optim;
       outcomes << QStringLiteral("%1 %2").arg(QString::fromStdString(optim), outcomeText(run));
     }
-    onComparisonEnded(worker, result.cancelled ? tr("Comparison cancelled: %1").arg(outcomes.join(QStringLiteral(", ")))
-                                               : tr("Comparison finished: %1").arg(outcomes.join(QStringLiteral(", "))));
+    onComparisonEnded(worker, result.cancelled
+                                  ? tr("Comparison cancelled: %1").arg(outcomes.join(QStringLiteral(", ")))
+                                  : tr("Comparison finished: %1").arg(outcomes.join(QStringLiteral(", "))));
   });
   connect(worker, &ComparisonWorker::failed, this, [this, worker](const QString& message) {
     showError(tr("Comparison failed"), message, false);
@@ -335,8 +384,10 @@ void MainWindow::startComparison(const ComparisonSpec& spec, const QString& stor
 
   // Show the comparison's store: now if it exists, else as soon as the engine has created it.
   if (target != this->storePath()) {
-    if (QFileInfo::exists(target)) openStore(target);
-    else openWhenCreated_ = target;
+    if (QFileInfo::exists(target))
+      openStore(target);
+    else
+      openWhenCreated_ = target;
   }
   worker->start();
   statusBar()->showMessage(tr("Recording %1 into %2").arg(QString::fromStdString(spec.name), target), 5000);
@@ -369,7 +420,8 @@ void MainWindow::onRunFinished(ComparisonWorker* worker) {
 }
 
 void MainWindow::onComparisonEnded(ComparisonWorker* worker, const QString& summary) {
-  auto it = std::find_if(recordings_.begin(), recordings_.end(), [&](const Recording& r) { return r.worker == worker; });
+  auto it = std::find_if(recordings_.begin(), recordings_.end(),
+                         [&](const Recording& r) { return r.worker == worker; });
   if (it == recordings_.end()) return;
   it->progress->deleteLater();
   recordings_.erase(it);
@@ -392,7 +444,8 @@ void MainWindow::cancelComparisonsAndWait() {
 }
 
 void MainWindow::exportChart(const QString& suffix) {
-  const QString base = store_ ? QFileInfo(storePath()).completeBaseName() + QStringLiteral("-loss") : QStringLiteral("loss");
+  const QString base =
+      store_ ? QFileInfo(storePath()).completeBaseName() + QStringLiteral("-loss") : QStringLiteral("loss");
   const QString folder = store_ ? QFileInfo(storePath()).absolutePath() : QString();
   const QString proposed = QDir(folder).filePath(base + QLatin1Char('.') + suffix);
   const QString filter = suffix == QLatin1String("png")   ? tr("PNG image (*.png)")
@@ -402,19 +455,24 @@ void MainWindow::exportChart(const QString& suffix) {
   if (path.isEmpty()) return;
   if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
   const QString error = lossChart_->exportTo(path);
-  if (!error.isEmpty()) showError(tr("Export chart"), error, true);
-  else statusBar()->showMessage(tr("Chart exported to %1").arg(path), 5000);
+  if (!error.isEmpty())
+    showError(tr("Export chart"), error, true);
+  else
+    statusBar()->showMessage(tr("Chart exported to %1").arg(path), 5000);
 }
 
 void MainWindow::exportCsv() {
   if (!store_) return;
   const QString proposed = QFileInfo(storePath()).absolutePath() + QLatin1Char('/') +
                            QFileInfo(storePath()).completeBaseName() + QStringLiteral("-steps.csv");
-  const QString path = QFileDialog::getSaveFileName(this, tr("Export steps"), proposed, tr("CSV table (*.csv)"));
+  const QString path =
+      QFileDialog::getSaveFileName(this, tr("Export steps"), proposed, tr("CSV table (*.csv)"));
   if (path.isEmpty()) return;
   const QString error = writeStepsCsv(*store_, runsModel_->checkedRuns(), path);
-  if (!error.isEmpty()) showError(tr("Export steps"), error, true);
-  else statusBar()->showMessage(tr("Steps exported to %1").arg(path), 5000);
+  if (!error.isEmpty())
+    showError(tr("Export steps"), error, true);
+  else
+    statusBar()->showMessage(tr("Steps exported to %1").arg(path), 5000);
 }
 
 void MainWindow::showError(const QString& title, const QString& text, bool modal) {
@@ -430,9 +488,9 @@ void MainWindow::showError(const QString& title, const QString& text, bool modal
 
 void MainWindow::closeEvent(QCloseEvent* event) {
   if (isComparing()) {
-    const auto answer = QMessageBox::question(
-        this, tr("Quit Optiscope"),
-        tr("A comparison is still being recorded. Cancel it and quit? The steps recorded so far stay in the store."));
+    const auto answer = QMessageBox::question(this, tr("Quit Optiscope"),
+                                              tr("A comparison is still being recorded. Cancel it and quit? "
+                                                 "The steps recorded so far stay in the store."));
     if (answer != QMessageBox::Yes) {
       event->ignore();
       return;

@@ -26,6 +26,7 @@ namespace optiscope::ui {
 class ComparisonProgress;
 class ComparisonWorker;
 class LossChart;
+class RunDetailsView;
 class RunsModel;
 
 class MainWindow : public QMainWindow {
@@ -79,6 +80,8 @@ class MainWindow : public QMainWindow {
   void createCentralArea();
   void setStore(std::unique_ptr<Store> store);
   void syncCharts();
+  void showDetailsOf(const QModelIndex& index);
+  void refreshDetails();
   void updateActions();
   void updateStatus();
   void rebuildRecentMenu();
@@ -94,6 +97,7 @@ class MainWindow : public QMainWindow {
   std::unique_ptr<Store> store_;
   RunsModel* runsModel_;
   QTreeView* runsView_ = nullptr;
+  RunDetailsView* details_ = nullptr;
   QTabWidget* tabs_ = nullptr;
   LossChart* lossChart_ = nullptr;
   QWidget* progressPanel_ = nullptr;

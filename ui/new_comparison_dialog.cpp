@@ -58,7 +58,8 @@ NewComparisonDialog::NewComparisonDialog(const QString& defaultStorePath, QWidge
     item->setFlags(Qt::ItemIsEnabled | Qt::ItemIsUserCheckable);
     item->setCheckState(Qt::Unchecked);
   }
-  optims_->setMinimumHeight(optims_->sizeHintForRow(0) * std::min(optims_->count(), 8) + 6);
+  optims_->setFixedHeight(optims_->sizeHintForRow(0) * std::min(optims_->count(), 8) +
+                          2 * optims_->frameWidth() + 4);
   for (const char* p : {"fp32", "bf16", "fp32_autocast_bf16"}) precision_->addItem(QString::fromLatin1(p));
   preset_->setEditable(true);
   preset_->setToolTip(tr("A preset name, or the folder of a checkpoint"));
@@ -87,7 +88,10 @@ NewComparisonDialog::NewComparisonDialog(const QString& defaultStorePath, QWidge
   form->addRow(tr("&Learning rate:"), lr_);
   form->addRow(tr("&Precision:"), precision_);
   form->addRow(tr("&Device:"), device_);
-  form->addRow(tr("S&tore file:"), storeRow);
+  // A row holding a layout gets no buddy from QFormLayout, and without one the "&" would show.
+  auto* storeLabel = new QLabel(tr("S&tore file:"), this);
+  storeLabel->setBuddy(store_);
+  form->addRow(storeLabel, storeRow);
 
   buttons_->button(QDialogButtonBox::Ok)->setText(tr("Start"));
   connect(buttons_, &QDialogButtonBox::accepted, this, &NewComparisonDialog::accept);
@@ -102,7 +106,7 @@ NewComparisonDialog::NewComparisonDialog(const QString& defaultStorePath, QWidge
   note->setForegroundRole(QPalette::PlaceholderText);
   layout->addWidget(note);
   layout->addWidget(buttons_);
-  setMinimumWidth(480);
+  setMinimumWidth(560);
 
   setSpec(default_comparison());
 }
@@ -112,12 +116,14 @@ void NewComparisonDialog::setSpec(const ComparisonSpec& spec) {
   const bool isDefaultName = spec.name == default_comparison().name;
   name_->setText(isDefaultName ? QString() : QString::fromStdString(spec.name));
   const int preset = preset_->findText(QString::fromStdString(spec.base.model));
-  if (preset >= 0) preset_->setCurrentIndex(preset);
-  else preset_->setEditText(QString::fromStdString(spec.base.model));
+  if (preset >= 0)
+    preset_->setCurrentIndex(preset);
+  else
+    preset_->setEditText(QString::fromStdString(spec.base.model));
   for (int i = 0; i < optims_->count(); ++i) {
     QListWidgetItem* item = optims_->item(i);
-    const bool wanted = std::find(spec.optims.begin(), spec.optims.end(), item->text().toStdString()) !=
-                        spec.optims.end();
+    const bool wanted =
+        std::find(spec.optims.begin(), spec.optims.end(), item->text().toStdString()) != spec.optims.end();
     item->setCheckState(wanted ? Qt::Checked : Qt::Unchecked);
   }
   steps_->setValue(spec.base.max_steps);
@@ -140,7 +146,8 @@ ComparisonSpec NewComparisonDialog::spec() const {
   c.base.device = device_->currentText().trimmed().toStdString();
   c.optims.clear();
   for (int i = 0; i < optims_->count(); ++i)
-    if (optims_->item(i)->checkState() == Qt::Checked) c.optims.push_back(optims_->item(i)->text().toStdString());
+    if (optims_->item(i)->checkState() == Qt::Checked)
+      c.optims.push_back(optims_->item(i)->text().toStdString());
   c.base.optim = c.optims.empty() ? c.base.optim : c.optims.front();
   const QString name = name_->text().trimmed();
   c.name = (name.isEmpty() ? suggestedName() : name).toStdString();
@@ -154,7 +161,9 @@ QString NewComparisonDialog::suggestedName() const {
   return QStringLiteral("%1: %2").arg(preset_->currentText(), chosen.join(QStringLiteral(" vs ")));
 }
 
-QString NewComparisonDialog::storePath() const { return store_->text().trimmed(); }
+QString NewComparisonDialog::storePath() const {
+  return store_->text().trimmed();
+}
 
 QStringList NewComparisonDialog::problems() const {
   QStringList out;
@@ -162,7 +171,8 @@ QStringList NewComparisonDialog::problems() const {
   if (c.optims.empty()) out << tr("Check at least one optimizer.");
   bool number = false;
   QLocale::c().toDouble(lr_->text(), &number);
-  if (!number) out << tr("The learning rate must be a number, e.g. 3e-3.");
+  if (!number)
+    out << tr("The learning rate must be a number, e.g. 3e-3.");
   else
     for (const auto& p : validate(c.base)) out << QString::fromStdString(p);
   if (storePath().isEmpty()) out << tr("Choose a store file.");
@@ -172,8 +182,9 @@ QStringList NewComparisonDialog::problems() const {
 void NewComparisonDialog::accept() {
   const QStringList found = problems();
   if (!found.isEmpty()) {
-    QMessageBox::warning(this, tr("New comparison"),
-                         tr("The comparison cannot start yet:\n\n• %1").arg(found.join(QStringLiteral("\n• "))));
+    QMessageBox::warning(
+        this, tr("New comparison"),
+        tr("The comparison cannot start yet:\n\n• %1").arg(found.join(QStringLiteral("\n• "))));
     return;
   }
   QDialog::accept();
@@ -181,8 +192,8 @@ void NewComparisonDialog::accept() {
 
 void NewComparisonDialog::browseStore() {
   // Choosing an existing store is fine: the comparison is added to it.
-  const QString path = QFileDialog::getSaveFileName(this, tr("Store file"), storePath(), storeFileFilter(), nullptr,
-                                                    QFileDialog::DontConfirmOverwrite);
+  const QString path = QFileDialog::getSaveFileName(this, tr("Store file"), storePath(), storeFileFilter(),
+                                                    nullptr, QFileDialog::DontConfirmOverwrite);
   if (!path.isEmpty()) store_->setText(path);
 }
 

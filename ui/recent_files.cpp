@@ -8,7 +8,9 @@ namespace {
 
 const QString kKey = QStringLiteral("recentFiles");
 
-void save(const QStringList& files) { QSettings().setValue(kKey, files); }
+void save(const QStringList& files) {
+  QSettings().setValue(kKey, files);
+}
 
 }  // namespace
 
@@ -36,6 +38,8 @@ QStringList RecentFiles::forget(const QString& path) {
   return files;
 }
 
-void RecentFiles::clear() { save({}); }
+void RecentFiles::clear() {
+  save({});
+}
 
 }  // namespace optiscope::ui

@@ -23,11 +23,15 @@ std::vector<std::int64_t> checkedIds(const auto& comparisons) {
 QColor outcomeColor(Outcome o) {
   switch (o) {
     case Outcome::oom:
-    case Outcome::failed: return QColor(0xB0, 0x1C, 0x1C);
+    case Outcome::failed:
+      return QColor(0xB0, 0x1C, 0x1C);
     case Outcome::cancelled:
-    case Outcome::interrupted: return QColor(0x70, 0x70, 0x70);
-    case Outcome::running: return QColor(0x00, 0x5A, 0x9C);
-    case Outcome::completed: break;
+    case Outcome::interrupted:
+      return QColor(0x70, 0x70, 0x70);
+    case Outcome::running:
+      return QColor(0x00, 0x5A, 0x9C);
+    case Outcome::completed:
+      break;
   }
   return {};
 }
@@ -96,7 +100,8 @@ bool RunsModel::mergeIn(std::vector<ComparisonRow> fresh) {
       emit dataChanged(index(0, 0, parentIndex),
                        index(static_cast<int>(old.runs.size()) - 1, ColumnCount - 1, parentIndex));
     if (fresh[i].runs.size() > old.runs.size()) {
-      beginInsertRows(parentIndex, static_cast<int>(old.runs.size()), static_cast<int>(fresh[i].runs.size()) - 1);
+      beginInsertRows(parentIndex, static_cast<int>(old.runs.size()),
+                      static_cast<int>(fresh[i].runs.size()) - 1);
       for (std::size_t j = old.runs.size(); j < fresh[i].runs.size(); ++j) {
         old.runs.push_back(fresh[i].runs[j]);
         old.runs.back().checked = newRunsChecked;
@@ -186,7 +191,9 @@ int RunsModel::rowCount(const QModelIndex& parent) const {
   return static_cast<int>(comparisonOf(parent).runs.size());
 }
 
-int RunsModel::columnCount(const QModelIndex&) const { return ColumnCount; }
+int RunsModel::columnCount(const QModelIndex&) const {
+  return ColumnCount;
+}
 
 const RunsModel::ComparisonRow& RunsModel::comparisonOf(const QModelIndex& index) const {
   const auto row = isRun(index) ? index.internalId() : static_cast<quintptr>(index.row());
@@ -198,7 +205,7 @@ const RunsModel::RunRow& RunsModel::runOf(const QModelIndex& index) const {
 }
 
 QVariant RunsModel::data(const QModelIndex& index, int role) const {
-  if (!checkIndex(index, CheckIndexOption::IndexIsValid)) return {};
+  if (!index.isValid()) return {};
   if (isRun(index)) return runData(runOf(index), index.column(), role);
   return comparisonData(comparisonOf(index), index.column(), role);
 }
@@ -216,9 +223,11 @@ QVariant RunsModel::comparisonData(const ComparisonRow& c, int column, int role)
       if (column == OutcomeColumn) {
         const bool running = std::any_of(c.runs.begin(), c.runs.end(),
                                          [](const RunRow& r) { return r.info.outcome == Outcome::running; });
-        return running ? QStringLiteral("running") : tr("%n run(s)", nullptr, static_cast<int>(c.runs.size()));
+        return running ? QStringLiteral("running")
+                       : tr("%n run(s)", nullptr, static_cast<int>(c.runs.size()));
       }
-      if (column == DeviceColumn && !c.runs.empty()) return QString::fromStdString(c.runs.front().info.device);
+      if (column == DeviceColumn && !c.runs.empty())
+        return QString::fromStdString(c.runs.front().info.device);
       return {};
     case Qt::CheckStateRole:
       if (column == NameColumn && !c.runs.empty()) return comparisonCheckState(c);
@@ -233,9 +242,12 @@ QVariant RunsModel::comparisonData(const ComparisonRow& c, int column, int role)
     case Qt::ToolTipRole:
       return QStringLiteral("%1\ncreated %2")
           .arg(QString::fromStdString(c.info.name), QString::fromStdString(c.info.created_at));
-    case ComparisonIdRole: return QVariant::fromValue<qint64>(c.info.id);
-    case IsRunRole: return false;
-    default: return {};
+    case ComparisonIdRole:
+      return QVariant::fromValue<qint64>(c.info.id);
+    case IsRunRole:
+      return false;
+    default:
+      return {};
   }
 }
 
@@ -265,20 +277,26 @@ QVariant RunsModel::runData(const RunRow& r, int column, int role) const {
       return {};
     case Qt::ToolTipRole: {
       const QString detail = outcomeDetailText(r.info);
-      const QString head = QStringLiteral("%1: %2").arg(QString::fromStdString(r.info.optim), outcomeText(r.info));
+      const QString head =
+          QStringLiteral("%1: %2").arg(QString::fromStdString(r.info.optim), outcomeText(r.info));
       return detail.isEmpty() ? head : head + QLatin1Char('\n') + detail;
     }
-    case RunIdRole: return QVariant::fromValue<qint64>(r.info.id);
-    case ComparisonIdRole: return QVariant::fromValue<qint64>(r.info.comparison_id);
-    case OptimRole: return QString::fromStdString(r.info.optim);
-    case IsRunRole: return true;
-    default: return {};
+    case RunIdRole:
+      return QVariant::fromValue<qint64>(r.info.id);
+    case ComparisonIdRole:
+      return QVariant::fromValue<qint64>(r.info.comparison_id);
+    case OptimRole:
+      return QString::fromStdString(r.info.optim);
+    case IsRunRole:
+      return true;
+    default:
+      return {};
   }
 }
 
 bool RunsModel::setData(const QModelIndex& index, const QVariant& value, int role) {
   if (role != Qt::CheckStateRole || index.column() != NameColumn) return false;
-  if (!checkIndex(index, CheckIndexOption::IndexIsValid)) return false;
+  if (!index.isValid()) return false;
   const bool checked = static_cast<Qt::CheckState>(value.toInt()) != Qt::Unchecked;
   if (!isRun(index)) {
     setComparisonChecked(index.row(), checked);
@@ -310,7 +328,7 @@ void RunsModel::setComparisonChecked(int row, bool checked) {
 }
 
 Qt::ItemFlags RunsModel::flags(const QModelIndex& index) const {
-  if (!checkIndex(index, CheckIndexOption::IndexIsValid)) return Qt::NoItemFlags;
+  if (!index.isValid()) return Qt::NoItemFlags;
   Qt::ItemFlags f = Qt::ItemIsEnabled | Qt::ItemIsSelectable;
   if (index.column() == NameColumn) f |= Qt::ItemIsUserCheckable;
   if (isRun(index)) f |= Qt::ItemNeverHasChildren;
@@ -320,10 +338,14 @@ Qt::ItemFlags RunsModel::flags(const QModelIndex& index) const {
 QVariant RunsModel::headerData(int section, Qt::Orientation orientation, int role) const {
   if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
   switch (section) {
-    case NameColumn: return QStringLiteral("Run");
-    case OutcomeColumn: return QStringLiteral("Outcome");
-    case DeviceColumn: return QStringLiteral("Device");
-    default: return {};
+    case NameColumn:
+      return QStringLiteral("Run");
+    case OutcomeColumn:
+      return QStringLiteral("Outcome");
+    case DeviceColumn:
+      return QStringLiteral("Device");
+    default:
+      return {};
   }
 }
 

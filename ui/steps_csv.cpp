@@ -11,7 +11,8 @@ namespace {
 
 // Optimizer names are plain identifiers today, but a CSV writer must not trust that.
 QString csvField(const QString& text) {
-  if (!text.contains(QLatin1Char(',')) && !text.contains(QLatin1Char('"')) && !text.contains(QLatin1Char('\n')))
+  if (!text.contains(QLatin1Char(',')) && !text.contains(QLatin1Char('"')) &&
+      !text.contains(QLatin1Char('\n')))
     return text;
   QString quoted = text;
   quoted.replace(QLatin1String("\""), QLatin1String("\"\""));
@@ -19,7 +20,9 @@ QString csvField(const QString& text) {
 }
 
 // The shortest text that reads back as the same double: exact, and no 0.30000000000000004 noise.
-QString exact(double value) { return QString::number(value, 'g', QLocale::FloatingPointShortest); }
+QString exact(double value) {
+  return QString::number(value, 'g', QLocale::FloatingPointShortest);
+}
 
 }  // namespace
 

@@ -42,9 +42,9 @@ Options parseCommandLine(const QApplication& app) {
       QStringLiteral("Save a picture of the window to FILE once the comparison has finished (or when "
                      "--quit-after-ms runs out), then quit."),
       QStringLiteral("FILE"));
-  const QCommandLineOption quitAfter(QStringLiteral("quit-after-ms"),
-                                     QStringLiteral("Quit after N milliseconds (taking the screenshot first)."),
-                                     QStringLiteral("N"));
+  const QCommandLineOption quitAfter(
+      QStringLiteral("quit-after-ms"),
+      QStringLiteral("Quit after N milliseconds (taking the screenshot first)."), QStringLiteral("N"));
   parser.addOptions({newDefault, screenshot, quitAfter});
   parser.process(app);
 

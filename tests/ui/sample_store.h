@@ -25,8 +25,17 @@ inline double sampleLoss(int ordinal, std::int64_t step) {
 }
 
 inline void appendSteps(Store& store, std::int64_t run_id, int ordinal, std::int64_t from, std::int64_t to) {
-  for (std::int64_t s = from; s <= to; ++s)
-    store.append_step(run_id, {s, sampleLoss(ordinal, s), 3e-3, 12.5 + ordinal, 1024, 100'000'000 + s * 1000});
+  for (std::int64_t s = from; s <= to; ++s) {
+    // Named fields: StepRecord grows with the schema, and the tests need only these.
+    StepRecord r;
+    r.step = s;
+    r.loss = sampleLoss(ordinal, s);
+    r.lr = 3e-3;
+    r.step_ms = 12.5 + ordinal;
+    r.tokens = 1024;
+    r.mem_bytes = 100'000'000 + s * 1000;
+    store.append_step(run_id, r);
+  }
 }
 
 /// Adds one comparison with the given runs; returns the run ids in order.

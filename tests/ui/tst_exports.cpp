@@ -22,7 +22,8 @@ class ExportsTest : public QObject {
     const auto path = test::storePathIn(dir_);
     {
       Store writer = Store::open(path, Store::Mode::read_write);
-      runs_ = test::writeComparison(writer, "exports", {{"adamw_torch", 300}, {"adamw_8bit", 280, Outcome::oom}});
+      runs_ =
+          test::writeComparison(writer, "exports", {{"adamw_torch", 300}, {"adamw_8bit", 280, Outcome::oom}});
     }
     store_ = std::make_unique<Store>(Store::open(path, Store::Mode::read_only));
     chart_ = std::make_unique<ui::LossChart>();

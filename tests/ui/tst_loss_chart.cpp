@@ -1,8 +1,10 @@
 // LossChart: one graph per checked run, with all its points and its variant's name in the legend;
 // unchecking removes the graph; live refreshes read only the new steps.
+#include <qcustomplot.h>
+#include <QApplication>
+#include <QMouseEvent>
 #include <QStandardPaths>
 #include <QTest>
-#include <qcustomplot.h>
 
 #include "charts/chart_series.h"
 #include "charts/loss_chart.h"
@@ -37,8 +39,9 @@ class LossChartTest : public QObject {
     QVERIFY(dir_.isValid());
     const auto path = test::storePathIn(dir_, QTest::currentTestFunction());
     writer_ = std::make_unique<Store>(Store::open(path, Store::Mode::read_write));
-    runs_ = test::writeComparison(*writer_, "three variants",
-                                  {{"adamw_torch", 300}, {"adamw_8bit", 250}, {"paged_adamw_8bit", 200, Outcome::oom}});
+    runs_ = test::writeComparison(
+        *writer_, "three variants",
+        {{"adamw_torch", 300}, {"adamw_8bit", 250}, {"paged_adamw_8bit", 200, Outcome::oom}});
     reader_ = std::make_unique<Store>(Store::open(path, Store::Mode::read_only));
     model_ = std::make_unique<RunsModel>();
     chart_ = std::make_unique<LossChart>();
@@ -66,8 +69,10 @@ class LossChartTest : public QObject {
       QCOMPARE(g->dataCount(), expected[i]);
     }
     QCOMPARE(legendNames(chart_->plot()),
-             (QStringList{QStringLiteral("adamw_torch"), QStringLiteral("adamw_8bit"), QStringLiteral("paged_adamw_8bit")}));
-    QCOMPARE(chart_->graphOfRun(runs_[1])->pen().color(), ui::variantColor(QStringLiteral("adamw_8bit")));
+             (QStringList{QStringLiteral("adamw_torch"), QStringLiteral("adamw_8bit"),
+                          QStringLiteral("paged_adamw_8bit")}));
+    QCOMPARE(chart_->graphOfRun(runs_[1])->pen().color().rgb(),
+             ui::variantColor(QStringLiteral("adamw_8bit")).rgb());
     QVERIFY(chart_->hasData());
     // Points are the stored steps.
     const auto first = chart_->graphOfRun(runs_[0])->data()->at(0);
@@ -121,6 +126,24 @@ class LossChartTest : public QObject {
     QCOMPARE(series[0].style, Qt::SolidLine);
     QCOMPARE(series[2].style, Qt::DashLine);
     QCOMPARE(series[0].color, series[2].color);
+  }
+
+  void hoverNamesVariantStepAndLoss() {
+    chart_->show();
+    QVERIFY(QTest::qWaitForWindowExposed(chart_.get()));
+    chart_->plot().replot();
+    QCPGraph* g = chart_->graphOfRun(runs_[1]);
+    const QPointF point = g->coordsToPixels(100, g->data()->findBegin(100)->value);
+    QMouseEvent move(QEvent::MouseMove, point, chart_->plot().mapToGlobal(point), Qt::NoButton, Qt::NoButton,
+                     Qt::NoModifier);
+    QApplication::sendEvent(&chart_->plot(), &move);
+
+    QString shown;
+    for (int i = 0; i < chart_->plot().itemCount(); ++i) {
+      auto* text = qobject_cast<QCPItemText*>(chart_->plot().item(i));
+      if (text && text->visible()) shown = text->text();
+    }
+    QVERIFY2(shown.startsWith(QStringLiteral("adamw_8bit\nstep 100\nloss ")), qPrintable(shown));
   }
 
   void storeGoneEmptiesTheChart() {

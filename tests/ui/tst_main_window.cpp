@@ -1,5 +1,6 @@
 // MainWindow: opening stores, refusing files that are not stores without touching them, drag and
 // drop, and a live comparison from start to outcome.
+#include <sqlite3.h>
 #include <QApplication>
 #include <QCryptographicHash>
 #include <QDir>
@@ -12,11 +13,13 @@
 #include <QTest>
 #include <QTimer>
 #include <QUrl>
-#include <sqlite3.h>
+
+#include <qcustomplot.h>
 
 #include "charts/loss_chart.h"
 #include "main_window.h"
 #include "recent_files.h"
+#include "run_details_view.h"
 #include "runs_model.h"
 #include "sample_store.h"
 
@@ -85,15 +88,22 @@ class MainWindowTest : public QObject {
     QCOMPARE(window.lossChart().graphCount(), 2);
     QVERIFY(window.windowTitle().contains(QStringLiteral("good.db")));
     QCOMPARE(ui::RecentFiles::load().value(0), QFileInfo(storePath_).absoluteFilePath());
+    // The details panel starts on the first run of the newest comparison.
+    auto* details = window.findChild<ui::RunDetailsView*>();
+    QVERIFY(details);
+    QCOMPARE(details->shownRun(), runs_[0]);
+    QVERIFY(details->text().contains(QStringLiteral("adamw_torch")));
   }
 
   void refusesFilesThatAreNotStores_data() {
     QTest::addColumn<QString>("name");
     QTest::addColumn<QString>("expected");
     QTest::newRow("text") << QStringLiteral("notes.db") << QStringLiteral("not a readable Optiscope store");
-    QTest::newRow("binary") << QStringLiteral("noise.sqlite") << QStringLiteral("not a readable Optiscope store");
+    QTest::newRow("binary") << QStringLiteral("noise.sqlite")
+                            << QStringLiteral("not a readable Optiscope store");
     QTest::newRow("empty") << QStringLiteral("empty.db") << QStringLiteral("empty");
-    QTest::newRow("foreign sqlite") << QStringLiteral("foreign.db") << QStringLiteral("not an Optiscope store");
+    QTest::newRow("foreign sqlite") << QStringLiteral("foreign.db")
+                                    << QStringLiteral("not an Optiscope store");
     QTest::newRow("newer store") << QStringLiteral("newer.db") << QStringLiteral("newer Optiscope");
     QTest::newRow("missing") << QStringLiteral("missing.db") << QStringLiteral("no such store file");
   }

@@ -56,7 +56,8 @@ class RunsModelTest : public QObject {
     QCOMPARE(outcome(0), QStringLiteral("completed"));
     QCOMPARE(outcome(1), QStringLiteral("oom at step 151"));
     QCOMPARE(outcome(2), QStringLiteral("running"));
-    QVERIFY(model.index(1, 0, second).data(Qt::ToolTipRole).toString().contains(QStringLiteral("out of memory")));
+    QVERIFY(
+        model.index(1, 0, second).data(Qt::ToolTipRole).toString().contains(QStringLiteral("out of memory")));
 
     // Each run wears its variant's colour, the same one the charts use.
     QCOMPARE(model.index(0, 0, first).data(Qt::DecorationRole).value<QColor>(),
@@ -66,9 +67,12 @@ class RunsModelTest : public QObject {
 
   void outcomeTexts() {
     RunInfo r;
-    for (auto [o, text] : {std::pair{Outcome::completed, "completed"}, {Outcome::failed, "failed"},
-                           {Outcome::cancelled, "cancelled"}, {Outcome::running, "running"},
-                           {Outcome::interrupted, "interrupted"}, {Outcome::oom, "oom"}}) {
+    for (auto [o, text] : {std::pair{Outcome::completed, "completed"},
+                           {Outcome::failed, "failed"},
+                           {Outcome::cancelled, "cancelled"},
+                           {Outcome::running, "running"},
+                           {Outcome::interrupted, "interrupted"},
+                           {Outcome::oom, "oom"}}) {
       r.outcome = o;
       QCOMPARE(ui::outcomeText(r), QString::fromLatin1(text));
     }
@@ -132,9 +136,17 @@ class RunsModelTest : public QObject {
     const QModelIndex second = model.index(1, 0);
     QCOMPARE(model.rowCount(second), 4);
     QCOMPARE(model.index(2, RunsModel::OutcomeColumn, second).data().toString(), QStringLiteral("completed"));
-    QCOMPARE(model.index(3, RunsModel::OutcomeColumn, second).data().toString(), QStringLiteral("running"));
+    QCOMPARE(model.index(3, RunsModel::OutcomeColumn, second).data().toString(),
+             QStringLiteral("running (3/120)"));
     model.setLiveProgress(added, 7, 120);
-    QCOMPARE(model.index(3, RunsModel::OutcomeColumn, second).data().toString(), QStringLiteral("running (7/120)"));
+    QCOMPARE(model.index(3, RunsModel::OutcomeColumn, second).data().toString(),
+             QStringLiteral("running (7/120)"));
+    // Once the store says the run ended, the live step count goes.
+    RunInfo ended = writer_->run(added);
+    ended.outcome = Outcome::cancelled;
+    writer_->finish_run(ended);
+    model.reload(*reader_);
+    QCOMPARE(model.index(3, RunsModel::OutcomeColumn, second).data().toString(), QStringLiteral("cancelled"));
     // Check marks survive; the new run joins its checked siblings.
     QCOMPARE(model.index(0, 0, second).data(Qt::CheckStateRole).value<Qt::CheckState>(), Qt::Unchecked);
     QCOMPARE(model.index(3, 0, second).data(Qt::CheckStateRole).value<Qt::CheckState>(), Qt::Checked);

@@ -1,9 +1,9 @@
 #include "chart_export.h"
 
+#include <qcustomplot.h>
 #include <QCoreApplication>
 #include <QFileInfo>
 #include <QSvgGenerator>
-#include <qcustomplot.h>
 
 namespace optiscope::ui {
 namespace {
@@ -40,13 +40,15 @@ QString exportChart(QCustomPlot& plot, const QString& path, QSize size, const QS
   } else if (suffix == QLatin1String("svg")) {
     ok = saveSvg(plot, path, size, title);
   } else if (suffix == QLatin1String("pdf")) {
-    ok = plot.savePdf(path, size.width(), size.height(), QCP::epNoCosmetic, QStringLiteral("Optiscope"), title);
+    ok = plot.savePdf(path, size.width(), size.height(), QCP::epNoCosmetic, QStringLiteral("Optiscope"),
+                      title);
   } else {
     return QStringLiteral("Cannot export to \"%1\": the name must end in .png, .svg or .pdf.").arg(path);
   }
   // QCustomPlot restores its on-screen size after painting elsewhere; repaint so nothing lingers.
   plot.replot();
-  if (!ok) return QStringLiteral("Could not write %1: check that the folder exists and is writable.").arg(path);
+  if (!ok)
+    return QStringLiteral("Could not write %1: check that the folder exists and is writable.").arg(path);
   return {};
 }
 

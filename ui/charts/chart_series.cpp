@@ -24,7 +24,8 @@ std::vector<ChartSeries> seriesForRuns(const std::vector<RunInfo>& runs) {
     const auto comparison = static_cast<std::size_t>(
         std::find(comparisons.begin(), comparisons.end(), r.comparison_id) - comparisons.begin());
     s.style = kStyles[comparison % kStyles.size()];
-    const auto same = std::count_if(runs.begin(), runs.end(), [&](const RunInfo& o) { return o.optim == r.optim; });
+    const auto same =
+        std::count_if(runs.begin(), runs.end(), [&](const RunInfo& o) { return o.optim == r.optim; });
     s.label = same > 1 ? QStringLiteral("%1 (comparison %2)").arg(s.optim).arg(r.comparison_id) : s.optim;
     out.push_back(s);
   }

@@ -47,7 +47,8 @@ HoverReadout::HoverReadout(QCustomPlot& plot, Formatter formatter)
       formatter_(std::move(formatter)),
       tracer_(new QCPItemTracer(&plot)),
       label_(new QCPItemText(&plot)) {
-  for (QCPAbstractItem* item : {static_cast<QCPAbstractItem*>(tracer_), static_cast<QCPAbstractItem*>(label_)}) {
+  for (QCPAbstractItem* item :
+       {static_cast<QCPAbstractItem*>(tracer_), static_cast<QCPAbstractItem*>(label_)}) {
     item->setLayer(QStringLiteral("overlay"));
     item->setSelectable(false);
     item->setVisible(false);
@@ -73,15 +74,19 @@ void HoverReadout::hide() {
   plot_.layer(QStringLiteral("overlay"))->replot();
 }
 
-bool HoverReadout::isShown() const { return tracer_->visible(); }
+bool HoverReadout::isShown() const {
+  return tracer_->visible();
+}
 
 bool HoverReadout::eventFilter(QObject* watched, QEvent* event) {
   if (watched == &plot_) {
     if (event->type() == QEvent::MouseMove) {
       const auto& mouse = static_cast<const QMouseEvent&>(*event);
       // While a button is down the user drags the view; a read-out would only flicker.
-      if (mouse.buttons() == Qt::NoButton) follow(mouse);
-      else hide();
+      if (mouse.buttons() == Qt::NoButton)
+        follow(mouse);
+      else
+        hide();
     } else if (event->type() == QEvent::Leave) {
       hide();
     }
@@ -91,12 +96,14 @@ bool HoverReadout::eventFilter(QObject* watched, QEvent* event) {
 
 void HoverReadout::follow(const QMouseEvent& event) {
   const QPointF mouse = event.position();
-  const Nearest hit = plot_.axisRect()->rect().contains(mouse.toPoint()) ? nearestPoint(plot_, mouse) : Nearest{};
+  const Nearest hit =
+      plot_.axisRect()->rect().contains(mouse.toPoint()) ? nearestPoint(plot_, mouse) : Nearest{};
   if (!hit.graph || hit.distance > kReach) {
     hide();
     return;
   }
-  const QColor color = hit.graph->pen().color();
+  QColor color = hit.graph->pen().color();
+  color.setAlpha(255);
   tracer_->position->setAxes(hit.graph->keyAxis(), hit.graph->valueAxis());
   tracer_->position->setCoords(hit.key, hit.value);
   tracer_->setPen(QPen(color, 2));
@@ -109,7 +116,8 @@ void HoverReadout::follow(const QMouseEvent& event) {
   const QRect area = plot_.axisRect()->rect();
   const bool left = point.x() > area.center().x() + area.width() / 4;
   const bool below = point.y() < area.top() + 70;
-  label_->setPositionAlignment((left ? Qt::AlignRight : Qt::AlignLeft) | (below ? Qt::AlignTop : Qt::AlignBottom));
+  label_->setPositionAlignment((left ? Qt::AlignRight : Qt::AlignLeft) |
+                               (below ? Qt::AlignTop : Qt::AlignBottom));
   label_->position->setCoords(point.x() + (left ? -12 : 12), point.y() + (below ? 12 : -12));
   tracer_->setVisible(true);
   label_->setVisible(true);

@@ -1,12 +1,12 @@
 #include "charts/loss_chart.h"
 
+#include <qcustomplot.h>
 #include <QCheckBox>
 #include <QDebug>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QToolButton>
 #include <QVBoxLayout>
-#include <qcustomplot.h>
 
 #include <algorithm>
 #include <cmath>
@@ -30,7 +30,8 @@ LossChart::LossChart(QWidget* parent)
   plot_->xAxis->setLabel(tr("step"));
   plot_->yAxis->setLabel(tr("loss"));
   plot_->plotLayout()->insertRow(0);
-  auto* title = new QCPTextElement(plot_, tr("Training loss"), QFont(plot_->font().family(), 11, QFont::DemiBold));
+  auto* title =
+      new QCPTextElement(plot_, tr("Training loss"), QFont(plot_->font().family(), 11, QFont::DemiBold));
   title->setTextColor(QColor(0x22, 0x22, 0x22));
   plot_->plotLayout()->addElement(0, 0, title);
   plot_->legend->setVisible(true);
@@ -163,7 +164,11 @@ void LossChart::readNewSteps(Shown& shown) {
 }
 
 void LossChart::applyLook(const Shown& shown) {
-  QPen pen(shown.series.color, 2.0, shown.series.style);
+  // Slightly translucent: variants that learn alike (8-bit next to 32-bit) lie on top of each
+  // other, and the blend shows both lines instead of the last one drawn.
+  QColor color = shown.series.color;
+  color.setAlpha(200);
+  QPen pen(color, 2.0, shown.series.style);
   pen.setCapStyle(Qt::RoundCap);
   pen.setJoinStyle(Qt::RoundJoin);
   shown.graph->setPen(pen);
@@ -236,7 +241,8 @@ void LossChart::updateEmptyHint() {
 }
 
 bool LossChart::hasData() const {
-  return std::any_of(shown_.begin(), shown_.end(), [](const Shown& s) { return !s.graph->data()->isEmpty(); });
+  return std::any_of(shown_.begin(), shown_.end(),
+                     [](const Shown& s) { return !s.graph->data()->isEmpty(); });
 }
 
 QString LossChart::exportTo(const QString& path) {
@@ -248,7 +254,9 @@ QString LossChart::exportTo(const QString& path) {
   return exportChart(*plot_, path, size, tr("Training loss"));
 }
 
-int LossChart::graphCount() const { return plot_->graphCount(); }
+int LossChart::graphCount() const {
+  return plot_->graphCount();
+}
 
 QCPGraph* LossChart::graphOfRun(std::int64_t run_id) const {
   for (const auto& s : shown_)

@@ -52,12 +52,16 @@ void applyPaperStyle(QCustomPlot& plot) {
     frame->grid()->setVisible(false);
   }
 
-  plot.legend->setFont(tickFont);
+  QFont legendFont = base;
+  legendFont.setPointSize(10);
+  plot.legend->setFont(legendFont);
   plot.legend->setTextColor(QColor(0x22, 0x22, 0x22));
   plot.legend->setBrush(QColor(255, 255, 255, 235));
   plot.legend->setBorderPen(QPen(QColor(0xC8, 0xC8, 0xC8), 1));
-  plot.legend->setIconSize(28, 12);
-  plot.legend->setRowSpacing(2);
+  // Taller than the text: a legend item clips to its own height, which cuts off the underscores of
+  // names like adamw_8bit when the item is only as tall as the font.
+  plot.legend->setIconSize(30, 20);
+  plot.legend->setRowSpacing(0);
   plot.legend->setMargins(QMargins(8, 5, 8, 5));
 }
 

@@ -1,0 +1,101 @@
+#include "run_details_view.h"
+
+#include <QLabel>
+#include <QLocale>
+#include <QVBoxLayout>
+
+#include "outcome_text.h"
+#include "run_summary.h"
+#include "spec/run_spec.h"
+#include "store/store.h"
+#include "variant_palette.h"
+
+namespace optiscope::ui {
+namespace {
+
+QString row(const QString& name, const QString& value) {
+  return QStringLiteral("<tr><td style='color:#666; padding-right:14px'>%1</td><td>%2</td></tr>")
+      .arg(name, value.toHtmlEscaped());
+}
+
+QString bytes(std::int64_t n) {
+  return QLocale().formattedDataSize(n, 1, QLocale::DataSizeTraditionalFormat);
+}
+
+}  // namespace
+
+RunDetailsView::RunDetailsView(QWidget* parent) : QWidget(parent), label_(new QLabel(this)) {
+  label_->setTextFormat(Qt::RichText);
+  label_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+  label_->setWordWrap(true);
+  label_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(8, 6, 8, 6);
+  layout->addWidget(label_);
+  showNothing();
+}
+
+void RunDetailsView::showNothing() {
+  runId_ = 0;
+  label_->setText(QStringLiteral("<span style='color:#888'>%1</span>")
+                      .arg(tr("Select a run to see its settings and summary.")));
+}
+
+void RunDetailsView::showRun(const Store& store, std::int64_t run_id) {
+  RunInfo run;
+  RunSummary summary;
+  try {
+    run = store.run(run_id);
+    summary = summarize(store.steps(run_id));
+  } catch (const StoreError& e) {
+    label_->setText(
+        tr("Cannot read run %1: %2").arg(run_id).arg(QString::fromUtf8(e.what())).toHtmlEscaped());
+    runId_ = 0;
+    return;
+  }
+  runId_ = run_id;
+  const QString optim = QString::fromStdString(run.optim);
+  QString html =
+      QStringLiteral("<p><span style='background:%1'>&nbsp;&nbsp;&nbsp;</span>&nbsp;<b>%2</b> — %3</p>")
+          .arg(variantColor(optim).name(), optim.toHtmlEscaped(), outcomeText(run).toHtmlEscaped());
+  html += QStringLiteral("<table cellspacing='0' cellpadding='1'>");
+  std::optional<RunSpec> spec;
+  try {
+    spec = run_spec_from_json(run.spec_json);
+  } catch (const std::exception&) {
+    // A spec from a newer Optiscope: the summary below still holds.
+  }
+  const QLocale locale;
+  if (spec) {
+    html += row(tr("Model"), QString::fromStdString(spec->model));
+    html += row(tr("Data"), QString::fromStdString(spec->dataset));
+    html += row(tr("Precision"), QString::fromStdString(spec->precision));
+    html += row(tr("Batch × sequence"),
+                QStringLiteral("%1 × %2").arg(spec->per_device_train_batch_size).arg(spec->max_seq_length));
+    html += row(tr("Learning rate"), QStringLiteral("%1 (%2, warm-up %3%)")
+                                         .arg(spec->learning_rate, 0, 'g', 4)
+                                         .arg(QString::fromStdString(spec->lr_scheduler_type))
+                                         .arg(spec->warmup_ratio * 100, 0, 'g', 3));
+    html += row(tr("Steps"), tr("%1 of %2").arg(summary.steps).arg(spec->max_steps));
+  } else {
+    html += row(tr("Steps"), QString::number(summary.steps));
+  }
+  html += row(tr("Device"), QString::fromStdString(run.device));
+  if (summary.final_loss) html += row(tr("Final loss"), locale.toString(*summary.final_loss, 'f', 4));
+  if (summary.median_step_ms)
+    html += row(tr("Step time"), tr("%1 ms (median)").arg(locale.toString(*summary.median_step_ms, 'f', 1)));
+  if (summary.tokens_per_second)
+    html += row(tr("Throughput"), tr("%1 tokens/s").arg(locale.toString(*summary.tokens_per_second, 'f', 0)));
+  if (summary.peak_mem_bytes) html += row(tr("Peak memory"), bytes(*summary.peak_mem_bytes));
+  html += QStringLiteral("</table>");
+  if (run.outcome != Outcome::completed && !run.outcome_detail.empty())
+    html += QStringLiteral("<p style='color:#b01c1c'>%1</p>")
+                .arg(QString::fromStdString(run.outcome_detail).toHtmlEscaped());
+  label_->setText(html);
+}
+
+QString RunDetailsView::text() const {
+  return label_->text();
+}
+
+}  // namespace optiscope::ui
