@@ -41,15 +41,21 @@ ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& s
     result.run_ids.push_back(progress.run_id);
     if (observer != nullptr) observer->on_run_started(progress);
 
-    const auto outcome = engine::train(
-        run,
-        [&](const StepRecord& rec) {
-          store.append_step(progress.run_id, rec);
-          progress.step = rec.step;
-          progress.loss = rec.loss;
-          if (observer != nullptr) observer->on_step(progress);
-        },
-        cancel);
+    struct StoreRecorder final : engine::RunRecorder {
+      Store& store;
+      RunProgress& progress;
+      ComparisonObserver* observer;
+      StoreRecorder(Store& s, RunProgress& p, ComparisonObserver* o) : store(s), progress(p), observer(o) {}
+      void on_capture(const CaptureInfo& info) override { store.set_capture(progress.run_id, info); }
+      void on_bundle(const StepBundle& bundle) override {
+        store.append_bundle(progress.run_id, bundle);
+        if (!bundle.step) return;
+        progress.step = bundle.step->step;
+        progress.loss = bundle.step->loss;
+        if (observer != nullptr) observer->on_step(progress);
+      }
+    } recorder(store, progress, observer);
+    const auto outcome = engine::train(run, &recorder, cancel);
 
     RunInfo info = store.run(progress.run_id);
     info.outcome = outcome.outcome;

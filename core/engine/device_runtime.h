@@ -13,6 +13,15 @@ struct DeviceMemory {
   std::int64_t peak = 0;       // most handed out since the last reset
   std::int64_t reserved = 0;   // held by the caching allocator (allocated + cache)
   std::int64_t total = 0;      // the device's (or budget's) capacity, 0 if unknown
+  std::int64_t driver_used = 0;  // device memory in use by anyone, per the driver (CUDA only)
+};
+
+/// The page manager's view of paged optimizer state on this device (zeros on a CPU).
+struct PagingTotals {
+  std::int64_t managed = 0;
+  std::int64_t resident = 0;
+  std::int64_t htod = 0;  // cumulative bytes it prefetched to the device
+  std::int64_t dtoh = 0;  // cumulative bytes it evicted to the host
 };
 
 bool device_available(const c10::Device& device);
@@ -20,6 +29,7 @@ std::string device_name(const c10::Device& device);
 void synchronize(const c10::Device& device);
 void reset_peak_memory(const c10::Device& device);
 DeviceMemory memory(const c10::Device& device);
+PagingTotals paging(const c10::Device& device);
 /// Caps what the allocator may hand out (0 = no cap): the emulated smaller card.
 void set_memory_budget(const c10::Device& device, std::int64_t bytes);
 

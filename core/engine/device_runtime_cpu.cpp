@@ -28,6 +28,8 @@ DeviceMemory memory(const c10::Device&) {
   return m;
 }
 
+PagingTotals paging(const c10::Device&) { return {}; }
+
 void set_memory_budget(const c10::Device&, std::int64_t bytes) {
   CpuMemoryTracker::install();
   CpuMemoryTracker::set_budget(bytes);

@@ -69,7 +69,16 @@ DeviceMemory memory(const c10::Device& device) {
   m.peak = stats.allocated_bytes[agg].peak;
   m.reserved = stats.reserved_bytes[agg].current;
   m.total = g_budget[i] > 0 ? g_budget[i] : total_memory(i);
+  size_t free_b = 0;
+  size_t total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) m.driver_used = static_cast<std::int64_t>(total_b - free_b);
   return m;
+}
+
+PagingTotals paging(const c10::Device& device) {
+  if (!device.is_cuda()) return {};
+  const auto c = optim::PageManager::for_device(index_of(device)).counters();
+  return {c.managed_bytes, c.resident_bytes, c.prefetched_to_device, c.evicted_to_host};
 }
 
 void set_memory_budget(const c10::Device& device, std::int64_t bytes) {

@@ -20,8 +20,24 @@ struct TrainResult {
   std::int64_t steps_done = 0;
 };
 
-using StepSink = std::function<void(const StepRecord&)>;
+/// Where a run's measurements go (the comparison runner writes them to the store).
+class RunRecorder {
+ public:
+  virtual ~RunRecorder() = default;
+  virtual void on_capture(const CaptureInfo&) {}
+  /// A step with its memory samples and captured events; also a last bundle of late events.
+  virtual void on_bundle(const StepBundle& bundle) = 0;
+};
 
+struct TrainOptions {
+  bool capture = true;  // CUPTI capture on CUDA runs
+};
+
+TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<bool>* cancel,
+                  const TrainOptions& options = {});
+
+/// Convenience for tests and tools that only want the step records.
+using StepSink = std::function<void(const StepRecord&)>;
 TrainResult train(const RunSpec& spec, const StepSink& on_step, const std::atomic<bool>* cancel);
 
 }  // namespace optiscope::engine

@@ -1,7 +1,9 @@
 #include "optim/blockwise_adamw.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "optim/dynamic_map.h"
@@ -78,24 +80,26 @@ void BlockwiseAdamW::step_cpu(torch::Tensor& p, State& s) {
   const auto g = p.grad().contiguous();
   const AdamHyper h = hyper(s.step);
   const std::int64_t n = p.numel();
+  // Chunks of whole quantization blocks run in parallel; each owns its absmax entries.
+  constexpr std::int64_t kGrain = 64 * kQuantBlock;
+  auto run = [&](auto* pp, const auto* gp) {
+    at::parallel_for(0, quant_blocks(n), kGrain / kQuantBlock, [&](std::int64_t b0, std::int64_t b1) {
+      const std::int64_t begin = b0 * kQuantBlock;
+      const std::int64_t len = std::min(n, b1 * kQuantBlock) - begin;
+      if (s.eight_bit) {
+        adamw8bit_blockwise_update(pp + begin, gp + begin, s.m.data_ptr<std::uint8_t>() + begin,
+                                   s.v.data_ptr<std::uint8_t>() + begin, s.absmax_m.data_ptr<float>() + b0,
+                                   s.absmax_v.data_ptr<float>() + b0, len, h);
+      } else {
+        adamw32_update(pp + begin, gp + begin, s.m.data_ptr<float>() + begin, s.v.data_ptr<float>() + begin, len, h);
+      }
+    });
+  };
   if (p.scalar_type() == torch::kFloat32) {
-    if (s.eight_bit) {
-      adamw8bit_blockwise_update(p.data_ptr<float>(), g.data_ptr<float>(), s.m.data_ptr<std::uint8_t>(),
-                                 s.v.data_ptr<std::uint8_t>(), s.absmax_m.data_ptr<float>(),
-                                 s.absmax_v.data_ptr<float>(), n, h);
-    } else {
-      adamw32_update(p.data_ptr<float>(), g.data_ptr<float>(), s.m.data_ptr<float>(), s.v.data_ptr<float>(), n, h);
-    }
-    return;
-  }
-  // bfloat16: c10::BFloat16 and Bf16 share their 16-bit layout.
-  auto* pp = reinterpret_cast<Bf16*>(p.data_ptr<at::BFloat16>());
-  const auto* gp = reinterpret_cast<const Bf16*>(g.data_ptr<at::BFloat16>());
-  if (s.eight_bit) {
-    adamw8bit_blockwise_update(pp, gp, s.m.data_ptr<std::uint8_t>(), s.v.data_ptr<std::uint8_t>(),
-                               s.absmax_m.data_ptr<float>(), s.absmax_v.data_ptr<float>(), n, h);
+    run(p.data_ptr<float>(), g.data_ptr<float>());
   } else {
-    adamw32_update(pp, gp, s.m.data_ptr<float>(), s.v.data_ptr<float>(), n, h);
+    // bfloat16: c10::BFloat16 and Bf16 share their 16-bit layout.
+    run(reinterpret_cast<Bf16*>(p.data_ptr<at::BFloat16>()), reinterpret_cast<const Bf16*>(g.data_ptr<at::BFloat16>()));
   }
 }
 

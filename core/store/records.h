@@ -119,9 +119,9 @@ struct MemcpyRow {
 
 /// Everything one step adds to the store, written in one transaction.
 struct StepBundle {
-  StepRecord step;
+  std::optional<StepRecord> step;    // absent for events that arrive after the last step
   std::vector<MemorySample> memory;
-  std::optional<PagingStep> paging;
+  std::vector<PagingStep> paging;    // this step's, and earlier steps' whose late events arrived
   std::vector<UmEventRow> um_events;
   std::vector<KernelRow> kernels;
   std::vector<MemcpyRow> memcpys;

@@ -238,7 +238,7 @@ void Store::append_step(std::int64_t run_id, const StepRecord& s) { insert_step(
 
 void Store::append_bundle(std::int64_t run_id, const StepBundle& b) {
   Transaction tx(impl_->db);
-  insert_step(impl_->statement(kInsertStep), run_id, b.step);
+  if (b.step) insert_step(impl_->statement(kInsertStep), run_id, *b.step);
   for (const auto& m : b.memory) {
     auto& q = impl_->statement(
         "INSERT OR REPLACE INTO memory_samples(run_id, step, phase, point, parameters, gradients, optimizer_device, "
@@ -249,8 +249,7 @@ void Store::append_bundle(std::int64_t run_id, const StepBundle& b) {
     q.bind(9, m.optimizer_paged_host).bind(10, m.optimizer_pinned_host).bind(11, m.activations);
     q.bind(12, m.allocator_cache).bind(13, m.other_device).run();
   }
-  if (b.paging) {
-    const auto& p = *b.paging;
+  for (const auto& p : b.paging) {
     auto& q = impl_->statement(
         "INSERT OR REPLACE INTO paging_steps(run_id, step, manager_htod, manager_dtoh, recorded_htod, recorded_dtoh, "
         "gpu_faults, cpu_faults, thrashing, throttling) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");

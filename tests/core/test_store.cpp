@@ -159,10 +159,10 @@ TEST_F(StoreTest, StepBundlesRoundTripInOneTransaction) {
   Store s = Store::open(db, Store::Mode::read_write);
   const auto run = s.begin_run(s.add_comparison("c", "{}"), 0, "paged_adamw_8bit", "{}", "gpu");
   optiscope::StepBundle b;
-  b.step = {1, 4.2, 1e-5, 100.0, 2048, 1 << 30};
-  b.step.forward_ms = 30.0;
-  b.step.backward_ms = 60.0;
-  b.step.optimizer_ms = 10.0;
+  b.step = optiscope::StepRecord{1, 4.2, 1e-5, 100.0, 2048, 1 << 30};
+  b.step->forward_ms = 30.0;
+  b.step->backward_ms = 60.0;
+  b.step->optimizer_ms = 10.0;
   optiscope::MemorySample m;
   m.step = 1;
   m.phase = optiscope::Phase::optimizer;
@@ -173,7 +173,7 @@ TEST_F(StoreTest, StepBundlesRoundTripInOneTransaction) {
   m.optimizer_paged_host = 150;
   m.activations = 7;
   b.memory.push_back(m);
-  b.paging = optiscope::PagingStep{1, 1000, 500, 900, 500, 3, 0, 0, 0};
+  b.paging.push_back(optiscope::PagingStep{1, 1000, 500, 900, 500, 3, 0, 0, 0});
   for (int i = 0; i < 100; ++i) b.um_events.push_back({1, 0, 3, i * 10, i * 10 + 5, 4096, 0x1000 * i});
   b.kernels.push_back({1, "adamw8bit", 0, 1000000, 7});
   b.kernels.push_back({1, "adamw8bit", 2000000, 2500000, 7});
