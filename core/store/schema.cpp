@@ -53,6 +53,8 @@ ALTER TABLE steps ADD COLUMN forward_ms REAL;
 ALTER TABLE steps ADD COLUMN backward_ms REAL;
 ALTER TABLE steps ADD COLUMN optimizer_ms REAL;
 ALTER TABLE steps ADD COLUMN eval_loss REAL;
+ALTER TABLE runs ADD COLUMN writer_pid INTEGER;
+ALTER TABLE runs ADD COLUMN writer_host TEXT;
 CREATE TABLE memory_samples(
   run_id            INTEGER NOT NULL REFERENCES runs(id),
   step              INTEGER NOT NULL,

@@ -2,6 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -65,6 +69,35 @@ void harden(sqlite3* db) {
   sqlite3_busy_timeout(db, 5000);
 }
 
+std::string this_host() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "unknown";
+  return name;
+}
+
+// A run still marked running is interrupted when the process that wrote it is gone. Only runs
+// written on this host can be checked; others keep their mark until their own host opens them.
+bool writer_gone(std::int64_t pid, const std::string& host) {
+  if (pid <= 0 || host != this_host()) return false;
+  if (pid == static_cast<std::int64_t>(getpid())) return false;
+  return kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+void mark_interrupted(sqlite3* db) {
+  std::vector<std::int64_t> gone;
+  {
+    Statement q(db, "SELECT id, COALESCE(writer_pid, 0), COALESCE(writer_host, '') FROM runs WHERE outcome = 'running'");
+    while (q.step())
+      if (writer_gone(q.int64(1), q.text(2))) gone.push_back(q.int64(0));
+  }
+  for (const auto id : gone) {
+    Statement u(db,
+                "UPDATE runs SET outcome = 'interrupted', outcome_detail = 'the recording process ended without "
+                "finishing this run; every step it committed is kept', finished_at = NULL WHERE id = ?");
+    u.bind(1, id).run();
+  }
+}
+
 RunInfo read_run(const Statement& q) {
   RunInfo r;
   r.id = q.int64(0);
@@ -79,12 +112,17 @@ RunInfo read_run(const Statement& q) {
   if (!q.is_null(9)) r.oom_bytes = q.int64(9);
   r.started_at = q.text(10);
   r.finished_at = q.text(11);
+  // Read-only views cannot rewrite the mark, but they can tell the truth about it.
+  if (r.outcome == Outcome::running && writer_gone(q.int64(12), q.text(13))) {
+    r.outcome = Outcome::interrupted;
+    r.outcome_detail = "the recording process ended without finishing this run";
+  }
   return r;
 }
 
 constexpr const char* kRunColumns =
     "SELECT id, comparison_id, ordinal, optim, spec_json, device, outcome, outcome_detail, oom_step, "
-    "oom_bytes, started_at, COALESCE(finished_at, '') FROM runs ";
+    "oom_bytes, started_at, COALESCE(finished_at, ''), COALESCE(writer_pid, 0), COALESCE(writer_host, '') FROM runs ";
 
 }  // namespace
 
@@ -102,8 +140,11 @@ struct Store::Impl {
     slot->reset();
     return *slot;
   }
+  bool writable = false;
   ~Impl() {
     cached.clear();
+    // Folds the write-ahead log back into the file, so copying the .db alone takes everything.
+    if (writable) sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
     sqlite3_close_v2(db);
   }
 };
@@ -181,8 +222,10 @@ Store Store::open(const std::string& path, Mode mode) {
                      "); please update Optiscope. The file was left untouched");
   } else if (version < kStoreSchemaVersion) {
     if (mode == Mode::read_only)
-      throw StoreError(path + " uses the older store schema " + std::to_string(version) +
-                       "; open it for writing to migrate it");
+      throw StoreNeedsMigration(path + " uses the older store schema " + std::to_string(version) +
+                                    "; it must be upgraded to schema " + std::to_string(kStoreSchemaVersion) +
+                                    " before it can be read (its data is kept)",
+                                version);
     schema::migrate(db, version);
     version = kStoreSchemaVersion;
   }
@@ -190,10 +233,14 @@ Store Store::open(const std::string& path, Mode mode) {
     exec(db, "PRAGMA journal_mode = WAL");
     exec(db, "PRAGMA synchronous = NORMAL");
     exec(db, "PRAGMA foreign_keys = ON");
+    impl->writable = true;
+    mark_interrupted(db);
   }
   impl->version = version;
   return Store(std::move(impl));
 }
+
+void Store::migrate(const std::string& path) { Store::open(path, Mode::read_write); }
 
 const std::string& Store::path() const { return impl_->path; }
 int Store::schema_version() const { return impl_->version; }
@@ -208,14 +255,16 @@ std::int64_t Store::add_comparison(const std::string& name, const std::string& s
 std::int64_t Store::begin_run(std::int64_t comparison_id, int ordinal, const std::string& optim,
                               const std::string& spec_json, const std::string& device) {
   Statement q(impl_->db,
-              "INSERT INTO runs(comparison_id, ordinal, optim, spec_json, device, outcome, started_at) "
-              "VALUES(?, ?, ?, ?, ?, 'running', ?)");
+              "INSERT INTO runs(comparison_id, ordinal, optim, spec_json, device, outcome, started_at, writer_pid, "
+              "writer_host) VALUES(?, ?, ?, ?, ?, 'running', ?, ?, ?)");
   q.bind(1, comparison_id)
       .bind(2, static_cast<std::int64_t>(ordinal))
       .bind(3, optim)
       .bind(4, spec_json)
       .bind(5, device)
       .bind(6, utc_now())
+      .bind(7, static_cast<std::int64_t>(getpid()))
+      .bind(8, this_host())
       .run();
   return sqlite3_last_insert_rowid(impl_->db);
 }

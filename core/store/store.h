@@ -18,6 +18,16 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// An older store opened read-only: it can be read once migrated, which needs a writable open.
+class StoreNeedsMigration : public StoreError {
+ public:
+  StoreNeedsMigration(const std::string& message, int version) : StoreError(message), version_(version) {}
+  int version() const { return version_; }
+
+ private:
+  int version_;
+};
+
 inline constexpr int kStoreSchemaVersion = 2;
 
 class Store {
@@ -27,6 +37,9 @@ class Store {
   /// read_write creates the file if needed; read_only never writes. Throws StoreError with a message
   /// fit for a user when the file is not an Optiscope store, is corrupt, or is from a newer version.
   static Store open(const std::string& path, Mode mode);
+  /// Migrates an older store in place (a writable open does the same), for a reader that was
+  /// refused with StoreNeedsMigration and whose user agreed.
+  static void migrate(const std::string& path);
   Store(Store&&) noexcept;
   Store& operator=(Store&&) noexcept;
   ~Store();

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -201,4 +204,64 @@ TEST_F(StoreTest, StepBundlesRoundTripInOneTransaction) {
   // A failing bundle leaves nothing behind: the same step again violates the primary key.
   EXPECT_THROW(s.append_bundle(run, b), StoreError);
   EXPECT_EQ(s.um_event_count(run), 100);
+}
+
+TEST_F(StoreTest, ARunWhoseWriterDiedIsInterrupted) {
+  const auto db = path("killed.db");
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    Store s = Store::open(db, Store::Mode::read_write);
+    const auto run = s.begin_run(s.add_comparison("c", "{}"), 0, "adamw_torch", "{}", "cpu");
+    for (int i = 1; i <= 5; ++i) s.append_step(run, {i, 1.0, 1e-3, 1.0, 10, 10});
+    ::kill(::getpid(), SIGKILL);  // dies mid-run, as a crashed or killed recording does
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  {
+    const Store r = Store::open(db, Store::Mode::read_only);
+    ASSERT_EQ(r.runs().size(), 1u);
+    EXPECT_EQ(r.runs()[0].outcome, Outcome::interrupted) << "read-only views tell the truth too";
+    EXPECT_EQ(r.steps(r.runs()[0].id).size(), 5u) << "every committed step survives";
+  }
+  Store w = Store::open(db, Store::Mode::read_write);
+  EXPECT_EQ(w.runs()[0].outcome, Outcome::interrupted);
+  sqlite3* h = w.handle();
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(h, "SELECT outcome FROM runs", -1, &q, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)), "interrupted") << "written back";
+  sqlite3_finalize(q);
+}
+
+TEST_F(StoreTest, ARunningWriterIsNotInterrupted) {
+  const auto db = path("live.db");
+  Store w = Store::open(db, Store::Mode::read_write);
+  const auto run = w.begin_run(w.add_comparison("c", "{}"), 0, "adamw_torch", "{}", "cpu");
+  w.append_step(run, {1, 1.0, 1e-3, 1.0, 10, 10});
+  const Store r = Store::open(db, Store::Mode::read_only);
+  EXPECT_EQ(r.runs()[0].outcome, Outcome::running);
+  EXPECT_EQ(r.steps(run).size(), 1u) << "a reader sees what the writer committed";
+}
+
+TEST_F(StoreTest, ReadOnlyOpenOfAnOlderStoreAsksForMigration) {
+  const auto db = path("old.db");
+  {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, optiscope::schema::schema_v1_sql(), nullptr, nullptr, nullptr), SQLITE_OK);
+    const std::string v = "PRAGMA application_id = " + std::to_string(optiscope::schema::kApplicationId) +
+                          "; PRAGMA user_version = 1;";
+    ASSERT_EQ(sqlite3_exec(h, v.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(h);
+  }
+  try {
+    Store::open(db, Store::Mode::read_only);
+    FAIL() << "expected StoreNeedsMigration";
+  } catch (const optiscope::StoreNeedsMigration& e) {
+    EXPECT_EQ(e.version(), 1);
+  }
+  Store::migrate(db);
+  EXPECT_EQ(Store::open(db, Store::Mode::read_only).schema_version(), optiscope::kStoreSchemaVersion);
 }

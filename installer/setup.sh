@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what Optiscope needs to build and test on Debian 12, once: Debian packages (Qt 6,
+# QCustomPlot, SQLite, GoogleTest, Xvfb, ...) and LibTorch, taken from the torch==2.11.0 wheel and
+# unpacked into .deps/torch (git-ignored). Quick when everything is already there.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+torch_version=2.11.0
+deps="$root/.deps"
+
+packages=(build-essential cmake ninja-build ccache pkg-config unzip python3-pip
+          qt6-base-dev qt6-svg-dev libqcustomplot-dev libqcustomplot2.1-qt6 libgl1-mesa-dev
+          libsqlite3-dev sqlite3 nlohmann-json3-dev libgtest-dev googletest
+          xvfb xauth imagemagick fonts-dejavu-core)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
+fi
+
+# LibTorch from the wheel: headers, CMake files and the CPU libraries only.
+if [ ! -f "$deps/torch/lib/libtorch_cpu.so" ] || ! grep -q "__version__ = '$torch_version" "$deps/torch/version.py" 2>/dev/null; then
+  echo "setup: fetching LibTorch from torch==$torch_version (about 530 MB, once)"
+  rm -rf "$deps/torch" "$deps/wheels"
+  mkdir -p "$deps/wheels"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+    --platform manylinux_2_28_x86_64 -d "$deps/wheels" "torch==$torch_version"
+  (cd "$deps" && unzip -q -o wheels/torch-*.whl 'torch/include/*' 'torch/lib/*' 'torch/share/*' 'torch/version.py')
+  # Only libtorch_cpu, libc10 and their OpenMP runtime are linked by CPU builds.
+  find "$deps/torch/lib" -mindepth 1 -maxdepth 1 ! -name 'libtorch_cpu.so' ! -name 'libc10.so' \
+    ! -name 'libgomp.so.1' -exec rm -rf {} +
+  rm -rf "$deps/wheels"
+fi
+
+# The CUDA wheel's libtorch_cpu needs libcudart and libcupti at load time, even on a CPU; the CUDA
+# toolkit has them, otherwise take them from NVIDIA's wheels.
+if [ ! -e /usr/local/cuda/lib64/libcudart.so.13 ] && [ ! -e "$deps/torch/cuda-libs/libcudart.so.13" ]; then
+  echo "setup: fetching the CUDA runtime and CUPTI libraries LibTorch loads"
+  mkdir -p "$deps/wheels" "$deps/torch/cuda-libs"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+    --platform manylinux_2_28_x86_64 -d "$deps/wheels" "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-cupti==13.0.*"
+  for w in "$deps"/wheels/*.whl; do (cd "$deps/wheels" && unzip -q -o "$w" '*.so*'); done
+  find "$deps/wheels" -name '*.so*' -exec cp {} "$deps/torch/cuda-libs/" \;
+  rm -rf "$deps/wheels"
+fi
+echo "setup: ready"
