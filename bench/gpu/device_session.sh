@@ -33,6 +33,18 @@ for step in $steps; do
       log "optimizer bench"
       OUT="$OUT" bash bench/gpu/run_optimizer_bench.sh "$build" > "$OUT/bench_run.log" 2>&1; echo "bench rc=$?"
       tail -5 "$OUT/bench_run.log" ;;
+    smoke)
+      # The four seed variants on the tiny model on the GPU: paging, capture and the store end to end.
+      log "smoke recording"
+      "$build/app/cli/optiscope-cli" run --preset tiny --device cuda --steps 30 \
+        --optim adamw_torch,adamw_8bit,paged_adamw_32bit,paged_adamw_8bit --db "$OUT/smoke.db" > "$OUT/smoke.log" 2>&1
+      echo "smoke rc=$?"; tail -8 "$OUT/smoke.log" ;;
+    smoke1b)
+      log "llama-3.2-1b, 40 GiB budget"
+      "$build/app/cli/optiscope-cli" run --preset llama-3.2-1b --device cuda --precision bf16 --batch 4 --seq-len 512 \
+        --steps 12 --budget-gb 40 --optim adamw_torch,adamw_8bit,paged_adamw_32bit,paged_adamw_8bit \
+        --db "$OUT/smoke1b.db" > "$OUT/smoke1b.log" 2>&1
+      echo "smoke1b rc=$?"; tail -8 "$OUT/smoke1b.log" ;;
     *) log "unknown step $step" ;;
   esac
 done
