@@ -11,7 +11,7 @@ constexpr std::array<const char*, 16> kWords = {"apple", "river", "stone", "clou
                                                 "ember", "lunar", "quartz", "violet", "harbor", "pixel",
                                                 "cedar", "delta", "falcon", "zephyr"};
 
-std::string format(const std::string& instruction, const std::string& response) {
+std::string sft_example(const std::string& instruction, const std::string& response) {
   return "### Instruction:\n" + instruction + "\n### Response:\n" + response + "\n";
 }
 
@@ -23,12 +23,12 @@ std::string make_example(std::mt19937_64& rng) {
     case 0: {
       const int a = number(rng);
       const int b = number(rng);
-      return format("Add " + std::to_string(a) + " and " + std::to_string(b) + ".", std::to_string(a + b));
+      return sft_example("Add " + std::to_string(a) + " and " + std::to_string(b) + ".", std::to_string(a + b));
     }
     case 1: {
       std::string w = kWords[word(rng)];
       std::string r(w.rbegin(), w.rend());
-      return format("Reverse the word " + w + ".", r);
+      return sft_example("Reverse the word " + w + ".", r);
     }
     case 2: {
       std::array<int, 4> v{};
@@ -40,11 +40,11 @@ std::string make_example(std::mt19937_64& rng) {
       for (const int x : v) out += std::to_string(x) + " ";
       in.pop_back();
       out.pop_back();
-      return format("Sort the digits " + in + ".", out);
+      return sft_example("Sort the digits " + in + ".", out);
     }
     case 3: {
       std::string w = kWords[word(rng)];
-      return format("Spell " + w + " in capitals.", [&] {
+      return sft_example("Spell " + w + " in capitals.", [&] {
         std::string u = w;
         for (char& c : u) c = static_cast<char>(c - 'a' + 'A');
         return u;
@@ -52,7 +52,7 @@ std::string make_example(std::mt19937_64& rng) {
     }
     default: {
       std::string w = kWords[word(rng)];
-      return format("How many letters are in " + w + "?", std::to_string(w.size()));
+      return sft_example("How many letters are in " + w + "?", std::to_string(w.size()));
     }
   }
 }
