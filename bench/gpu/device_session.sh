@@ -23,7 +23,7 @@ for step in $steps; do
         -DSQLite3_INCLUDE_DIR="$deps/include" -DSQLite3_LIBRARY="$sqlite_lib" \
         -DOPTISCOPE_GTEST_SOURCE_DIR="$deps/src/googletest" > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
       log "build"
-      cmake --build "$build" -j16 > "$OUT/build.log" 2>&1 || { grep -E "error|FAILED" "$OUT/build.log" | head -40; exit 1; }
+      cmake --build "$build" -j16 -- -k 0 > "$OUT/build.log" 2>&1 || { grep -E "error|FAILED" "$OUT/build.log" | head -40; exit 1; }
       log "built" ;;
     tests)
       log "ctest"
