@@ -3,6 +3,7 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime.h>
 #include <torch/cuda.h>
+#include <torch/torch.h>
 
 #include <thread>
 
@@ -28,6 +29,15 @@ std::int64_t total_memory(int device) {
 
 std::int64_t g_budget[64] = {};
 
+// LibTorch initialises its CUDA allocator lazily, on the first CUDA tensor; its statistics and
+// memory-fraction calls throw before that.
+void ensure_initialised(int device) {
+  static bool done[64] = {};
+  if (done[device]) return;
+  (void)torch::empty({1}, torch::TensorOptions().device(torch::kCUDA, static_cast<c10::DeviceIndex>(device)));
+  done[device] = true;
+}
+
 }  // namespace
 
 bool device_available(const c10::Device& device) {
@@ -50,6 +60,7 @@ void synchronize(const c10::Device& device) {
 
 void reset_peak_memory(const c10::Device& device) {
   if (device.is_cpu()) return CpuMemoryTracker::reset_peak();
+  ensure_initialised(index_of(device));
   c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(index_of(device)));
 }
 
@@ -63,6 +74,7 @@ DeviceMemory memory(const c10::Device& device) {
     return m;
   }
   const int i = index_of(device);
+  ensure_initialised(i);
   const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(i));
   const auto agg = static_cast<std::size_t>(Stat::AGGREGATE);
   m.allocated = stats.allocated_bytes[agg].current;
@@ -88,6 +100,7 @@ void set_memory_budget(const c10::Device& device, std::int64_t bytes) {
     return;
   }
   const int i = index_of(device);
+  ensure_initialised(i);
   g_budget[i] = bytes;
   const std::int64_t total = total_memory(i);
   const double fraction = bytes > 0 && total > 0 ? std::min(1.0, static_cast<double>(bytes) / static_cast<double>(total)) : 1.0;

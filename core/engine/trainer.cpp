@@ -73,10 +73,10 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     result.detail = "device " + spec.device + " is not available: " + device_name(device);
     return result;
   }
-  set_memory_budget(device, static_cast<std::int64_t>(spec.device_budget_bytes));
   std::int64_t step = 0;
   std::unique_ptr<CaptureSession> capture;
   try {
+    set_memory_budget(device, static_cast<std::int64_t>(spec.device_budget_bytes));
     PackedDataset data = make_dataset(spec);
     LlamaConfig config = llama_preset(spec.model);
     if (spec.max_seq_length > config.max_position_embeddings)
@@ -208,7 +208,11 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       if (!late.um_events.empty() || !late.kernels.empty() || !late.memcpys.empty()) recorder->on_bundle(late);
     }
   }
-  set_memory_budget(device, 0);
+  try {
+    set_memory_budget(device, 0);
+  } catch (const std::exception&) {
+    // The run is over; a device that cannot even reset its cap has already said why above.
+  }
   return result;
 }
 
