@@ -29,6 +29,12 @@ for step in $steps; do
       log "ctest"
       (cd "$build" && ctest --output-on-failure -j4 --timeout 900 > "$OUT/ctest.log" 2>&1); echo "ctest rc=$?" | tee -a "$OUT/session.log"
       grep -E "tests passed|tests failed|Failed|\*\*\*" "$OUT/ctest.log" | head -30 ;;
+    gputests)
+      log "GPU test binaries (full output)"
+      for t in $(find "$build/tests" -name 'optiscope_gpu_*tests' -type f -executable); do
+        "$t" > "$OUT/$(basename "$t").log" 2>&1; echo "$(basename "$t") rc=$?"
+        grep -E "^\[ *(info|completeness)|bit-exact|PASSED|FAILED" "$OUT/$(basename "$t").log" | head -20
+      done ;;
     bench)
       log "optimizer bench"
       OUT="$OUT" bash bench/gpu/run_optimizer_bench.sh "$build" > "$OUT/bench_run.log" 2>&1; echo "bench rc=$?"
