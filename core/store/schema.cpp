@@ -86,15 +86,16 @@ CREATE TABLE paging_steps(
 ) WITHOUT ROWID;
 CREATE TABLE um_events(
   run_id   INTEGER NOT NULL,
+  seq      INTEGER NOT NULL,  -- order of arrival within the run, from 0
   step     INTEGER NOT NULL,  -- -1 when outside every step
   kind     INTEGER NOT NULL,  -- optiscope::probes::UmEventKind
   cause    INTEGER NOT NULL,  -- optiscope::probes::UmMigrationCause
   start_ns INTEGER NOT NULL,
   end_ns   INTEGER NOT NULL,
   value    INTEGER NOT NULL,  -- bytes for transfers, a count for faults
-  address  INTEGER NOT NULL
-);
-CREATE INDEX um_events_by_step ON um_events(run_id, step);
+  address  INTEGER NOT NULL,
+  PRIMARY KEY(run_id, seq)
+) WITHOUT ROWID;  -- clustered by run: no second index to maintain, a run reads as one range
 CREATE TABLE kernel_names(
   id   INTEGER PRIMARY KEY,
   name TEXT NOT NULL UNIQUE

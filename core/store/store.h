@@ -78,8 +78,10 @@ class Store {
 
   sqlite3* handle() const;
 
- private:
+ public:
   struct Impl;
+
+ private:
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
