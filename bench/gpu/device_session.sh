@@ -6,7 +6,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 OUT=${OUT:-$root/out/device}
-mkdir -p "$OUT"
+mkdir -p "$OUT/stores"
 deps="$root/.gpu-deps/usr"
 build="$root/build/cuda"
 log() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$OUT/session.log"; }
@@ -51,6 +51,27 @@ for step in $steps; do
         --steps 12 --budget-gb 40 --optim adamw_torch,adamw_8bit,paged_adamw_32bit,paged_adamw_8bit \
         --db "$OUT/smoke1b.db" > "$OUT/smoke1b.log" 2>&1
       echo "smoke1b rc=$?"; tail -8 "$OUT/smoke1b.log" ;;
+    ingest)
+      log "store ingest bench"
+      "$build/bench/optiscope_store_ingest_bench" /tmp/ingest.db | tee "$OUT/store_ingest.json" ;;
+    overhead)
+      log "capture overhead (llama-3.2-1b, paged_adamw_8bit, 40 GiB budget off)"
+      "$build/bench/optiscope_capture_overhead_bench" llama-3.2-1b 25 4 512 bf16 paged_adamw_8bit \
+        | tee "$OUT/capture_overhead.json" ;;
+    seed-*)
+      # Seed reproduction: seed-<preset>-<steps>-<batch>-<budget GiB>[-<variants>]
+      IFS=- read -r _ m1 m2 m3 steps batch budget variants <<< "$step"
+      preset="$m1-$m2-$m3"; variants=${variants:-adamw_torch,paged_adamw_32bit,adamw_8bit,paged_adamw_8bit}
+      variants=${variants//+/,}
+      log "seed reproduction $preset steps=$steps batch=$batch budget=${budget}GiB $variants"
+      "$build/app/cli/optiscope-cli" run --preset "$preset" --device cuda --precision bf16 --batch "$batch" \
+        --seq-len 512 --steps "$steps" --lr 1e-5 --warmup-ratio 0.1 --budget-gb "$budget" --optim "$variants" \
+        --name "seed: $preset, ${budget} GiB budget" --db "$OUT/stores/$preset-${budget}g.db" \
+        > "$OUT/stores/$preset-${budget}g.log" 2>&1
+      echo "rc=$?"; tail -7 "$OUT/stores/$preset-${budget}g.log" ;;
+    pack)
+      # The device returns at most 8 files: everything else travels in one archive.
+      (cd "$OUT" && tar czf results.tar.gz --exclude=results.tar.gz --exclude='*.db-shm' . ) && ls -la "$OUT/results.tar.gz" ;;
     *) log "unknown step $step" ;;
   esac
 done
