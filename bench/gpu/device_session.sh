@@ -71,7 +71,8 @@ for step in $steps; do
       echo "rc=$?"; tail -7 "$OUT/stores/$preset-${budget}g.log" ;;
     pack)
       # The device returns at most 8 files: everything else travels in one archive.
-      (cd "$OUT" && tar czf results.tar.gz --exclude=results.tar.gz --exclude='*.db-shm' . ) && ls -la "$OUT/results.tar.gz" ;;
+      (cd "$OUT" && tar czf /tmp/results.tar.gz --exclude='*.db-shm' . ) && rm -rf "${OUT:?}"/* && mv /tmp/results.tar.gz "$OUT/" \
+        && ls -la "$OUT/results.tar.gz" ;;
     *) log "unknown step $step" ;;
   esac
 done
