@@ -63,8 +63,9 @@ for step in $steps; do
       IFS=- read -r _ m1 m2 m3 steps batch budget variants <<< "$step"
       preset="$m1-$m2-$m3"; variants=${variants:-adamw_torch,paged_adamw_32bit,adamw_8bit,paged_adamw_8bit}
       variants=${variants//+/,}
+      accum=1; if [[ "$batch" == *x* ]]; then accum=${batch#*x}; batch=${batch%x*}; fi
       log "seed reproduction $preset steps=$steps batch=$batch budget=${budget}GiB $variants"
-      "$build/app/cli/optiscope-cli" run --preset "$preset" --device cuda --precision bf16 --batch "$batch" \
+      "$build/app/cli/optiscope-cli" run --preset "$preset" --device cuda --precision bf16 --batch "$batch" --grad-accum "$accum" \
         --seq-len 512 --steps "$steps" --lr 1e-5 --warmup-ratio 0.1 --budget-gb "$budget" --optim "$variants" \
         --name "seed: $preset, ${budget} GiB budget" --db "$OUT/stores/$preset-${budget}g.db" \
         > "$OUT/stores/$preset-${budget}g.log" 2>&1

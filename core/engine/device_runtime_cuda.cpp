@@ -101,6 +101,10 @@ void set_memory_budget(const c10::Device& device, std::int64_t bytes) {
   }
   const int i = index_of(device);
   ensure_initialised(i);
+  // Each run starts from an empty cache: blocks cached by the previous variant of a comparison
+  // would otherwise count as this variant's allocator cache and distort its memory figures.
+  c10::cuda::CUDACachingAllocator::emptyCache();
+  c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(i));
   g_budget[i] = bytes;
   const std::int64_t total = total_memory(i);
   const double fraction = bytes > 0 && total > 0 ? std::min(1.0, static_cast<double>(bytes) / static_cast<double>(total)) : 1.0;
