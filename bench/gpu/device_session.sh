@@ -71,9 +71,10 @@ for step in $steps; do
         > "$OUT/stores/$preset-${budget}g.log" 2>&1
       echo "rc=$?"; tail -7 "$OUT/stores/$preset-${budget}g.log" ;;
     pack)
-      # The device returns at most 8 files: everything else travels in one archive.
-      (cd "$OUT" && tar czf /tmp/results.tar.gz --exclude='*.db-shm' . ) && rm -rf "${OUT:?}"/* && mv /tmp/results.tar.gz "$OUT/" \
-        && ls -la "$OUT/results.tar.gz" ;;
+      # The device returns at most 8 files of 16 MiB each: one xz archive, split into 15 MiB parts
+      # (put back together with: cat results.tar.xz.part-* | tar xJ).
+      (cd "$OUT" && tar cf - --exclude='*.db-shm' . | xz -6 -T16 > /tmp/results.tar.xz) && rm -rf "${OUT:?}"/* \
+        && split -b 15M /tmp/results.tar.xz "$OUT/results.tar.xz.part-" && ls -la "$OUT" ;;
     *) log "unknown step $step" ;;
   esac
 done

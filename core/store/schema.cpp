@@ -100,15 +100,16 @@ CREATE TABLE kernel_names(
   id   INTEGER PRIMARY KEY,
   name TEXT NOT NULL UNIQUE
 );
-CREATE TABLE kernels(
+CREATE TABLE kernel_stats(  -- kernels aggregated per step and name: a launch each would make stores huge
   run_id   INTEGER NOT NULL,
   step     INTEGER NOT NULL,
   name_id  INTEGER NOT NULL REFERENCES kernel_names(id),
-  start_ns INTEGER NOT NULL,
-  end_ns   INTEGER NOT NULL,
-  stream   INTEGER NOT NULL
-);
-CREATE INDEX kernels_by_step ON kernels(run_id, step);
+  launches INTEGER NOT NULL,
+  total_ns INTEGER NOT NULL,  -- summed kernel durations
+  first_ns INTEGER NOT NULL,  -- start of the first launch, ns since the run started
+  last_ns  INTEGER NOT NULL,  -- end of the last launch
+  PRIMARY KEY(run_id, step, name_id)
+) WITHOUT ROWID;
 CREATE TABLE memcpys(
   run_id   INTEGER NOT NULL,
   step     INTEGER NOT NULL,

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <ctime>
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -354,19 +355,38 @@ void Store::append_bundle(std::int64_t run_id, const StepBundle& b) {
     q.bind(6, p.recorded_dtoh).bind(7, p.gpu_faults).bind(8, p.cpu_faults).bind(9, p.thrashing).bind(10, p.throttling).run();
   }
   insert_um_events(*impl_, run_id, b.um_events);
+  // Kernels are aggregated per (step, name) before they reach SQLite; late launches of a step
+  // already written add to its row.
+  struct Agg {
+    std::int64_t launches = 0, total_ns = 0, first_ns = 0, last_ns = 0;
+  };
+  std::map<std::pair<std::int64_t, std::string>, Agg> kernels;
   for (const auto& k : b.kernels) {
-    auto id = impl_->kernel_name_ids.find(k.name);
+    Agg& a = kernels[{k.step, k.name}];
+    if (a.launches == 0 || k.start_ns < a.first_ns) a.first_ns = k.start_ns;
+    a.last_ns = std::max(a.last_ns, k.end_ns);
+    a.launches += 1;
+    a.total_ns += k.end_ns - k.start_ns;
+  }
+  for (const auto& [key, a] : kernels) {
+    const auto& name = key.second;
+    auto id = impl_->kernel_name_ids.find(name);
     if (id == impl_->kernel_name_ids.end()) {
       auto& ins = impl_->statement("INSERT OR IGNORE INTO kernel_names(name) VALUES(?)");
-      ins.bind(1, k.name).run();
+      ins.bind(1, name).run();
       auto& sel = impl_->statement("SELECT id FROM kernel_names WHERE name = ?");
-      sel.bind(1, k.name);
+      sel.bind(1, name);
       if (!sel.step()) throw StoreError("kernel name was not stored");
-      id = impl_->kernel_name_ids.emplace(k.name, sel.int64(0)).first;
+      id = impl_->kernel_name_ids.emplace(name, sel.int64(0)).first;
       sel.reset();
     }
-    auto& q = impl_->statement("INSERT INTO kernels(run_id, step, name_id, start_ns, end_ns, stream) VALUES(?, ?, ?, ?, ?, ?)");
-    q.bind(1, run_id).bind(2, k.step).bind(3, id->second).bind(4, k.start_ns).bind(5, k.end_ns).bind(6, k.stream).run();
+    auto& q = impl_->statement(
+        "INSERT INTO kernel_stats(run_id, step, name_id, launches, total_ns, first_ns, last_ns) VALUES(?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(run_id, step, name_id) DO UPDATE SET launches = launches + excluded.launches, "
+        "total_ns = total_ns + excluded.total_ns, first_ns = min(first_ns, excluded.first_ns), "
+        "last_ns = max(last_ns, excluded.last_ns)");
+    q.bind(1, run_id).bind(2, key.first).bind(3, id->second).bind(4, a.launches).bind(5, a.total_ns);
+    q.bind(6, a.first_ns).bind(7, a.last_ns).run();
   }
   for (const auto& c : b.memcpys) {
     auto& q = impl_->statement("INSERT INTO memcpys(run_id, step, kind, bytes, start_ns, end_ns) VALUES(?, ?, ?, ?, ?, ?)");
@@ -450,7 +470,7 @@ std::int64_t Store::um_event_count(std::int64_t run_id) const {
 
 std::vector<Store::KernelStepSummary> Store::kernel_summary(std::int64_t run_id) const {
   auto& q = impl_->statement(
-      "SELECT step, count(*), sum(end_ns - start_ns) / 1e6 FROM kernels WHERE run_id = ? GROUP BY step ORDER BY step");
+      "SELECT step, sum(launches), sum(total_ns) / 1e6 FROM kernel_stats WHERE run_id = ? GROUP BY step ORDER BY step");
   q.bind(1, run_id);
   std::vector<KernelStepSummary> out;
   while (q.step()) out.push_back({q.int64(0), q.int64(1), q.real(2)});
