@@ -1,0 +1,121 @@
+#include "store/run_summary.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+namespace optiscope {
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::string gib(std::int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+std::string outcome_text(const RunInfo& r) {
+  std::string s = to_string(r.outcome);
+  if (r.outcome == Outcome::oom && r.oom_step) s += " at step " + std::to_string(*r.oom_step);
+  return s;
+}
+
+}  // namespace
+
+RunSummary summarize_run(const Store& store, const RunInfo& run) {
+  RunSummary s;
+  s.run = run;
+  const auto steps = store.steps(run.id);
+  s.steps = static_cast<std::int64_t>(steps.size());
+  std::vector<double> ms;
+  double tokens = 0.0;
+  for (const auto& st : steps) {
+    ms.push_back(st.step_ms);
+    s.total_s += st.step_ms / 1000.0;
+    tokens = static_cast<double>(st.tokens);
+  }
+  if (!steps.empty()) {
+    s.first_loss = steps.front().loss;
+    const std::size_t tail = std::min<std::size_t>(10, steps.size());
+    for (std::size_t i = steps.size() - tail; i < steps.size(); ++i) s.final_loss += steps[i].loss;
+    s.final_loss /= static_cast<double>(tail);
+  }
+  s.median_step_ms = median(ms);
+  s.tokens_per_s = s.median_step_ms > 0 ? tokens / (s.median_step_ms / 1000.0) : 0.0;
+  for (const auto& m : store.memory_samples(run.id)) {
+    s.paged_host_max = std::max(s.paged_host_max, m.optimizer_paged_host);
+    if (m.point != SamplePoint::peak) continue;
+    if (m.device_total() > s.peak_device_bytes) {
+      s.peak_device_bytes = m.device_total();
+      s.peak = m;
+    }
+  }
+  for (const auto& p : store.paging_steps(run.id)) {
+    s.migrated_htod += p.recorded_htod;
+    s.migrated_dtoh += p.recorded_dtoh;
+    s.manager_htod += p.manager_htod;
+    s.manager_dtoh += p.manager_dtoh;
+    s.gpu_faults += p.gpu_faults;
+  }
+  if (const auto c = store.capture(run.id)) s.capture_note = c->note;
+  return s;
+}
+
+std::vector<RunSummary> summarize_runs(const Store& store, const std::vector<RunInfo>& runs) {
+  std::vector<RunSummary> out;
+  out.reserve(runs.size());
+  for (const auto& r : runs) out.push_back(summarize_run(store, r));
+  return out;
+}
+
+std::string summaries_to_csv(const std::vector<RunSummary>& rows) {
+  std::ostringstream o;
+  o << "run,comparison,optim,outcome,oom_step,oom_bytes,steps,first_loss,final_loss,median_step_ms,tokens_per_s,"
+       "total_s,peak_device_bytes,parameters,gradients,optimizer_device,optimizer_paged_resident,"
+       "optimizer_paged_host,activations,allocator_cache,other_device,paged_host_max,migrated_htod,migrated_dtoh,"
+       "manager_htod,manager_dtoh,gpu_faults\n";
+  for (const auto& s : rows) {
+    const auto& p = s.peak;
+    o << s.run.id << ',' << s.run.comparison_id << ',' << s.run.optim << ',' << to_string(s.run.outcome) << ','
+      << (s.run.oom_step ? std::to_string(*s.run.oom_step) : "") << ','
+      << (s.run.oom_bytes ? std::to_string(*s.run.oom_bytes) : "") << ',' << s.steps << ','
+      << fixed(s.first_loss, 6) << ',' << fixed(s.final_loss, 6) << ',' << fixed(s.median_step_ms, 3) << ','
+      << fixed(s.tokens_per_s, 1) << ',' << fixed(s.total_s, 3) << ',' << s.peak_device_bytes << ','
+      << p.parameters << ',' << p.gradients << ',' << p.optimizer_device << ',' << p.optimizer_paged_resident << ','
+      << p.optimizer_paged_host << ',' << p.activations << ',' << p.allocator_cache << ',' << p.other_device << ','
+      << s.paged_host_max << ',' << s.migrated_htod << ',' << s.migrated_dtoh << ',' << s.manager_htod << ','
+      << s.manager_dtoh << ',' << s.gpu_faults << '\n';
+  }
+  return o.str();
+}
+
+std::string summaries_to_markdown(const std::vector<RunSummary>& rows) {
+  std::ostringstream o;
+  o << "| variant | outcome | peak device GiB | params | grads | optimizer (device) | paged resident | "
+       "paged on host | activations | cache | other | migrated H→D / D→H GiB | median step ms | tokens/s | "
+       "final loss |\n";
+  o << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& s : rows) {
+    const auto& p = s.peak;
+    o << "| " << s.run.optim << " | " << outcome_text(s.run) << " | " << gib(s.peak_device_bytes) << " | "
+      << gib(p.parameters) << " | " << gib(p.gradients) << " | " << gib(p.optimizer_device) << " | "
+      << gib(p.optimizer_paged_resident) << " | " << gib(s.paged_host_max) << " | " << gib(p.activations) << " | "
+      << gib(p.allocator_cache) << " | " << gib(p.other_device) << " | " << gib(s.migrated_htod) << " / "
+      << gib(s.migrated_dtoh) << " | " << (s.steps ? fixed(s.median_step_ms, 1) : "-") << " | "
+      << (s.steps ? fixed(s.tokens_per_s, 0) : "-") << " | " << (s.steps ? fixed(s.final_loss, 4) : "-") << " |\n";
+  }
+  return o.str();
+}
+
+}  // namespace optiscope

@@ -1,0 +1,40 @@
+#pragma once
+// One line per run: the figures a comparison table needs (the seed's three axes: loss, memory,
+// time, plus paging), computed from the store alone so the CLI, the GUI and the docs agree.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "store/records.h"
+#include "store/store.h"
+
+namespace optiscope {
+
+struct RunSummary {
+  RunInfo run;
+  std::int64_t steps = 0;
+  double first_loss = 0.0;
+  double final_loss = 0.0;     // mean of the last min(10, steps) losses: one noisy step decides nothing
+  double median_step_ms = 0.0;
+  double tokens_per_s = 0.0;   // from the median step
+  double total_s = 0.0;        // sum of step times
+  MemorySample peak;           // the peak sample with the largest device total
+  std::int64_t peak_device_bytes = 0;
+  std::int64_t paged_host_max = 0;  // most paged state seen on the host
+  std::int64_t migrated_htod = 0;   // recorded by CUPTI over the run
+  std::int64_t migrated_dtoh = 0;
+  std::int64_t manager_htod = 0;    // known to the page manager
+  std::int64_t manager_dtoh = 0;
+  std::int64_t gpu_faults = 0;
+  std::string capture_note;
+};
+
+RunSummary summarize_run(const Store& store, const RunInfo& run);
+std::vector<RunSummary> summarize_runs(const Store& store, const std::vector<RunInfo>& runs);
+
+/// CSV with a header row; sizes in bytes, times in ms or s as the column names say.
+std::string summaries_to_csv(const std::vector<RunSummary>& rows);
+/// A Markdown table with sizes in GiB, for reports and docs.
+std::string summaries_to_markdown(const std::vector<RunSummary>& rows);
+
+}  // namespace optiscope
