@@ -1,6 +1,6 @@
 // Capture overhead: the same run with CUPTI capture on and off, in one process, alternating so
 // drift in clocks or temperature hits both alike. Prints one JSON object with the median step time
-// of each and overhead_pct. Usage: capture_overhead_bench PRESET STEPS [BATCH SEQ PRECISION OPTIM]
+// of each and overhead_pct. Usage: capture_overhead_bench PRESET STEPS [BATCH SEQ PRECISION OPTIM BUDGET_GIB]
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
   if (argc > 4) spec.max_seq_length = std::stoi(argv[4]);
   if (argc > 5) spec.precision = argv[5];
   spec.optim = argc > 6 ? argv[6] : "paged_adamw_8bit";
+  // A budget that forces paging makes the capture carry real migration traffic.
+  if (argc > 7) spec.device_budget_bytes = static_cast<std::uint64_t>(std::stod(argv[7]) * (1ull << 30));
   spec.device = "cuda";
   std::vector<double> on;
   std::vector<double> off;
@@ -78,10 +80,10 @@ int main(int argc, char** argv) {
   const double m_off = (off[0] + off[1]) / 2;
   std::printf(
       "{\"preset\": \"%s\", \"optim\": \"%s\", \"precision\": \"%s\", \"batch\": %d, \"seq\": %d, \"steps\": %d, "
-      "\"step_ms_capture_off\": %.3f, \"step_ms_capture_on\": %.3f, \"overhead_pct\": %.2f, "
+      "\"budget_gib\": %.1f, \"step_ms_capture_off\": %.3f, \"step_ms_capture_on\": %.3f, \"overhead_pct\": %.2f, "
       "\"um_events\": %lld, \"kernels\": %lld, \"capture_note\": \"%s\"}\n",
       spec.model.c_str(), spec.optim.c_str(), spec.precision.c_str(), spec.per_device_train_batch_size,
-      spec.max_seq_length, spec.max_steps, m_off, m_on, 100.0 * (m_on - m_off) / m_off,
+      spec.max_seq_length, spec.max_steps, static_cast<double>(spec.device_budget_bytes) / (1ull << 30), m_off, m_on, 100.0 * (m_on - m_off) / m_off,
       static_cast<long long>(events), static_cast<long long>(kernels), note.c_str());
   return 0;
 }
