@@ -15,10 +15,12 @@ int cmd_run(const std::vector<std::string>& args);
 int cmd_demo(const std::vector<std::string>& args);
 int cmd_export(const std::vector<std::string>& args);
 int cmd_list(const std::vector<std::string>& args);
+int cmd_import(const std::vector<std::string>& args);
 
 extern const char* const kRunHelp;
 extern const char* const kDemoHelp;
 extern const char* const kExportHelp;
 extern const char* const kListHelp;
+extern const char* const kImportHelp;
 
 }  // namespace optiscope::cli

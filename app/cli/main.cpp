@@ -7,6 +7,7 @@
 
 #include "cli_args.h"
 #include "cli_commands.h"
+#include "importers/import_common.h"
 #include "spec/run_spec.h"
 #include "store/store.h"
 
@@ -22,6 +23,7 @@ commands:
   demo     run the built-in default comparison             (optiscope-cli demo --help)
   export   export the steps of a store as CSV              (optiscope-cli export --help)
   list     list the comparisons and runs in a store        (optiscope-cli list --help)
+  import   import a Trainer state or an Nsight export      (optiscope-cli import --help)
 
 options:
   --help       this text
@@ -98,7 +100,8 @@ int main(int argc, char** argv) {
   const Entry entries[] = {{"run", cmd_run, kRunHelp},
                            {"demo", cmd_demo, kDemoHelp},
                            {"export", cmd_export, kExportHelp},
-                           {"list", cmd_list, kListHelp}};
+                           {"list", cmd_list, kListHelp},
+                           {"import", cmd_import, kImportHelp}};
   for (const auto& e : entries) {
     if (command != e.name) continue;
     if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {
@@ -109,6 +112,10 @@ int main(int argc, char** argv) {
       return e.fn(rest);
     } catch (const UsageError& err) {
       std::fprintf(stderr, "optiscope-cli %s: %s\n\n%s", e.name, err.what(), e.help);
+      return kExitUsage;
+    } catch (const optiscope::importers::ImportError& err) {
+      // A file that cannot be imported is bad input, not a misuse of options: no usage text.
+      std::fprintf(stderr, "optiscope-cli %s: %s\n", e.name, err.what());
       return kExitUsage;
     } catch (const optiscope::SpecError& err) {
       std::fprintf(stderr, "optiscope-cli %s: %s\n", e.name, err.what());

@@ -1,0 +1,58 @@
+#include "importers/import_common.h"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+
+#include "store/store.h"
+
+namespace optiscope::importers {
+
+bool plausible_optim_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (const char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                    c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string file_label(const std::string& path) {
+  const std::filesystem::path p = std::filesystem::absolute(path).lexically_normal();
+  std::string label = p.filename().string();
+  std::filesystem::path dir = p.parent_path();
+  // Trainer checkpoints all sit in "checkpoint-N" folders: the folder above names the run.
+  for (int i = 0; i < 2 && !dir.empty() && dir.has_filename(); ++i) {
+    const std::string d = dir.filename().string();
+    label = d + "/" + label;
+    if (d.rfind("checkpoint-", 0) != 0) break;
+    dir = dir.parent_path();
+  }
+  return label;
+}
+
+WriteTransaction::WriteTransaction(Store& store) : store_(store) {
+  char* error = nullptr;
+  if (sqlite3_exec(store_.handle(), "BEGIN IMMEDIATE", nullptr, nullptr, &error) != SQLITE_OK) {
+    const std::string message = error != nullptr ? error : "unknown error";
+    sqlite3_free(error);
+    throw StoreError("cannot start writing to " + store_.path() + ": " + message);
+  }
+}
+
+WriteTransaction::~WriteTransaction() {
+  if (!done_) sqlite3_exec(store_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void WriteTransaction::commit() {
+  char* error = nullptr;
+  if (sqlite3_exec(store_.handle(), "COMMIT", nullptr, nullptr, &error) != SQLITE_OK) {
+    const std::string message = error != nullptr ? error : "unknown error";
+    sqlite3_free(error);
+    throw StoreError("cannot commit the import to " + store_.path() + ": " + message);
+  }
+  done_ = true;
+}
+
+}  // namespace optiscope::importers
