@@ -1,5 +1,6 @@
-// BlockwiseAdamW's device-specific parts for builds without CUDA: state lives in CPU tensors and
-// paging does not apply (the UI says so rather than drawing empty paging charts).
+// BlockwiseAdamW's device-specific parts for builds without CUDA: state lives in CPU tensors;
+// paging and offload do not apply (the UI says so rather than drawing empty paging charts, and
+// note() tells which variant ran as its non-offload twin).
 #include <stdexcept>
 
 #include "optim/blockwise_adamw.h"
@@ -9,12 +10,19 @@
 namespace optiscope::optim {
 
 class ManagedBuffer {};
+class PinnedState {};
+class OffloadStream {};
+
+namespace {
+
+[[noreturn]] void no_cuda() { throw std::runtime_error("this build of Optiscope has no CUDA support"); }
+
+}  // namespace
 
 BlockwiseAdamW::State BlockwiseAdamW::make_state(const torch::Tensor& p) const {
-  if (p.is_cuda()) throw std::runtime_error("this build of Optiscope has no CUDA support");
+  if (p.is_cuda()) no_cuda();
   State s;
   s.eight_bit = bits_ == StateBits::b8 && p.numel() >= options_.min_8bit_size;
-  s.paged = false;
   const auto opts = torch::TensorOptions().device(p.device());
   if (s.eight_bit) {
     // Code 127 of the signed map and code 0 of the unsigned map are zero; absmax 0 makes every
@@ -30,8 +38,9 @@ BlockwiseAdamW::State BlockwiseAdamW::make_state(const torch::Tensor& p) const {
   return s;
 }
 
-void BlockwiseAdamW::step_cuda(torch::Tensor& /*p*/, State& /*s*/) {
-  throw std::runtime_error("this build of Optiscope has no CUDA support");
-}
+void BlockwiseAdamW::step_cuda(torch::Tensor& /*p*/, State& /*s*/) { no_cuda(); }
+void BlockwiseAdamW::begin_offload() { no_cuda(); }
+void BlockwiseAdamW::step_offloaded(const std::vector<std::size_t>& /*which*/) { no_cuda(); }
+void BlockwiseAdamW::wait_offloaded() const {}
 
 }  // namespace optiscope::optim

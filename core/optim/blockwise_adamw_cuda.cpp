@@ -1,10 +1,13 @@
-// BlockwiseAdamW's device-specific parts for CUDA builds: state in device tensors, or in managed
-// memory for the paged variants, updated by the kernels of kernels/ on LibTorch's current stream.
+// BlockwiseAdamW's device-specific parts for CUDA builds: state in device tensors, in managed
+// memory for the paged variants or in pinned host memory for the offload variants, updated by the
+// kernels of kernels/ on LibTorch's current stream.
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <torch/torch.h>
 
 #include <stdexcept>
 
+#include "offload_pipeline.h"
 #include "optim/blockwise_adamw.h"
 #include "optim/page_manager.h"
 #include "optim_kernels.h"
@@ -12,7 +15,18 @@
 namespace optiscope::optim {
 
 // bitsandbytes pages only tensors of at least 1e5 elements; smaller state stays in device memory.
+// Offload uses the same line: below it the copies' fixed costs outweigh the bytes saved.
 constexpr std::int64_t kMinPagedElements = 100000;
+
+class PinnedState : public kernels::PinnedBuffer {
+ public:
+  using kernels::PinnedBuffer::PinnedBuffer;
+};
+
+class OffloadStream : public kernels::OffloadPipeline {
+ public:
+  using kernels::OffloadPipeline::OffloadPipeline;
+};
 
 class ManagedBuffer {
  public:
@@ -49,8 +63,16 @@ BlockwiseAdamW::State BlockwiseAdamW::make_state(const torch::Tensor& p) const {
     s.absmax_m = torch::zeros({quant_blocks(p.numel())}, opts.dtype(torch::kFloat32));
     s.absmax_v = torch::zeros({quant_blocks(p.numel())}, opts.dtype(torch::kFloat32));
   }
-  s.paged = paged_ && p.is_cuda() && p.numel() >= kMinPagedElements;
-  if (s.paged) {
+  s.paged = placement_ == Placement::paged && p.is_cuda() && p.numel() >= kMinPagedElements;
+  s.offloaded = placement_ == Placement::offload && p.is_cuda() && p.numel() >= kMinPagedElements;
+  if (s.offloaded) {
+    // m and v in one pinned block, zero-filled (every code 0 is fine: absmax 0 dequantises to 0).
+    const std::size_t each = static_cast<std::size_t>(p.numel()) * (s.eight_bit ? 1 : 4);
+    s.pinned = std::make_shared<PinnedState>(2 * each);
+    auto* base = static_cast<unsigned char*>(s.pinned->data());
+    s.m = torch::from_blob(base, p.sizes(), torch::TensorOptions().dtype(state_dtype));
+    s.v = torch::from_blob(base + each, p.sizes(), torch::TensorOptions().dtype(state_dtype));
+  } else if (s.paged) {
     // m and v in one managed allocation, so one prefetch brings both.
     const std::size_t each = static_cast<std::size_t>(p.numel()) * (s.eight_bit ? 1 : 4);
     s.managed = std::make_shared<ManagedBuffer>(p.device().index(), 2 * each, current_stream(p));
@@ -74,10 +96,7 @@ void BlockwiseAdamW::step_cuda(torch::Tensor& p, State& s) {
   if (s.paged) PageManager::for_device(p.device().index()).prefetch_for_use(s.managed->data(), stream);
   const AdamHyper h = hyper(s.step);
   if (s.eight_bit) {
-    if (!qmaps_.defined()) {
-      qmaps_ = torch::empty({2, 256}, torch::TensorOptions().dtype(torch::kFloat32).device(p.device()));
-      kernels::upload_quant_maps(qmaps_.data_ptr<float>(), qmaps_.data_ptr<float>() + 256, stream);
-    }
+    quant_maps(p);
     kernels::adamw8bit_blockwise(p.data_ptr(), g.data_ptr(), dtype_of(p), s.m.data_ptr<std::uint8_t>(),
                                  s.v.data_ptr<std::uint8_t>(), s.absmax_m.data_ptr<float>(),
                                  s.absmax_v.data_ptr<float>(), qmaps_.data_ptr<float>(),
@@ -86,6 +105,63 @@ void BlockwiseAdamW::step_cuda(torch::Tensor& p, State& s) {
     kernels::adamw32_fused(p.data_ptr(), g.data_ptr(), dtype_of(p), s.m.data_ptr<float>(), s.v.data_ptr<float>(),
                            p.numel(), h, stream);
   }
+}
+
+const torch::Tensor& BlockwiseAdamW::quant_maps(const torch::Tensor& p) {
+  if (!qmaps_.defined()) {
+    qmaps_ = torch::empty({2, 256}, torch::TensorOptions().dtype(torch::kFloat32).device(p.device()));
+    kernels::upload_quant_maps(qmaps_.data_ptr<float>(), qmaps_.data_ptr<float>() + 256, current_stream(p));
+  }
+  return qmaps_;
+}
+
+void BlockwiseAdamW::begin_offload() {
+  const torch::Tensor* first = nullptr;
+  for (std::size_t i = 0; i < state_.size() && first == nullptr; ++i)
+    if (state_[i].offloaded) first = &params_[i];
+  if (first == nullptr) return;
+  if (!offload_) {
+    const c10::cuda::CUDAGuard guard(first->device());  // the copy streams belong to the state's device
+    const auto chunk = static_cast<std::size_t>(options_.offload_chunk_bytes);
+    const auto bytes = kernels::OffloadPipeline::staging_bytes(chunk, options_.offload_slots);
+    // Staging comes from LibTorch's allocator, so the run's budget and the memory probe see it.
+    staging_ = torch::empty({static_cast<std::int64_t>(bytes)}, torch::TensorOptions().dtype(torch::kUInt8).device(first->device()));
+    offload_ = std::make_shared<OffloadStream>(staging_.data_ptr(), chunk, options_.offload_slots);
+  }
+  offload_->begin(current_stream(*first));
+}
+
+void BlockwiseAdamW::step_offloaded(const std::vector<std::size_t>& which) {
+  std::vector<kernels::OffloadTask> tasks;
+  tasks.reserve(which.size());
+  std::vector<torch::Tensor> grads;  // contiguous gradients, alive until the chunks are queued
+  const float* qm = nullptr;
+  for (const std::size_t i : which) {
+    auto& p = params_[i];
+    auto& s = state_[i];
+    if (!p.is_contiguous()) throw std::runtime_error("BlockwiseAdamW needs contiguous parameters");
+    grads.push_back(p.grad().contiguous());
+    kernels::OffloadTask t;
+    t.p = p.data_ptr();
+    t.g = grads.back().data_ptr();
+    t.dtype = dtype_of(p);
+    t.eight_bit = s.eight_bit;
+    t.host_m = s.m.data_ptr();
+    t.host_v = s.v.data_ptr();
+    if (s.eight_bit) {
+      t.absmax_m = s.absmax_m.data_ptr<float>();
+      t.absmax_v = s.absmax_v.data_ptr<float>();
+      qm = quant_maps(p).data_ptr<float>();
+    }
+    t.n = p.numel();
+    t.hyper = hyper(s.step);
+    tasks.push_back(t);
+  }
+  offload_->run(tasks, qm, qm == nullptr ? nullptr : qm + 256, current_stream(params_[which.front()]));
+}
+
+void BlockwiseAdamW::wait_offloaded() const {
+  if (offload_) offload_->synchronize();
 }
 
 }  // namespace optiscope::optim

@@ -16,6 +16,11 @@ struct OptimizerOptions {
   double eps = 1e-8;
   double weight_decay = 0.0;
   std::int64_t min_8bit_size = 4096;  // bitsandbytes: smaller tensors keep 32-bit state
+  // offload_* variants: state bytes per moment moved per chunk, and chunks in flight (staging
+  // slots on the device). 32 MiB copies run at the bus's full speed; three slots let one chunk
+  // come in while one is updated and one goes back.
+  std::int64_t offload_chunk_bytes = std::int64_t{32} << 20;
+  int offload_slots = 3;
 };
 
 /// Bytes of optimizer state, where they live.
@@ -24,6 +29,9 @@ struct StateBytes {
   std::int64_t managed = 0;  // in managed (paged) memory, wherever its pages are now
   std::int64_t host = 0;     // in pinned host memory (offload variants)
 };
+
+class StateFileWriter;
+class StateFileReader;
 
 class Optimizer {
  public:
@@ -35,15 +43,38 @@ class Optimizer {
   virtual void step() = 0;
   virtual void set_lr(double lr) = 0;
   virtual StateBytes state_bytes() const = 0;
+  /// The variant's name as make_optimizer knows it.
+  virtual std::string name() const = 0;
+  /// Anything a user should know about how this run differs from what the name promises (for
+  /// example an offload variant on a CPU run); empty when nothing.
+  virtual std::string note() const { return {}; }
   /// Drops the gradients (set to undefined, as set_to_none=True does).
   void zero_grad();
   const std::vector<torch::Tensor>& params() const { return params_; }
 
+  /// Optimizer state to a file and back, so that a run can be resumed: moments, quantization
+  /// state and step counts, not the parameters (the model's checkpoint holds those) and not the
+  /// hyper-parameters (the run spec does; the file records them for reading only). The format is
+  /// safetensors, with the names documented in core/optim/state_file.h. load() accepts a
+  /// file saved by any variant with the same state layout (adamw_8bit, paged_adamw_8bit and
+  /// offload_adamw_8bit share one; so do the 32-bit three, and the two adamw_torch), for the
+  /// same parameter shapes; anything else throws std::runtime_error before changing the state.
+  /// save() writes PATH.tmp and renames it, so a crash never leaves a half-written file at PATH.
+  void save(const std::string& path) const;
+  void load(const std::string& path);
+
  protected:
+  virtual void save_state(StateFileWriter& out) const = 0;
+  virtual void load_state(const StateFileReader& in) = 0;
+  /// The hyper-parameters as metadata of a state file (for reading; load() ignores them).
+  static void record_options(StateFileWriter& out, const OptimizerOptions& o);
+
   std::vector<torch::Tensor> params_;
 };
 
-/// Makes the variant named as Hugging Face TrainingArguments.optim names it. Throws
+/// Makes the variant named as Hugging Face TrainingArguments.optim names it, or one of
+/// offload_adamw_32bit / offload_adamw_8bit (state in pinned host memory, streamed through the
+/// GPU each step; on a CPU run they are their non-offload twins and note() says so). Throws
 /// std::invalid_argument for unknown names and for variants the device cannot run.
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<torch::Tensor> params,
                                           const OptimizerOptions& options);

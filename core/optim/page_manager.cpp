@@ -51,11 +51,7 @@ void* PageManager::allocate(std::size_t bytes, void* stream) {
   size_t total_bytes = 0;
   check(cudaSetDevice(device_), "cudaSetDevice");
   check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
-  if (bytes > free_bytes)
-    throw ManagedMemoryRefused("refused to allocate " + std::to_string(bytes >> 20) + " MiB of managed memory: the device has only " +
-                               std::to_string(free_bytes >> 20) +
-                               " MiB free, and over-subscribing managed memory can hang the GPU. Use a larger card or an "
-                               "8-bit variant");
+  refuse_oversubscription(bytes, free_bytes);
   void* ptr = nullptr;
   check(cudaMallocManaged(&ptr, bytes, cudaMemAttachHost), "cudaMallocManaged");
   // First touch on the device, as bitsandbytes' fill kernel does.

@@ -19,6 +19,16 @@ class ManagedMemoryRefused : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The safety rule on its own, so builds without a GPU can test it: throws ManagedMemoryRefused
+/// when a managed allocation of `bytes` would exceed the `free_bytes` the device reports.
+inline void refuse_oversubscription(std::size_t bytes, std::size_t free_bytes) {
+  if (bytes <= free_bytes) return;
+  throw ManagedMemoryRefused("refused to allocate " + std::to_string(bytes >> 20) +
+                             " MiB of managed memory: the device has only " + std::to_string(free_bytes >> 20) +
+                             " MiB free, and over-subscribing managed memory can hang the GPU. Use a larger card, "
+                             "an 8-bit or an offload_ variant");
+}
+
 struct PagingCounters {
   std::int64_t managed_bytes = 0;      // allocated managed memory
   std::int64_t resident_bytes = 0;     // of which the manager last put on the device

@@ -2,7 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+
+#include "optim/state_file.h"
 
 namespace optiscope::optim {
 
@@ -66,6 +69,45 @@ void TorchAdamW::step_fused() {
   if (ps.empty()) return;
   at::_fused_adamw_(ps, gs, ms, vs, {}, ss, options_.lr, options_.beta1, options_.beta2, options_.weight_decay,
                     options_.eps, /*amsgrad=*/false, /*maximize=*/false);
+}
+
+// The state as torch.optim.AdamW's state_dict names it. The for-each path counts steps once per
+// optimizer, the fused one per parameter; the file holds per-parameter counts either way, so a
+// file of one loads into the other.
+void TorchAdamW::save_state(StateFileWriter& out) const {
+  out.metadata("layout", "torch_adamw");
+  record_options(out, options_);
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const std::string prefix = "state." + std::to_string(i) + ".";
+    out.add(prefix + "step", fused_ ? steps_[i] : torch::scalar_tensor(static_cast<double>(step_), torch::kFloat32));
+    out.add(prefix + "exp_avg", exp_avg_[i]);
+    out.add(prefix + "exp_avg_sq", exp_avg_sq_[i]);
+  }
+}
+
+void TorchAdamW::load_state(const StateFileReader& in) {
+  expect_layout(in, "torch_adamw", params_.size());
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const std::string prefix = "state." + std::to_string(i) + ".";
+    for (const auto* name : {"exp_avg", "exp_avg_sq"}) {
+      const auto& t = exp_avg_[i];
+      if (in.dtype(prefix + name) != t.scalar_type() || c10::IntArrayRef(in.shape(prefix + name)) != t.sizes())
+        throw std::runtime_error("optimizer state file: " + prefix + name +
+                                 " does not match this optimizer's state (different parameter shapes or dtype?)");
+    }
+    if (!in.shape(prefix + "step").empty()) throw std::runtime_error("optimizer state file: bad " + prefix + "step");
+  }
+  torch::NoGradGuard no_grad;
+  std::int64_t most = 0;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const std::string prefix = "state." + std::to_string(i) + ".";
+    in.read_into(prefix + "exp_avg", exp_avg_[i]);
+    in.read_into(prefix + "exp_avg_sq", exp_avg_sq_[i]);
+    const torch::Tensor step = in.read(prefix + "step").to(torch::kFloat32);
+    steps_[i].copy_(step);
+    most = std::max(most, static_cast<std::int64_t>(step.item<float>()));
+  }
+  step_ = most;
 }
 
 }  // namespace optiscope::optim

@@ -10,6 +10,11 @@ class TorchAdamW final : public Optimizer {
   void step() override;
   void set_lr(double lr) override { options_.lr = lr; }
   StateBytes state_bytes() const override;
+  std::string name() const override { return fused_ ? "adamw_torch_fused" : "adamw_torch"; }
+
+ protected:
+  void save_state(StateFileWriter& out) const override;
+  void load_state(const StateFileReader& in) override;
 
  private:
   void step_foreach();
@@ -19,8 +24,8 @@ class TorchAdamW final : public Optimizer {
   bool fused_;
   std::vector<torch::Tensor> exp_avg_;
   std::vector<torch::Tensor> exp_avg_sq_;
-  std::vector<torch::Tensor> steps_;  // float32 scalars, as the fused kernel wants
-  std::int64_t step_ = 0;
+  std::vector<torch::Tensor> steps_;  // float32 scalars, as the fused kernel wants (fused only)
+  std::int64_t step_ = 0;             // steps taken (the for-each path's bias correction)
 };
 
 }  // namespace optiscope::optim
