@@ -22,23 +22,38 @@
 #include <QVBoxLayout>
 #include <algorithm>
 
+#include <qcustomplot.h>
+
+#include <QDebug>
+#include <QDir>
+#include <cstdio>
+
+#include "charts/chart_export.h"
 #include "charts/chart_series.h"
-#include "charts/loss_chart.h"
 #include "comparison_progress.h"
 #include "comparison_worker.h"
 #include "new_comparison_dialog.h"
 #include "outcome_text.h"
 #include "recent_files.h"
+#include "report.h"
 #include "run_details_view.h"
 #include "runs_model.h"
 #include "steps_csv.h"
 #include "store/store.h"
 #include "store_files.h"
+#include "tabs/calculator_tab.h"
+#include "tabs/learning_tab.h"
+#include "tabs/memory_tab.h"
+#include "tabs/paging_tab.h"
+#include "tabs/summary_tab.h"
+#include "tabs/time_tab.h"
 
 namespace optiscope::ui {
 namespace {
 
-constexpr int kLiveRefreshMs = 50;  // 20 redraws per second at most
+constexpr int kLiveRefreshMs = 100;  // 10 redraws per second at most
+// How often the files of the open store are checked for growth by another process.
+constexpr int kStorePollMs = 1000;
 
 QString sameFile(const QString& path) {
   return QFileInfo(path).absoluteFilePath();
@@ -64,7 +79,21 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), runsModel_(new Ru
   liveRefresh_ = new QTimer(this);
   liveRefresh_->setSingleShot(true);
   liveRefresh_->setInterval(kLiveRefreshMs);
-  connect(liveRefresh_, &QTimer::timeout, this, [this] { lossChart_->appendNewSteps(); });
+  connect(liveRefresh_, &QTimer::timeout, this, [this] { refreshCharts(false); });
+  storePoll_ = new QTimer(this);
+  storePoll_->setInterval(kStorePollMs);
+  connect(storePoll_, &QTimer::timeout, this, &MainWindow::pollStore);
+  migrationPrompt_ = [this](const QString& path, int version) {
+    return QMessageBox::question(this, tr("Upgrade store?"),
+                                 tr("%1 was written by an older Optiscope (store version %2). To show it, "
+                                    "Optiscope must upgrade it "
+                                    "in place to version %3; older versions of Optiscope cannot read it "
+                                    "afterwards.\n\nUpgrade it now? "
+                                    "(No leaves the file untouched.)")
+                                     .arg(QDir::toNativeSeparators(path))
+                                     .arg(version)
+                                     .arg(kStoreSchemaVersion)) == QMessageBox::Yes;
+  };
 
   createCentralArea();
   createRunsPanel();
@@ -79,22 +108,34 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), runsModel_(new Ru
   const QSettings settings;
   restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
   restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+  tabs_->setCurrentIndex(settings.value(QStringLiteral("view/tab"), 0).toInt());
+  learning_->setSmoothing(settings.value(QStringLiteral("view/smoothing"), 0.6).toDouble());
+  connect(tabs_, &QTabWidget::currentChanged, this, [this] { refreshCharts(false); });
   updateStatus();
   updateActions();
 }
 
 MainWindow::~MainWindow() {
   cancelComparisonsAndWait();
-  // The chart holds a pointer to the store: let go of it before the store goes.
-  lossChart_->setStore(nullptr);
+  // The cache holds a pointer to the store: let go of it before the store goes.
+  cache_.setStore(nullptr);
 }
 
 void MainWindow::createCentralArea() {
-  lossChart_ = new LossChart(this);
-  lossChart_->setEmptyMessage(tr("Open a store (Ctrl+O) or start a new comparison (Ctrl+N)"));
   tabs_ = new QTabWidget(this);
   tabs_->setDocumentMode(true);
-  tabs_->addTab(lossChart_, tr("Loss"));
+  learning_ = new LearningTab(this);
+  memory_ = new MemoryTab(this);
+  paging_ = new PagingTab(this);
+  time_ = new TimeTab(this);
+  summary_ = new SummaryTab(this);
+  calculator_ = new CalculatorTab(this);
+  tabs_->addTab(learning_, tr("&Learning curves"));
+  tabs_->addTab(memory_, tr("&Memory"));
+  tabs_->addTab(paging_, tr("&Paging"));
+  tabs_->addTab(time_, tr("&Time"));
+  tabs_->addTab(summary_, tr("&Summary"));
+  tabs_->addTab(calculator_, tr("Memory &calculator"));
 
   progressPanel_ = new QWidget(this);
   progressLayout_ = new QVBoxLayout(progressPanel_);
@@ -165,11 +206,17 @@ void MainWindow::createActions() {
   connect(newComparisonAct_, &QAction::triggered, this, &MainWindow::showNewComparisonDialog);
 
   exportPngAct_ = new QAction(tr("&PNG image…"), this);
-  connect(exportPngAct_, &QAction::triggered, this, [this] { exportChart(QStringLiteral("png")); });
+  exportPngAct_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+  connect(exportPngAct_, &QAction::triggered, this, [this] { exportCurrentChart(QStringLiteral("png")); });
   exportSvgAct_ = new QAction(tr("&SVG vector image…"), this);
-  connect(exportSvgAct_, &QAction::triggered, this, [this] { exportChart(QStringLiteral("svg")); });
+  connect(exportSvgAct_, &QAction::triggered, this, [this] { exportCurrentChart(QStringLiteral("svg")); });
   exportPdfAct_ = new QAction(tr("P&DF document…"), this);
-  connect(exportPdfAct_, &QAction::triggered, this, [this] { exportChart(QStringLiteral("pdf")); });
+  connect(exportPdfAct_, &QAction::triggered, this, [this] { exportCurrentChart(QStringLiteral("pdf")); });
+  exportReportAct_ = new QAction(tr("Comparison &report (PNG, PDF)…"), this);
+  exportReportAct_->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R));
+  connect(exportReportAct_, &QAction::triggered, this, &MainWindow::exportReportDialog);
+  exportAllAct_ = new QAction(tr("&All charts to a folder…"), this);
+  connect(exportAllAct_, &QAction::triggered, this, &MainWindow::exportChartsDialog);
   exportCsvAct_ = new QAction(tr("Export steps as &CSV…"), this);
   connect(exportCsvAct_, &QAction::triggered, this, &MainWindow::exportCsv);
 
@@ -178,7 +225,9 @@ void MainWindow::createActions() {
   connect(reloadAct_, &QAction::triggered, this, &MainWindow::reloadStore);
   resetViewAct_ = new QAction(tr("Reset chart &view"), this);
   resetViewAct_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_0));
-  connect(resetViewAct_, &QAction::triggered, lossChart_, &LossChart::resetView);
+  connect(resetViewAct_, &QAction::triggered, this, [this] {
+    if (ChartTab* tab = currentChartTab()) tab->resetView();
+  });
 
   quitAct_ = new QAction(QIcon::fromTheme(QStringLiteral("application-exit")), tr("&Quit"), this);
   quitAct_->setShortcut(QKeySequence::Quit);
@@ -196,6 +245,9 @@ void MainWindow::createMenus() {
   exportMenu->addAction(exportPngAct_);
   exportMenu->addAction(exportSvgAct_);
   exportMenu->addAction(exportPdfAct_);
+  exportMenu->addSeparator();
+  exportMenu->addAction(exportAllAct_);
+  file->addAction(exportReportAct_);
   file->addAction(exportCsvAct_);
   file->addSeparator();
   file->addAction(quitAct_);
@@ -204,6 +256,12 @@ void MainWindow::createMenus() {
   QMenu* view = menuBar()->addMenu(tr("&View"));
   view->addAction(reloadAct_);
   view->addAction(resetViewAct_);
+  view->addSeparator();
+  for (int i = 0; i < tabs_->count(); ++i) {
+    QAction* act = view->addAction(tabs_->tabText(i).remove(QLatin1Char('&')), this,
+                                   [this, i] { tabs_->setCurrentIndex(i); });
+    act->setShortcut(QKeySequence(Qt::ALT | static_cast<Qt::Key>(Qt::Key_1 + i)));
+  }
   view->addSeparator();
   for (QDockWidget* dock : findChildren<QDockWidget*>()) view->addAction(dock->toggleViewAction());
 
@@ -240,6 +298,23 @@ bool MainWindow::openStore(const QString& path) {
   try {
     // Read-only: looking at a file must never change it, even a file that is not ours.
     opened = std::make_unique<Store>(Store::open(path.toStdString(), Store::Mode::read_only));
+  } catch (const StoreNeedsMigration& old) {
+    // Upgrading writes the file: only with the user's yes, never in scripted runs.
+    if (!interactive_ || !migrationPrompt_ || !migrationPrompt_(path, old.version())) {
+      showError(
+          tr("Cannot open store"),
+          tr("%1\nThe file was left untouched; open it in Optiscope and agree to upgrade it to show it.")
+              .arg(QString::fromUtf8(old.what())),
+          true);
+      return false;
+    }
+    try {
+      Store::migrate(path.toStdString());
+      opened = std::make_unique<Store>(Store::open(path.toStdString(), Store::Mode::read_only));
+    } catch (const std::exception& e) {
+      showError(tr("Cannot upgrade store"), QString::fromUtf8(e.what()), true);
+      return false;
+    }
   } catch (const std::exception& e) {
     showError(tr("Cannot open store"), QString::fromUtf8(e.what()), true);
     return false;
@@ -252,15 +327,17 @@ bool MainWindow::openStore(const QString& path) {
 }
 
 void MainWindow::setStore(std::unique_ptr<Store> store) {
-  lossChart_->setStore(nullptr);
+  cache_.setStore(nullptr);
   details_->showNothing();
   runsModel_->clear();
   store_ = std::move(store);
   if (openWhenCreated_ == storePath()) openWhenCreated_.clear();
-  lossChart_->setStore(store_.get());
-  lossChart_->setEmptyMessage(tr("Check a run in the Runs panel to plot its loss"));
+  cache_.setStore(store_.get());
+  lastStamp_ = storeStamp();
+  lastSize_ = -1;
   reloadStore();
-  lossChart_->resetView();
+  if (ChartTab* tab = currentChartTab()) tab->resetView();
+  storePoll_->start();
   setWindowTitle(QStringLiteral("%1 — Optiscope").arg(QFileInfo(storePath()).fileName()));
 }
 
@@ -272,7 +349,6 @@ void MainWindow::reloadStore() {
     showError(tr("Cannot read store"), QString::fromUtf8(e.what()), false);
   }
   syncCharts();
-  lossChart_->appendNewSteps();
   refreshDetails();
   updateStatus();
 }
@@ -299,16 +375,74 @@ void MainWindow::refreshDetails() {
 }
 
 void MainWindow::syncCharts() {
-  lossChart_->setSeries(seriesForRuns(runsModel_->checkedRuns()));
+  cache_.setRuns(runsModel_->checkedRuns());
+  refreshCharts(true);
   updateActions();
 }
 
+ChartTab* MainWindow::currentChartTab() const {
+  return qobject_cast<ChartTab*>(tabs_->currentWidget());
+}
+
+void MainWindow::refreshCharts(bool runsChanged) {
+  ChartTab* tab = currentChartTab();
+  if (!tab) return;
+  const bool grew = cache_.refresh(tab->needs());
+  const bool wasStale = std::find(stale_.begin(), stale_.end(), tab) != stale_.end();
+  if (runsChanged || grew) {
+    // Every other tab is now older than the data; each redraws when it is next shown.
+    stale_.clear();
+    for (int i = 0; i < tabs_->count(); ++i)
+      if (auto* other = qobject_cast<ChartTab*>(tabs_->widget(i)); other && other != tab)
+        stale_.push_back(other);
+  } else if (wasStale) {
+    stale_.erase(std::find(stale_.begin(), stale_.end(), tab));
+  }
+  if (runsChanged || grew || wasStale) tab->showRuns(cache_.runs());
+}
+
+QDateTime MainWindow::storeStamp() const {
+  if (!store_) return {};
+  // In WAL mode a writer appends to the -wal file; the main file changes only at checkpoints.
+  const QFileInfo wal(storePath() + QStringLiteral("-wal"));
+  const QFileInfo db(storePath());
+  return std::max(wal.exists() ? wal.lastModified() : QDateTime(), db.lastModified());
+}
+
+void MainWindow::pollStore() {
+  if (!store_) return;
+  const qint64 size = QFileInfo(storePath()).size() + QFileInfo(storePath() + QStringLiteral("-wal")).size();
+  const QDateTime stamp = storeStamp();
+  if (stamp == lastStamp_ && size == lastSize_) return;
+  const bool first = lastSize_ < 0;
+  lastStamp_ = stamp;
+  lastSize_ = size;
+  if (first) return;
+  // Runs (new ones, finished ones) and then only the rows written since the last read.
+  try {
+    runsModel_->reload(*store_);
+  } catch (const std::exception& e) {
+    qWarning() << "cannot re-read the store:" << e.what();
+    return;
+  }
+  cache_.setRuns(runsModel_->checkedRuns());
+  ChartTab* tab = currentChartTab();
+  if (tab && cache_.refresh(tab->needs()))
+    refreshCharts(true);
+  else if (tab)
+    refreshCharts(true);
+  refreshDetails();
+  updateStatus();
+}
+
 void MainWindow::updateActions() {
-  const bool chartHasData = lossChart_->hasData();
+  const bool chartHasData = !cache_.runs().empty();
   exportPngAct_->setEnabled(chartHasData);
   exportSvgAct_->setEnabled(chartHasData);
   exportPdfAct_->setEnabled(chartHasData);
   exportCsvAct_->setEnabled(store_ && !runsModel_->checkedRuns().empty());
+  exportReportAct_->setEnabled(chartHasData);
+  exportAllAct_->setEnabled(chartHasData);
   reloadAct_->setEnabled(store_ != nullptr);
 }
 
@@ -413,6 +547,8 @@ void MainWindow::onStepWritten(ComparisonWorker* worker, const RunProgress& p) {
   if (!recordsIntoOpenStore(*worker)) return;
   runsModel_->setLiveProgress(p.run_id, p.step, p.total_steps);
   if (!liveRefresh_->isActive()) liveRefresh_->start();
+  // Our own writes are reported directly; the poll would only read the same rows again.
+  lastStamp_ = storeStamp();
 }
 
 void MainWindow::onRunFinished(ComparisonWorker* worker) {
@@ -443,22 +579,102 @@ void MainWindow::cancelComparisonsAndWait() {
   for (auto& r : recordings_) r.worker->wait();
 }
 
-void MainWindow::exportChart(const QString& suffix) {
-  const QString base =
-      store_ ? QFileInfo(storePath()).completeBaseName() + QStringLiteral("-loss") : QStringLiteral("loss");
+void MainWindow::exportCurrentChart(const QString& suffix) {
+  ChartTab* tab = currentChartTab();
+  if (!tab || tab->plots().empty()) {
+    showError(tr("Export chart"), tr("This tab has no chart; its table can be copied (Ctrl+C)."), true);
+    return;
+  }
+  // The tab's main chart; each chart's context menu exports that one.
+  const NamedPlot& main = tab->plots().front();
   const QString folder = store_ ? QFileInfo(storePath()).absolutePath() : QString();
-  const QString proposed = QDir(folder).filePath(base + QLatin1Char('.') + suffix);
-  const QString filter = suffix == QLatin1String("png")   ? tr("PNG image (*.png)")
-                         : suffix == QLatin1String("svg") ? tr("SVG vector image (*.svg)")
-                                                          : tr("PDF document (*.pdf)");
-  QString path = QFileDialog::getSaveFileName(this, tr("Export chart"), proposed, filter);
+  const QString base = store_ ? QFileInfo(storePath()).completeBaseName() + QLatin1Char('-') : QString();
+  const QString proposed = QDir(folder).filePath(base + main.name + QLatin1Char('.') + suffix);
+  QString path = QFileDialog::getSaveFileName(this, tr("Export chart"), proposed, chartExportFilter());
   if (path.isEmpty()) return;
   if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
-  const QString error = lossChart_->exportTo(path);
+  const QString error =
+      exportChart(*main.plot, path, main.plot->size().expandedTo(QSize(720, 450)), main.name);
   if (!error.isEmpty())
     showError(tr("Export chart"), error, true);
   else
     statusBar()->showMessage(tr("Chart exported to %1").arg(path), 5000);
+}
+
+QString MainWindow::exportReport(const QString& path) {
+  // The report draws from all four tabs: bring each up to date with the data first.
+  for (ChartTab* tab : std::vector<ChartTab*>{learning_, memory_, paging_, time_, summary_}) {
+    cache_.refresh(tab->needs());
+    tab->showRuns(cache_.runs());
+  }
+  stale_.clear();
+  ReportContent content;
+  content.title = tr("Optimizer comparison");
+  QStringList names;
+  for (const auto& r : cache_.runs()) names << r.look.label;
+  const QString device =
+      cache_.runs().empty() ? QString() : QString::fromStdString(cache_.runs().front().info.device);
+  content.subtitle = QStringLiteral("%1  ·  %2  ·  %3  ·  %4")
+                         .arg(names.join(QStringLiteral(", ")), device, QFileInfo(storePath()).fileName(),
+                              QDate::currentDate().toString(Qt::ISODate));
+  QCustomPlot* pagingChart = paging_->showsNotes() ? nullptr : &paging_->cumulativePlot();
+  content.charts = {&learning_->lossPlot(), &memory_->peaksPlot(),
+                    pagingChart ? pagingChart : &memory_->timelinePlot(), &time_->phasePlot()};
+  content.summary = &summary_->model();
+  return writeReport(content, path);
+}
+
+QStringList MainWindow::exportAllCharts(const QString& dir) {
+  QStringList problems;
+  if (!QDir().mkpath(dir)) return {tr("Cannot create the folder %1.").arg(dir)};
+  if (cache_.runs().empty()) problems << tr("No runs are checked: the charts are empty.");
+  for (int i = 0; i < tabs_->count(); ++i) {
+    auto* tab = qobject_cast<ChartTab*>(tabs_->widget(i));
+    if (!tab) continue;
+    cache_.refresh(tab->needs());
+    tab->showRuns(cache_.runs());
+    for (const NamedPlot& p : tab->plots()) {
+      // Charts of a tab that does not apply (paging of CPU runs) are not exported as empty frames.
+      if (tab == paging_ && paging_->showsNotes()) continue;
+      for (const char* suffix : {"png", "svg", "pdf"}) {
+        const QString file = QDir(dir).filePath(p.name + QLatin1Char('.') + QLatin1String(suffix));
+        const QString error = exportChart(*p.plot, file, QSize(960, 600), p.name);
+        if (!error.isEmpty()) problems << error;
+      }
+    }
+  }
+  stale_.clear();
+  for (const char* suffix : {"png", "pdf"}) {
+    const QString error = exportReport(QDir(dir).filePath(QStringLiteral("report.") + QLatin1String(suffix)));
+    if (!error.isEmpty()) problems << error;
+  }
+  return problems;
+}
+
+void MainWindow::exportReportDialog() {
+  const QString folder = store_ ? QFileInfo(storePath()).absolutePath() : QString();
+  const QString proposed =
+      QDir(folder).filePath(QFileInfo(storePath()).completeBaseName() + QStringLiteral("-report.pdf"));
+  QString path = QFileDialog::getSaveFileName(this, tr("Export report"), proposed,
+                                              tr("PDF document (*.pdf);;PNG image (*.png)"));
+  if (path.isEmpty()) return;
+  if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".pdf");
+  const QString error = exportReport(path);
+  if (!error.isEmpty())
+    showError(tr("Export report"), error, true);
+  else
+    statusBar()->showMessage(tr("Report exported to %1").arg(path), 5000);
+}
+
+void MainWindow::exportChartsDialog() {
+  const QString dir = QFileDialog::getExistingDirectory(
+      this, tr("Export all charts to"), store_ ? QFileInfo(storePath()).absolutePath() : QString());
+  if (dir.isEmpty()) return;
+  const QStringList problems = exportAllCharts(dir);
+  if (!problems.isEmpty())
+    showError(tr("Export charts"), problems.join(QLatin1Char('\n')), true);
+  else
+    statusBar()->showMessage(tr("Charts exported to %1").arg(dir), 5000);
 }
 
 void MainWindow::exportCsv() {
@@ -476,6 +692,10 @@ void MainWindow::exportCsv() {
 }
 
 void MainWindow::showError(const QString& title, const QString& text, bool modal) {
+  if (!interactive_) {
+    std::fprintf(stderr, "optiscope: %s: %s\n", qPrintable(title), qPrintable(text));
+    return;
+  }
   if (modal) {
     QMessageBox::critical(this, title, text);
     return;
@@ -500,7 +720,17 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   QSettings settings;
   settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
   settings.setValue(QStringLiteral("window/state"), saveState());
+  settings.setValue(QStringLiteral("view/tab"), tabs_->currentIndex());
+  settings.setValue(QStringLiteral("view/smoothing"), learning_->smoothing());
   event->accept();
+}
+
+void MainWindow::changeEvent(QEvent* event) {
+  QMainWindow::changeEvent(event);
+  // A theme switch repaints the widgets; the charts recolour themselves (ChartTab), and the
+  // picture of every tab is redrawn so annotations pick up the new ink.
+  if (event->type() == QEvent::PaletteChange || event->type() == QEvent::ApplicationPaletteChange)
+    refreshCharts(true);
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {

@@ -2,9 +2,13 @@
 // The Optiscope window: runs panel on the left, charts in the middle, one progress row per
 // comparison being recorded at the bottom. It owns the read-only store connection that every
 // view reads; comparison workers write the store through connections of their own.
+#include <QDateTime>
 #include <QMainWindow>
+#include <functional>
 #include <memory>
 #include <vector>
+
+#include "data/run_data.h"
 
 #include "engine/comparison_runner.h"
 #include "spec/run_spec.h"
@@ -23,11 +27,17 @@ class Store;
 
 namespace optiscope::ui {
 
+class CalculatorTab;
+class ChartTab;
 class ComparisonProgress;
 class ComparisonWorker;
-class LossChart;
+class LearningTab;
+class MemoryTab;
+class PagingTab;
 class RunDetailsView;
 class RunsModel;
+class SummaryTab;
+class TimeTab;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -48,7 +58,29 @@ class MainWindow : public QMainWindow {
   QString storePath() const;
   const Store* store() const { return store_.get(); }
   RunsModel& runsModel() { return *runsModel_; }
-  LossChart& lossChart() { return *lossChart_; }
+  LearningTab& learningTab() { return *learning_; }
+  MemoryTab& memoryTab() { return *memory_; }
+  PagingTab& pagingTab() { return *paging_; }
+  TimeTab& timeTab() { return *time_; }
+  SummaryTab& summaryTab() { return *summary_; }
+  CalculatorTab& calculatorTab() { return *calculator_; }
+  QTabWidget& tabs() { return *tabs_; }
+  const std::vector<RunData>& shownRuns() const { return cache_.runs(); }
+
+  /// Scripted use (--export-charts, tests): errors go to stderr instead of message boxes, and an
+  /// older store is never migrated.
+  void setInteractive(bool on) { interactive_ = on; }
+  /// Asked when an older store needs migrating; true means "upgrade it". The default asks the user.
+  void setMigrationPrompt(std::function<bool(const QString& path, int version)> prompt) {
+    migrationPrompt_ = std::move(prompt);
+  }
+  /// Renders every chart of every tab (PNG, SVG, PDF) and the report (PNG, PDF) into `dir`.
+  /// Returns the problems, one sentence each; empty on success.
+  QStringList exportAllCharts(const QString& dir);
+  /// The one-page report of the checked runs as .png or .pdf; empty string or the error.
+  QString exportReport(const QString& path);
+  /// Checks whether the open store's files changed and reads what is new (the poll timer's work).
+  void pollStore();
 
   /// Where File > New comparison proposes to record: the open store, else a new file.
   QString defaultStoreForNewComparison() const;
@@ -65,6 +97,7 @@ class MainWindow : public QMainWindow {
 
  protected:
   void closeEvent(QCloseEvent* event) override;
+  void changeEvent(QEvent* event) override;
   void dragEnterEvent(QDragEnterEvent* event) override;
   void dropEvent(QDropEvent* event) override;
 
@@ -80,12 +113,18 @@ class MainWindow : public QMainWindow {
   void createCentralArea();
   void setStore(std::unique_ptr<Store> store);
   void syncCharts();
+  /// Reads what the current tab needs and redraws it; other tabs redraw when shown.
+  void refreshCharts(bool runsChanged);
+  ChartTab* currentChartTab() const;
+  void exportCurrentChart(const QString& suffix);
+  void exportReportDialog();
+  void exportChartsDialog();
+  QDateTime storeStamp() const;
   void showDetailsOf(const QModelIndex& index);
   void refreshDetails();
   void updateActions();
   void updateStatus();
   void rebuildRecentMenu();
-  void exportChart(const QString& suffix);
   void exportCsv();
   bool recordsIntoOpenStore(const ComparisonWorker& worker) const;
   void onRunStarted(ComparisonWorker* worker, const RunProgress& progress);
@@ -99,7 +138,21 @@ class MainWindow : public QMainWindow {
   QTreeView* runsView_ = nullptr;
   RunDetailsView* details_ = nullptr;
   QTabWidget* tabs_ = nullptr;
-  LossChart* lossChart_ = nullptr;
+  LearningTab* learning_ = nullptr;
+  MemoryTab* memory_ = nullptr;
+  PagingTab* paging_ = nullptr;
+  TimeTab* time_ = nullptr;
+  SummaryTab* summary_ = nullptr;
+  CalculatorTab* calculator_ = nullptr;
+  RunDataCache cache_;
+  // Tabs whose picture is older than the data; redrawn when shown.
+  std::vector<ChartTab*> stale_;
+  // Another process (the CLI) may be writing the store: its files are polled for growth.
+  QTimer* storePoll_ = nullptr;
+  QDateTime lastStamp_;
+  qint64 lastSize_ = -1;
+  bool interactive_ = true;
+  std::function<bool(const QString&, int)> migrationPrompt_;
   QWidget* progressPanel_ = nullptr;
   QVBoxLayout* progressLayout_ = nullptr;
   QLabel* storeLabel_ = nullptr;
@@ -116,6 +169,8 @@ class MainWindow : public QMainWindow {
   QAction* exportSvgAct_ = nullptr;
   QAction* exportPdfAct_ = nullptr;
   QAction* exportCsvAct_ = nullptr;
+  QAction* exportReportAct_ = nullptr;
+  QAction* exportAllAct_ = nullptr;
   QAction* reloadAct_ = nullptr;
   QAction* resetViewAct_ = nullptr;
   QAction* quitAct_ = nullptr;

@@ -2,6 +2,7 @@
 
 #include <QComboBox>
 #include <QDialogButtonBox>
+#include <QDoubleSpinBox>
 #include <QDoubleValidator>
 #include <QFileDialog>
 #include <QFormLayout>
@@ -47,6 +48,9 @@ NewComparisonDialog::NewComparisonDialog(const QString& defaultStorePath, QWidge
       lr_(new QLineEdit(this)),
       precision_(new QComboBox(this)),
       device_(new QComboBox(this)),
+      dataset_(new QComboBox(this)),
+      budget_(new QDoubleSpinBox(this)),
+      recipe_(new QComboBox(this)),
       store_(new QLineEdit(defaultStorePath, this)),
       buttons_(new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this)) {
   setWindowTitle(tr("New comparison"));
@@ -70,6 +74,20 @@ NewComparisonDialog::NewComparisonDialog(const QString& defaultStorePath, QWidge
   lrValidator->setNotation(QDoubleValidator::ScientificNotation);
   lr_->setValidator(lrValidator);
   name_->setPlaceholderText(tr("named after the preset and variants"));
+  dataset_->setEditable(true);
+  dataset_->addItem(QStringLiteral("synthetic"));
+  dataset_->setToolTip(tr("\"synthetic\", or the path of a .jsonl or .txt file"));
+  budget_->setRange(0, 1024);
+  budget_->setDecimals(1);
+  budget_->setSuffix(tr(" GiB"));
+  budget_->setSpecialValueText(tr("whole device"));
+  budget_->setToolTip(
+      tr("Emulate a smaller card: the allocator is capped here, so OOMs happen where they would"));
+  recipe_->addItem(tr("Custom"));
+  recipe_->addItem(tr("Quick look: tiny model on the CPU, 32-bit vs 8-bit"));
+  recipe_->addItem(tr("The seed article: Llama 3.2 1B, four AdamW variants, 24 GiB budget"));
+  recipe_->addItem(tr("Paging under pressure: Llama 3.2 3B, paged 32-bit vs 8-bit, 40 GiB budget"));
+  connect(recipe_, qOverload<int>(&QComboBox::activated), this, &NewComparisonDialog::applyRecipe);
 
   auto* browse = new QPushButton(tr("Browse…"), this);
   connect(browse, &QPushButton::clicked, this, &NewComparisonDialog::browseStore);
@@ -79,6 +97,7 @@ NewComparisonDialog::NewComparisonDialog(const QString& defaultStorePath, QWidge
   store_->setToolTip(tr("The runs are added to this store; it is created if it does not exist"));
 
   auto* form = new QFormLayout;
+  form->addRow(tr("P&reset:"), recipe_);
   form->addRow(tr("&Name:"), name_);
   form->addRow(tr("&Model preset:"), preset_);
   form->addRow(tr("&Optimizers:"), optims_);
@@ -88,6 +107,8 @@ NewComparisonDialog::NewComparisonDialog(const QString& defaultStorePath, QWidge
   form->addRow(tr("&Learning rate:"), lr_);
   form->addRow(tr("&Precision:"), precision_);
   form->addRow(tr("&Device:"), device_);
+  form->addRow(tr("Device &budget:"), budget_);
+  form->addRow(tr("D&ataset:"), dataset_);
   // A row holding a layout gets no buddy from QFormLayout, and without one the "&" would show.
   auto* storeLabel = new QLabel(tr("S&tore file:"), this);
   storeLabel->setBuddy(store_);
@@ -132,6 +153,40 @@ void NewComparisonDialog::setSpec(const ComparisonSpec& spec) {
   lr_->setText(QString::number(spec.base.learning_rate, 'g', QLocale::FloatingPointShortest));
   precision_->setCurrentText(QString::fromStdString(spec.base.precision));
   device_->setCurrentText(QString::fromStdString(spec.base.device));
+  dataset_->setCurrentText(QString::fromStdString(spec.base.dataset));
+  budget_->setValue(static_cast<double>(spec.base.device_budget_bytes) / (1024.0 * 1024.0 * 1024.0));
+}
+
+void NewComparisonDialog::applyRecipe(int index) {
+  ComparisonSpec c = default_comparison();
+  if (index == 1) {
+    c.base.max_steps = 120;
+  } else if (index == 2) {
+    c.base.model = "llama-3.2-1b";
+    c.base.precision = "bf16";
+    c.base.device = "cuda";
+    c.base.per_device_train_batch_size = 4;
+    c.base.max_seq_length = 512;
+    c.base.learning_rate = 1e-5;
+    c.base.max_steps = 200;
+    c.base.device_budget_bytes = 24ULL << 30;
+    c.optims = {"adamw_torch", "adamw_8bit", "paged_adamw_32bit", "paged_adamw_8bit"};
+  } else if (index == 3) {
+    c.base.model = "llama-3.2-3b";
+    c.base.precision = "bf16";
+    c.base.device = "cuda";
+    c.base.per_device_train_batch_size = 4;
+    c.base.max_seq_length = 512;
+    c.base.learning_rate = 1e-5;
+    c.base.max_steps = 100;
+    c.base.device_budget_bytes = 40ULL << 30;
+    c.optims = {"paged_adamw_32bit", "paged_adamw_8bit"};
+  } else {
+    return;
+  }
+  const QString store = storePath();
+  setSpec(c);
+  store_->setText(store);
 }
 
 ComparisonSpec NewComparisonDialog::spec() const {
@@ -144,6 +199,8 @@ ComparisonSpec NewComparisonDialog::spec() const {
   c.base.learning_rate = QLocale::c().toDouble(lr_->text());
   c.base.precision = precision_->currentText().toStdString();
   c.base.device = device_->currentText().trimmed().toStdString();
+  c.base.dataset = dataset_->currentText().trimmed().toStdString();
+  c.base.device_budget_bytes = static_cast<std::uint64_t>(budget_->value() * 1024.0 * 1024.0 * 1024.0);
   c.optims.clear();
   for (int i = 0; i < optims_->count(); ++i)
     if (optims_->item(i)->checkState() == Qt::Checked)

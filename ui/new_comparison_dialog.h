@@ -6,6 +6,7 @@
 #include "spec/run_spec.h"
 
 class QComboBox;
+class QDoubleSpinBox;
 class QDialogButtonBox;
 class QLineEdit;
 class QListWidget;
@@ -32,6 +33,7 @@ class NewComparisonDialog : public QDialog {
   QStringList problems() const;
   void browseStore();
   QString suggestedName() const;
+  void applyRecipe(int index);
 
   QLineEdit* name_;
   QComboBox* preset_;
@@ -42,6 +44,9 @@ class NewComparisonDialog : public QDialog {
   QLineEdit* lr_;
   QComboBox* precision_;
   QComboBox* device_;
+  QComboBox* dataset_;
+  QDoubleSpinBox* budget_;
+  QComboBox* recipe_;
   QLineEdit* store_;
   QDialogButtonBox* buttons_;
   RunSpec base_;  // keeps the settings the form does not show (warm-up, schedule, seed, ...)

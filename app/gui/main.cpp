@@ -1,7 +1,10 @@
 // optiscope: the desktop program.
 //
-//   optiscope [STORE] [--new-default] [--screenshot FILE.png] [--quit-after-ms N]
+//   optiscope [STORE] [--new-default] [--screenshot FILE.png] [--quit-after-ms N] [--tab N]
+//   optiscope STORE --export-charts DIR
 //
+// --export-charts renders every chart (PNG, SVG, PDF) and the one-page report (PNG, PDF) of the
+// newest comparison into DIR without showing a window, and exits 0, or 1 with a message.
 // STORE is opened (read-only) when given. --new-default records the built-in default comparison
 // straight away, into STORE or a new file in the application data folder: the README's first
 // command on a desktop. --screenshot and --quit-after-ms serve tests and the documentation: the
@@ -9,6 +12,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QIcon>
+#include <QTabWidget>
 #include <QTimer>
 #include <cstdio>
 
@@ -23,7 +27,17 @@ struct Options {
   bool newDefault = false;
   QString screenshot;
   int quitAfterMs = 0;
+  QString exportCharts;
+  int tab = -1;
 };
+
+// Headless export must not need a display: pick the offscreen platform before QApplication
+// exists, unless the caller chose a platform.
+void useOffscreenForExports(int argc, char* argv[]) {
+  for (int i = 1; i < argc; ++i)
+    if (qstrcmp(argv[i], "--export-charts") == 0 && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
+      qputenv("QT_QPA_PLATFORM", "offscreen");
+}
 
 // Parses the command line; prints help, version or the error and exits the process itself.
 Options parseCommandLine(const QApplication& app) {
@@ -45,7 +59,14 @@ Options parseCommandLine(const QApplication& app) {
   const QCommandLineOption quitAfter(
       QStringLiteral("quit-after-ms"),
       QStringLiteral("Quit after N milliseconds (taking the screenshot first)."), QStringLiteral("N"));
-  parser.addOptions({newDefault, screenshot, quitAfter});
+  const QCommandLineOption exportCharts(
+      QStringLiteral("export-charts"),
+      QStringLiteral(
+          "Render every chart and the comparison report of STORE into DIR, without a window, and exit."),
+      QStringLiteral("DIR"));
+  const QCommandLineOption tab(QStringLiteral("tab"), QStringLiteral("Show chart tab N (0-based) first."),
+                               QStringLiteral("N"));
+  parser.addOptions({newDefault, screenshot, quitAfter, exportCharts, tab});
   parser.process(app);
 
   Options o;
@@ -57,6 +78,12 @@ Options parseCommandLine(const QApplication& app) {
   if (!positional.isEmpty()) o.store = positional.front();
   o.newDefault = parser.isSet(newDefault);
   o.screenshot = parser.value(screenshot);
+  o.exportCharts = parser.value(exportCharts);
+  if (parser.isSet(tab)) o.tab = parser.value(tab).toInt();
+  if (!o.exportCharts.isEmpty() && o.store.isEmpty()) {
+    std::fprintf(stderr, "optiscope: --export-charts needs a store file\n");
+    std::exit(2);
+  }
   if (parser.isSet(quitAfter)) {
     bool ok = false;
     o.quitAfterMs = parser.value(quitAfter).toInt(&ok);
@@ -71,6 +98,7 @@ Options parseCommandLine(const QApplication& app) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+  useOffscreenForExports(argc, argv);
   QApplication app(argc, argv);
   QApplication::setOrganizationName(QStringLiteral("Optiscope"));
   QApplication::setApplicationName(QStringLiteral("optiscope"));
@@ -82,6 +110,17 @@ int main(int argc, char* argv[]) {
   const bool scripted = !options.screenshot.isEmpty() || options.quitAfterMs > 0;
 
   optiscope::ui::MainWindow window;
+  if (!options.exportCharts.isEmpty()) {
+    window.setInteractive(false);
+    window.resize(1440, 880);
+    if (!window.openStore(options.store)) return 1;
+    const QStringList problems = window.exportAllCharts(options.exportCharts);
+    for (const QString& p : problems) std::fprintf(stderr, "optiscope: %s\n", qPrintable(p));
+    if (problems.isEmpty())
+      std::printf("optiscope: charts and report written to %s\n", qPrintable(options.exportCharts));
+    return problems.isEmpty() ? 0 : 1;
+  }
+  if (options.tab >= 0) window.tabs().setCurrentIndex(options.tab);
   // Scripted runs make pictures for tests and docs: the same size every time, whatever the user
   // last left the window at.
   if (scripted) window.resize(1440, 880);

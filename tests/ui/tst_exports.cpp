@@ -5,10 +5,13 @@
 #include <QStandardPaths>
 #include <QTest>
 
+#include <qcustomplot.h>
+#include "charts/chart_export.h"
 #include "charts/chart_series.h"
-#include "charts/loss_chart.h"
+#include "data/run_data.h"
 #include "sample_store.h"
 #include "steps_csv.h"
+#include "tabs/learning_tab.h"
 
 using namespace optiscope;
 
@@ -26,11 +29,15 @@ class ExportsTest : public QObject {
           test::writeComparison(writer, "exports", {{"adamw_torch", 300}, {"adamw_8bit", 280, Outcome::oom}});
     }
     store_ = std::make_unique<Store>(Store::open(path, Store::Mode::read_only));
-    chart_ = std::make_unique<ui::LossChart>();
+    chart_ = std::make_unique<ui::LearningTab>();
     chart_->resize(900, 560);
-    chart_->setStore(store_.get());
-    chart_->setSeries(ui::seriesForRuns({store_->run(runs_[0]), store_->run(runs_[1])}));
-    QCOMPARE(chart_->graphCount(), 2);
+    ui::RunDataCache cache;
+    cache.setStore(store_.get());
+    cache.setRuns({store_->run(runs_[0]), store_->run(runs_[1])});
+    QVERIFY(cache.refresh(chart_->needs()));
+    chart_->showRuns(cache.runs());
+    QVERIFY(chart_->graphOfRun(runs_[0]));
+    QVERIFY(chart_->graphOfRun(runs_[1]));
   }
 
   void cleanupTestCase() {
@@ -40,7 +47,7 @@ class ExportsTest : public QObject {
 
   void png() {
     const QString file = dir_.filePath(QStringLiteral("loss.png"));
-    QCOMPARE(chart_->exportTo(file), QString());
+    QCOMPARE(exportTo(file), QString());
     QImage image;
     QVERIFY(image.load(file));
     // Twice the logical size, for sharp figures on paper and high-DPI screens.
@@ -59,7 +66,7 @@ class ExportsTest : public QObject {
 
   void svg() {
     const QString file = dir_.filePath(QStringLiteral("loss.svg"));
-    QCOMPARE(chart_->exportTo(file), QString());
+    QCOMPARE(exportTo(file), QString());
     QFile f(file);
     QVERIFY(f.open(QIODevice::ReadOnly));
     const QByteArray svg = f.readAll();
@@ -71,7 +78,7 @@ class ExportsTest : public QObject {
 
   void pdf() {
     const QString file = dir_.filePath(QStringLiteral("loss.pdf"));
-    QCOMPARE(chart_->exportTo(file), QString());
+    QCOMPARE(exportTo(file), QString());
     QFile f(file);
     QVERIFY(f.open(QIODevice::ReadOnly));
     const QByteArray pdf = f.readAll();
@@ -81,7 +88,7 @@ class ExportsTest : public QObject {
 
   void unknownSuffixIsRefused() {
     const QString file = dir_.filePath(QStringLiteral("loss.bmpx"));
-    QVERIFY(!chart_->exportTo(file).isEmpty());
+    QVERIFY(!exportTo(file).isEmpty());
     QVERIFY(!QFile::exists(file));
   }
 
@@ -107,7 +114,11 @@ class ExportsTest : public QObject {
  private:
   QTemporaryDir dir_;
   std::unique_ptr<Store> store_;
-  std::unique_ptr<ui::LossChart> chart_;
+  std::unique_ptr<ui::LearningTab> chart_;
+
+  QString exportTo(const QString& file) {
+    return ui::exportChart(chart_->lossPlot(), file, QSize(960, 600), "loss");
+  }
   std::vector<std::int64_t> runs_;
 };
 

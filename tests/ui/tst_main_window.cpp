@@ -16,12 +16,13 @@
 
 #include <qcustomplot.h>
 
-#include "charts/loss_chart.h"
 #include "main_window.h"
 #include "recent_files.h"
 #include "run_details_view.h"
 #include "runs_model.h"
 #include "sample_store.h"
+#include "store/schema.h"
+#include "tabs/learning_tab.h"
 
 using namespace optiscope;
 using optiscope::ui::MainWindow;
@@ -85,7 +86,11 @@ class MainWindowTest : public QObject {
     QVERIFY(window.openStore(storePath_));
     QCOMPARE(window.storePath(), QFileInfo(storePath_).absoluteFilePath());
     QCOMPARE(window.runsModel().rowCount(), 1);
-    QCOMPARE(window.lossChart().graphCount(), 2);
+    QCOMPARE(window.shownRuns().size(), std::size_t{2});
+    window.tabs().setCurrentIndex(1);
+    window.tabs().setCurrentIndex(0);
+    QVERIFY(window.learningTab().graphOfRun(runs_[0]));
+    QVERIFY(window.learningTab().graphOfRun(runs_[1]));
     QVERIFY(window.windowTitle().contains(QStringLiteral("good.db")));
     QCOMPARE(ui::RecentFiles::load().value(0), QFileInfo(storePath_).absoluteFilePath());
     // The details panel starts on the first run of the newest comparison.
@@ -164,6 +169,43 @@ class MainWindowTest : public QObject {
     QVERIFY(!refused.isAccepted());
   }
 
+  // An older store: the user is asked; "no" leaves the file as it was, "yes" upgrades and opens it.
+  void offersToMigrateAnOlderStore() {
+    const QString path = dir_.filePath(QStringLiteral("v1.db"));
+    {
+      sqlite3* h = nullptr;
+      QCOMPARE(sqlite3_open(path.toUtf8().constData(), &h), SQLITE_OK);
+      QCOMPARE(sqlite3_exec(h, schema::schema_v1_sql(), nullptr, nullptr, nullptr), SQLITE_OK);
+      const std::string fill =
+          "PRAGMA application_id = " + std::to_string(schema::kApplicationId) +
+          "; PRAGMA user_version = 1;"
+          "INSERT INTO comparisons VALUES(1, 'old', '2026-11-01T00:00:00Z', '{}');"
+          "INSERT INTO runs(id, comparison_id, ordinal, optim, spec_json, device, outcome, started_at) "
+          "VALUES(1, 1, 0, 'adamw_torch', '{}', 'cpu', 'completed', '2026-11-01T00:00:00Z');"
+          "INSERT INTO steps VALUES(1, 1, 5.5, 0.001, 10.0, 1024, 2048);";
+      QCOMPARE(sqlite3_exec(h, fill.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+      sqlite3_close(h);
+    }
+    const QByteArray before = fileDigest(path);
+    MainWindow window;
+    window.setInteractive(true);
+    int asked = 0;
+    window.setMigrationPrompt([&](const QString&, int version) {
+      ++asked;
+      return version == 1 && asked > 1;  // no the first time, yes the second
+    });
+    {
+      MessageBoxCatcher catcher;
+      QVERIFY(!window.openStore(path));
+      QCOMPARE(asked, 1);
+      QCOMPARE(fileDigest(path), before);
+    }
+    QVERIFY(window.openStore(path));
+    QCOMPARE(asked, 2);
+    QCOMPARE(window.store()->schema_version(), 2);
+    QCOMPARE(window.runsModel().rowCount(), 1);
+  }
+
   void recordsAComparisonLive() {
     ComparisonSpec spec = default_comparison();
     spec.base.max_steps = 6;
@@ -182,8 +224,11 @@ class MainWindowTest : public QObject {
     QCOMPARE(runs.size(), spec.optims.size());
     for (const auto& r : runs) {
       QVERIFY2(r.outcome == Outcome::completed, r.outcome_detail.c_str());
-      QVERIFY(window.lossChart().graphOfRun(r.id));
-      QCOMPARE(window.lossChart().graphOfRun(r.id)->dataCount(), 6);
+      QCOMPARE(window.shownRuns().size(), spec.optims.size());
+      window.tabs().setCurrentIndex(1);
+      window.tabs().setCurrentIndex(0);
+      QVERIFY(window.learningTab().graphOfRun(r.id));
+      QCOMPARE(window.learningTab().graphOfRun(r.id)->dataCount(), 6);
     }
   }
 

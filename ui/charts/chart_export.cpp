@@ -5,6 +5,8 @@
 #include <QFileInfo>
 #include <QSvgGenerator>
 
+#include "charts/paper_style.h"
+
 namespace optiscope::ui {
 namespace {
 
@@ -35,6 +37,10 @@ QString chartExportFilter() {
 QString exportChart(QCustomPlot& plot, const QString& path, QSize size, const QString& title) {
   const QString suffix = QFileInfo(path).suffix().toLower();
   bool ok = false;
+  if (suffix != QLatin1String("png") && suffix != QLatin1String("svg") && suffix != QLatin1String("pdf"))
+    return QStringLiteral("Cannot export to \"%1\": the name must end in .png, .svg or .pdf.").arg(path);
+  // Figures go on paper: light colours whatever the desktop theme; the screen look comes back after.
+  applyChartColors(plot, paperColors());
   if (suffix == QLatin1String("png")) {
     ok = plot.savePng(path, size.width(), size.height(), 2.0);
   } else if (suffix == QLatin1String("svg")) {
@@ -46,6 +52,7 @@ QString exportChart(QCustomPlot& plot, const QString& path, QSize size, const QS
     return QStringLiteral("Cannot export to \"%1\": the name must end in .png, .svg or .pdf.").arg(path);
   }
   // QCustomPlot restores its on-screen size after painting elsewhere; repaint so nothing lingers.
+  applyChartColors(plot, colorsFor(plot.palette()));
   plot.replot();
   if (!ok)
     return QStringLiteral("Could not write %1: check that the folder exists and is writable.").arg(path);

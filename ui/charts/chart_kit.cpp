@@ -1,0 +1,132 @@
+#include "charts/chart_kit.h"
+
+#include <qcustomplot.h>
+
+#include <QToolTip>
+#include <memory>
+
+#include "charts/bytes_ticker.h"
+#include "charts/paper_style.h"
+
+namespace optiscope::ui {
+namespace {
+
+QString barValueText(const QCPBars& bars, double value) {
+  const QString format = bars.property("format").toString();
+  if (format == QLatin1String("bytes")) return formatBytes(std::abs(value));
+  if (format == QLatin1String("ms")) return QStringLiteral("%1 ms").arg(value, 0, 'f', 1);
+  if (format == QLatin1String("tokens/s")) return QStringLiteral("%1 tokens/s").arg(value, 0, 'f', 0);
+  return QString::number(value, 'g', 4);
+}
+
+}  // namespace
+
+QCustomPlot* newChartPlot(const QString& title, QWidget* parent) {
+  auto* plot = new QCustomPlot(parent);
+  applyPaperStyle(*plot);
+  plot->plotLayout()->insertRow(0);
+  QFont font = plot->font();
+  font.setPointSizeF(10.5);
+  font.setWeight(QFont::DemiBold);
+  auto* titleElement = new QCPTextElement(plot, title, font);
+  titleElement->setMargins(QMargins(0, 6, 0, 0));
+  plot->plotLayout()->addElement(0, 0, titleElement);
+  plot->legend->setVisible(true);
+  plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+  plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom | QCP::iSelectLegend);
+  plot->axisRect()->setRangeDrag(Qt::Horizontal);
+  plot->axisRect()->setRangeZoom(Qt::Horizontal);
+  enableLegendToggles(*plot);
+  applyChartColors(*plot, colorsFor(plot->palette()));
+  plot->setMinimumSize(240, 180);
+  return plot;
+}
+
+void enableLegendToggles(QCustomPlot& plot) {
+  QObject::connect(&plot, &QCustomPlot::legendClick, &plot,
+                   [&plot](QCPLegend*, QCPAbstractLegendItem* item, QMouseEvent*) {
+                     auto* pli = qobject_cast<QCPPlottableLegendItem*>(item);
+                     if (!pli) return;
+                     const QString name = pli->plottable()->name();
+                     const bool show = !pli->plottable()->visible();
+                     // Raw and smoothed curves, stacked bars of one category: one name, one switch.
+                     for (int i = 0; i < plot.plottableCount(); ++i)
+                       if (plot.plottable(i)->name() == name) plot.plottable(i)->setVisible(show);
+                     QColor text = plot.legend->textColor();
+                     text.setAlpha(show ? 255 : 90);
+                     pli->setTextColor(text);
+                     pli->setSelected(false);
+                     plot.replot();
+                   });
+}
+
+void linkXAxes(const std::vector<QCustomPlot*>& plots) {
+  auto busy = std::make_shared<bool>(false);
+  for (QCustomPlot* from : plots) {
+    QObject::connect(from->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), from,
+                     [plots, from, busy](const QCPRange& range) {
+                       if (*busy) return;
+                       *busy = true;
+                       for (QCustomPlot* to : plots) {
+                         if (to == from || to->xAxis->range() == range) continue;
+                         to->xAxis->setRange(range);
+                         to->replot(QCustomPlot::rpQueuedReplot);
+                       }
+                       *busy = false;
+                     });
+  }
+}
+
+QCPItemText* addPlotNote(QCustomPlot& plot) {
+  auto* note = new QCPItemText(&plot);
+  note->position->setType(QCPItemPosition::ptAxisRectRatio);
+  note->position->setCoords(0.5, 0.5);
+  note->setFont(QFont(plot.font().family(), 10));
+  note->setTextAlignment(Qt::AlignCenter);
+  note->setSelectable(false);
+  note->setProperty("mutedText", true);
+  note->setColor(colorsFor(plot.palette()).muted);
+  note->setVisible(false);
+  return note;
+}
+
+void enableBarTips(QCustomPlot& plot) {
+  plot.setMouseTracking(true);
+  QObject::connect(&plot, &QCustomPlot::mouseMove, &plot, [&plot](QMouseEvent* event) {
+    if (event->buttons() != Qt::NoButton) return;
+    for (int i = plot.plottableCount() - 1; i >= 0; --i) {
+      auto* bars = qobject_cast<QCPBars*>(plot.plottable(i));
+      if (!bars || !bars->visible()) continue;
+      QVariant details;
+      if (bars->selectTest(event->position(), false, &details) < 0 ||
+          bars->selectTest(event->position(), false) > 1)
+        continue;
+      const QCPDataSelection sel = details.value<QCPDataSelection>();
+      if (sel.isEmpty()) continue;
+      const auto it = bars->data()->at(sel.dataRange().begin());
+      QString key;
+      if (auto text = bars->keyAxis()->ticker().dynamicCast<QCPAxisTickerText>())
+        key = text->ticks().value(it->key).replace(QLatin1Char('\n'), QLatin1Char(' '));
+      QToolTip::showText(
+          event->globalPosition().toPoint(),
+          QStringLiteral("<b>%1</b><br>%2: %3")
+              .arg(key.toHtmlEscaped(), bars->name().toHtmlEscaped(), barValueText(*bars, it->value)),
+          &plot);
+      return;
+    }
+    QToolTip::hideText();
+  });
+}
+
+void rescaleAll(QCustomPlot& plot, bool includeZero) {
+  plot.rescaleAxes(true);
+  for (QCPAxis* axis : {plot.yAxis, plot.yAxis2}) {
+    if (!axis->visible()) continue;
+    QCPRange r = axis->range();
+    if (includeZero) r.expand(0.0);
+    const double pad = std::max(r.size() * 0.06, 1e-9);
+    axis->setRange(r.lower < 0 ? r.lower - pad : r.lower, r.upper + pad);
+  }
+}
+
+}  // namespace optiscope::ui

@@ -1,0 +1,63 @@
+#pragma once
+// What the chart tabs draw for one run, read from the store once and then only what is new.
+// Steps are read for every checked run; memory and paging rows only when a tab that draws them
+// is shown (a store with 100 k steps per run opens on its first chart without reading those).
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "charts/chart_series.h"
+#include "store/records.h"
+
+namespace optiscope {
+class Store;
+}
+
+namespace optiscope::ui {
+
+/// Transfers or faults of one kind and cause, summed over a run (from um_events).
+struct UmCauseCount {
+  int kind = 0;
+  int cause = 0;
+  std::int64_t events = 0;
+  std::int64_t value = 0;  // bytes for transfers, a count for faults
+};
+
+struct RunData {
+  RunInfo info;
+  ChartSeries look;
+  std::int64_t budget_bytes = 0;  // the spec's device_budget_bytes, 0 when the whole device
+  std::vector<StepRecord> steps;
+  // Per step, the sample with the most device memory (peak points preferred over phase ends).
+  std::vector<MemorySample> memory;
+  std::vector<PagingStep> paging;
+  std::optional<CaptureInfo> capture;
+  std::vector<UmCauseCount> causes;
+  bool memory_loaded = false;
+  bool paging_loaded = false;
+
+  /// The sample with the most device memory over the whole run, if any.
+  const MemorySample* peak() const;
+};
+
+class RunDataCache {
+ public:
+  enum Need : unsigned { kSteps = 1, kMemory = 2, kPaging = 4 };
+
+  void setStore(const Store* store);
+  /// Follows the checked runs: known runs keep their rows, their run info (outcome) is replaced.
+  void setRuns(const std::vector<RunInfo>& runs);
+  /// Reads the rows written since the last call for the needs given; true when anything grew.
+  bool refresh(unsigned needs);
+  const std::vector<RunData>& runs() const { return runs_; }
+
+ private:
+  bool readSteps(RunData& run);
+  bool readMemory(RunData& run);
+  bool readPaging(RunData& run);
+
+  const Store* store_ = nullptr;
+  std::vector<RunData> runs_;
+};
+
+}  // namespace optiscope::ui

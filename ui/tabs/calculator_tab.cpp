@@ -1,0 +1,240 @@
+#include "tabs/calculator_tab.h"
+
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+#include "charts/bytes_ticker.h"
+#include "estimate/memory_estimate.h"
+#include "spec/run_spec.h"
+
+namespace optiscope::ui {
+namespace {
+
+QString placementText(estimate::Placement p) {
+  switch (p) {
+    case estimate::Placement::device:
+      return QObject::tr("device");
+    case estimate::Placement::paged:
+      return QObject::tr("paged (device, spills to host)");
+    case estimate::Placement::host:
+      return QObject::tr("host (pinned)");
+  }
+  return {};
+}
+
+// What a run measured for a calculator component, from its peak sample.
+std::optional<double> measured(const RunData& run, const std::string& component) {
+  const MemorySample* p = run.peak();
+  if (!p) return std::nullopt;
+  if (component == "weights") return static_cast<double>(p->parameters);
+  if (component == "gradients") return static_cast<double>(p->gradients);
+  if (component == "optimizer state")
+    return static_cast<double>(p->optimizer_device + p->optimizer_paged_resident + p->optimizer_paged_host +
+                               p->optimizer_pinned_host);
+  if (component == "activations") return static_cast<double>(p->activations);
+  if (component == "CUDA context") return static_cast<double>(p->other_device);
+  return std::nullopt;
+}
+
+}  // namespace
+
+CalculatorTab::CalculatorTab(QWidget* parent)
+    : ChartTab(parent),
+      model_(new QComboBox(this)),
+      billions_(new QDoubleSpinBox(this)),
+      precision_(new QComboBox(this)),
+      optim_(new QComboBox(this)),
+      batch_(new QSpinBox(this)),
+      seq_(new QSpinBox(this)),
+      fromRun_(new QComboBox(this)),
+      table_(new QTableWidget(this)),
+      fits_(new QLabel(this)) {
+  for (const auto& m : estimate::model_presets())
+    model_->addItem(
+        QStringLiteral("%1 (%2 parameters)")
+            .arg(QString::fromStdString(m.name),
+                 QString::fromStdString(estimate::format_count(static_cast<double>(m.parameter_count())))),
+        QString::fromStdString(m.name));
+  model_->addItem(tr("By parameter count"), QString());
+  model_->setCurrentIndex(model_->findData(QStringLiteral("llama-3.1-8b")));
+  billions_->setRange(0.001, 2000);
+  billions_->setDecimals(3);
+  billions_->setValue(7.0);
+  billions_->setSuffix(tr(" G parameters"));
+  precision_->addItems(
+      {QStringLiteral("bf16"), QStringLiteral("fp32"), QStringLiteral("fp32_autocast_bf16")});
+  for (const auto& o : known_optimizers()) optim_->addItem(QString::fromStdString(o));
+  optim_->setCurrentText(QStringLiteral("adamw_32bit"));
+  batch_->setRange(1, 4096);
+  batch_->setValue(1);
+  seq_->setRange(2, 131072);
+  seq_->setValue(512);
+  fromRun_->setToolTip(tr("Fill the form from a checked run and compare with what it measured"));
+
+  auto* form = new QFormLayout;
+  form->addRow(tr("Model:"), model_);
+  form->addRow(tr("Parameters:"), billions_);
+  form->addRow(tr("Precision:"), precision_);
+  form->addRow(tr("Optimizer:"), optim_);
+  form->addRow(tr("Batch size:"), batch_);
+  form->addRow(tr("Sequence length:"), seq_);
+  form->addRow(tr("Compare with run:"), fromRun_);
+  fits_->setTextFormat(Qt::RichText);
+  fits_->setWordWrap(true);
+  fits_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+  auto* top = new QHBoxLayout;
+  top->addLayout(form);
+  top->addSpacing(24);
+  top->addWidget(fits_, 1);
+
+  table_->setColumnCount(5);
+  table_->setHorizontalHeaderLabels(
+      {tr("component"), tr("formula"), tr("predicted"), tr("where"), tr("measured")});
+  table_->verticalHeader()->hide();
+  table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  table_->horizontalHeader()->setSectionResizeMode(1, QHeaderView::Stretch);
+  table_->setAlternatingRowColors(true);
+  auto* note = new QLabel(
+      tr("AdamW keeps two moments per parameter: 8 bytes in fp32 (adamw_32bit), 2 bytes plus one fp32 absmax "
+         "per "
+         "256 values in 8-bit. Paged variants keep the same bytes in managed memory: on the device while it "
+         "has room, "
+         "moved to the host when it does not. Activations follow Korthikanti et al. without recomputation."),
+      this);
+  note->setWordWrap(true);
+  note->setForegroundRole(QPalette::PlaceholderText);
+
+  auto* layout = new QVBoxLayout(this);
+  layout->addLayout(top);
+  layout->addWidget(table_, 1);
+  layout->addWidget(note);
+
+  for (QComboBox* c : {model_, precision_, optim_})
+    connect(c, qOverload<int>(&QComboBox::currentIndexChanged), this, &CalculatorTab::recompute);
+  connect(billions_, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &CalculatorTab::recompute);
+  for (QSpinBox* s : {batch_, seq_})
+    connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &CalculatorTab::recompute);
+  connect(fromRun_, qOverload<int>(&QComboBox::activated), this, &CalculatorTab::useRun);
+  recompute();
+}
+
+void CalculatorTab::showRuns(const std::vector<RunData>& runs) {
+  runs_ = runs;
+  const QVariant chosen = fromRun_->currentData();
+  fromRun_->clear();
+  fromRun_->addItem(tr("none"), QVariant::fromValue<qint64>(-1));
+  for (const auto& r : runs_) fromRun_->addItem(r.look.label, QVariant::fromValue<qint64>(r.info.id));
+  const int i = fromRun_->findData(chosen);
+  fromRun_->setCurrentIndex(i >= 0 ? i : 0);
+  recompute();
+}
+
+void CalculatorTab::setInputs(const QString& model, const QString& precision, const QString& optim, int batch,
+                              int seqLen) {
+  const int m = model_->findData(model);
+  if (m >= 0) model_->setCurrentIndex(m);
+  precision_->setCurrentText(precision);
+  optim_->setCurrentText(optim);
+  batch_->setValue(batch);
+  seq_->setValue(seqLen);
+  recompute();
+}
+
+void CalculatorTab::useRun(int index) {
+  const qint64 id = fromRun_->itemData(index).toLongLong();
+  for (const auto& r : runs_) {
+    if (r.info.id != id) continue;
+    try {
+      const RunSpec s = run_spec_from_json(r.info.spec_json);
+      setInputs(QString::fromStdString(s.model), QString::fromStdString(s.precision),
+                QString::fromStdString(s.optim), s.per_device_train_batch_size, s.max_seq_length);
+    } catch (const std::exception&) {
+      setInputs({}, precision_->currentText(), QString::fromStdString(r.info.optim), batch_->value(),
+                seq_->value());
+    }
+  }
+  recompute();
+}
+
+void CalculatorTab::recompute() {
+  const QString preset = model_->currentData().toString();
+  billions_->setEnabled(preset.isEmpty());
+  estimate::Workload w;
+  if (preset.isEmpty()) {
+    w.parameters = static_cast<std::int64_t>(billions_->value() * 1e9);
+    w.model = estimate::shape_for_parameter_count(w.parameters);
+  } else {
+    w.model = *estimate::model_preset(preset.toStdString());
+  }
+  w.precision = precision_->currentText().toStdString();
+  w.optim = optim_->currentText().toStdString();
+  w.batch = batch_->value();
+  w.seq_len = seq_->value();
+  const estimate::Estimate e = estimate::estimate(w);
+
+  const RunData* run = nullptr;
+  for (const auto& r : runs_)
+    if (r.info.id == fromRun_->currentData().toLongLong()) run = &r;
+  table_->setRowCount(static_cast<int>(e.components.size()) + 1);
+  int row = 0;
+  const auto put = [this](int r, int c, const QString& text, bool right = false) {
+    auto* item = new QTableWidgetItem(text);
+    if (right) item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+    table_->setItem(r, c, item);
+  };
+  for (const auto& c : e.components) {
+    put(row, 0, QString::fromStdString(c.name));
+    put(row, 1, QString::fromStdString(c.formula));
+    put(row, 2, formatBytes(static_cast<double>(c.bytes)), true);
+    put(row, 3, placementText(c.where));
+    const auto m = run ? measured(*run, c.name) : std::nullopt;
+    put(row, 4,
+        m ? QStringLiteral("%1 (%2 %)")
+                .arg(formatBytes(*m))
+                .arg(c.bytes > 0 ? 100.0 * *m / c.bytes : 0.0, 0, 'f', 0)
+          : QString(),
+        true);
+    ++row;
+  }
+  put(row, 0, tr("total"));
+  put(row, 1,
+      tr("device %1 + paged %2 + host %3")
+          .arg(formatBytes(static_cast<double>(e.device_bytes)),
+               formatBytes(static_cast<double>(e.paged_bytes)),
+               formatBytes(static_cast<double>(e.host_bytes))));
+  put(row, 2, formatBytes(static_cast<double>(e.total())), true);
+  QFont bold = table_->font();
+  bold.setBold(true);
+  for (int c = 0; c < 3; ++c) table_->item(row, c)->setFont(bold);
+  if (run && run->peak())
+    put(row, 4, tr("%1 on the device").arg(formatBytes(static_cast<double>(run->peak()->device_total()))),
+        true);
+
+  QString html = tr("<b>Which cards it fits</b><table cellspacing=4>");
+  for (const auto& card : estimate::cards()) {
+    const estimate::Fit f = estimate::fit_on(e, card.bytes);
+    const char* mark = f == estimate::Fit::fits               ? "#1a7f37"
+                       : f == estimate::Fit::fits_with_paging ? "#b36b00"
+                                                              : "#c01020";
+    const char* sym = f == estimate::Fit::fits ? "✔" : f == estimate::Fit::fits_with_paging ? "◐" : "✘";
+    html += QStringLiteral("<tr><td><span style='color:%1'>%2</span></td><td>%3</td><td>%4</td></tr>")
+                .arg(QString::fromLatin1(mark), QString::fromUtf8(sym), QString::fromStdString(card.name),
+                     QString::fromStdString(estimate::to_string(f)));
+  }
+  html += QStringLiteral("</table>");
+  fits_->setText(html);
+}
+
+QString CalculatorTab::fitsText() const {
+  return fits_->text();
+}
+
+}  // namespace optiscope::ui

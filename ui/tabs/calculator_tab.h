@@ -1,0 +1,44 @@
+#pragma once
+// The memory calculator: pick a model (a preset or a parameter count), precision and variant, and
+// see the bytes of each component with the formula that gives them, which cards it fits, and,
+// where a checked run used the same variant, what was measured against what was predicted.
+#include "tabs/chart_tab.h"
+
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QSpinBox;
+class QTableWidget;
+
+namespace optiscope::ui {
+
+class CalculatorTab : public ChartTab {
+  Q_OBJECT
+
+ public:
+  explicit CalculatorTab(QWidget* parent = nullptr);
+  unsigned needs() const override { return RunDataCache::kSteps | RunDataCache::kMemory; }
+  void showRuns(const std::vector<RunData>& runs) override;
+
+  /// Sets the form, e.g. from a run's spec; an unknown model name keeps the current one.
+  void setInputs(const QString& model, const QString& precision, const QString& optim, int batch, int seqLen);
+  QTableWidget& table() { return *table_; }
+  QString fitsText() const;
+
+ private:
+  void recompute();
+  void useRun(int index);
+
+  QComboBox* model_;
+  QDoubleSpinBox* billions_;
+  QComboBox* precision_;
+  QComboBox* optim_;
+  QSpinBox* batch_;
+  QSpinBox* seq_;
+  QComboBox* fromRun_;
+  QTableWidget* table_;
+  QLabel* fits_;
+  std::vector<RunData> runs_;
+};
+
+}  // namespace optiscope::ui

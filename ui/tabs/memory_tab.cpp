@@ -1,0 +1,345 @@
+#include "tabs/memory_tab.h"
+
+#include <qcustomplot.h>
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QSplitter>
+#include <QToolTip>
+#include <QVBoxLayout>
+#include <algorithm>
+
+#include "charts/bytes_ticker.h"
+#include "charts/chart_kit.h"
+#include "charts/memory_categories.h"
+#include "charts/paper_style.h"
+#include "outcome_text.h"
+
+namespace optiscope::ui {
+namespace {
+
+const QColor kAlarm(0xC0, 0x10, 0x20);
+
+void useBytesAxis(QCPAxis* axis, const QString& label) {
+  axis->setTicker(QSharedPointer<BytesTicker>::create());
+  axis->setLabel(label);
+}
+
+QCPItemText* annotate(QCustomPlot& plot, const QString& text, const QColor& color, Qt::Alignment align) {
+  auto* item = new QCPItemText(&plot);
+  item->setText(text);
+  item->setColor(color);
+  item->setFont(QFont(plot.font().family(), 8));
+  item->setPositionAlignment(align);
+  item->setSelectable(false);
+  item->setTextAlignment(Qt::AlignLeft);
+  return item;
+}
+
+// A stack of filled graphs, one per category, each filling down to the one below it.
+void drawStack(QCustomPlot& plot, const RunData& run, bool device) {
+  QVector<double> keys;
+  keys.reserve(static_cast<qsizetype>(run.memory.size()));
+  for (const auto& s : run.memory) keys.push_back(static_cast<double>(s.step));
+  std::vector<double> sum(run.memory.size(), 0.0);
+  QCPGraph* below = nullptr;
+  for (const auto& c : memoryCategories()) {
+    if (c.onDevice != device) continue;
+    const bool any = std::any_of(run.memory.begin(), run.memory.end(),
+                                 [&](const MemorySample& s) { return c.bytes(s) > 0; });
+    if (!any) continue;  // a category a run never used would only crowd the legend
+    QVector<double> values(keys.size());
+    for (std::size_t i = 0; i < run.memory.size(); ++i)
+      values[static_cast<qsizetype>(i)] = sum[i] += static_cast<double>(c.bytes(run.memory[i]));
+    QCPGraph* g = plot.addGraph();
+    g->setName(c.name);
+    g->setPen(QPen(c.color.darker(120), 1.0));
+    g->setBrush(categoryBrush(c));
+    g->setChannelFillGraph(below);
+    g->setData(keys, values, true);
+    g->setAdaptiveSampling(true);
+    below = g;
+  }
+}
+
+}  // namespace
+
+MemoryTab::MemoryTab(QWidget* parent)
+    : ChartTab(parent),
+      timeline_(addPlot(QStringLiteral("memory-timeline"), tr("Device memory by category"))),
+      host_(addPlot(QStringLiteral("memory-host"), tr("Optimizer state on the host"))),
+      peaks_(addPlot(QStringLiteral("memory-peaks"), tr("Peak device memory by category"))),
+      run_(new QComboBox(this)),
+      legendNote_(new QLabel(this)) {
+  run_->setToolTip(tr("The run the timeline shows"));
+  run_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+  connect(run_, qOverload<int>(&QComboBox::activated), this, [this] {
+    drawTimeline();
+    replotAll();
+  });
+  legendNote_->setWordWrap(true);
+  legendNote_->setForegroundRole(QPalette::PlaceholderText);
+  legendNote_->setText(tr(
+      "Hatched ▨ paged state, resident: paged optimizer state that is on the device now (the driver keeps it "
+      "there while memory is free, evicts it when memory runs short). Below the zero line: paged state on "
+      "the "
+      "host, which is not device memory."));
+
+  auto* bar = new QHBoxLayout;
+  bar->setContentsMargins(6, 4, 6, 0);
+  bar->addWidget(new QLabel(tr("Timeline of:"), this));
+  bar->addWidget(run_);
+  bar->addWidget(legendNote_, 1);
+  auto* left = new QSplitter(Qt::Vertical, this);
+  left->addWidget(timeline_);
+  left->addWidget(host_);
+  left->setStretchFactor(0, 3);
+  left->setStretchFactor(1, 1);
+  left->setSizes({520, 180});
+  auto* split = new QSplitter(Qt::Horizontal, this);
+  split->addWidget(left);
+  split->addWidget(peaks_);
+  split->setSizes({620, 420});
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addLayout(bar);
+  layout->addWidget(split, 1);
+
+  timeline_->xAxis->setLabel(tr("step"));
+  host_->xAxis->setLabel(tr("step"));
+  useBytesAxis(timeline_->yAxis, tr("device memory"));
+  useBytesAxis(host_->yAxis, tr("host memory"));
+  useBytesAxis(peaks_->yAxis, tr("▼ on host        device ▲"));
+  linkXAxes({timeline_, host_});
+  // Bars are categories, not a continuous axis: no horizontal panning there, zoom on values.
+  peaks_->axisRect()->setRangeDrag(Qt::Vertical);
+  peaks_->axisRect()->setRangeZoom(Qt::Vertical);
+  peaks_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+  enableBarTips(*peaks_);
+  timeline_->setMouseTracking(true);
+  connect(timeline_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) { showSampleTip(e); });
+}
+
+void MemoryTab::showSampleTip(QMouseEvent* event) {
+  const RunData* run = nullptr;
+  for (const auto& r : runs_)
+    if (r.info.id == run_->currentData().toLongLong()) run = &r;
+  if (!run || run->memory.empty() || event->buttons() != Qt::NoButton ||
+      !timeline_->axisRect()->rect().contains(event->pos())) {
+    QToolTip::hideText();
+    return;
+  }
+  const double step = timeline_->xAxis->pixelToCoord(event->position().x());
+  auto it = std::lower_bound(run->memory.begin(), run->memory.end(), step,
+                             [](const MemorySample& s, double k) { return static_cast<double>(s.step) < k; });
+  if (it == run->memory.end()) --it;
+  QString text = tr("<b>%1</b>, step %2<table>").arg(run->look.label.toHtmlEscaped()).arg(it->step);
+  for (const auto& c : memoryCategories())
+    if (c.bytes(*it) > 0)
+      text += QStringLiteral("<tr><td>%1</td><td align=right>&nbsp;%2</td></tr>")
+                  .arg(c.name, formatBytes(static_cast<double>(c.bytes(*it))));
+  text += tr("<tr><td><b>on the device</b></td><td align=right>&nbsp;<b>%1</b></td></tr></table>")
+              .arg(formatBytes(static_cast<double>(it->device_total())));
+  QToolTip::showText(event->globalPosition().toPoint(), text, timeline_);
+}
+
+void MemoryTab::setTimelineRun(std::int64_t run_id) {
+  const int i = run_->findData(QVariant::fromValue<qint64>(run_id));
+  if (i >= 0) run_->setCurrentIndex(i);
+  drawTimeline();
+  replotAll();
+}
+
+void MemoryTab::showRuns(const std::vector<RunData>& runs) {
+  runs_ = runs;
+  const QVariant chosen = run_->currentData();
+  run_->clear();
+  for (const auto& r : runs_) run_->addItem(r.look.label, QVariant::fromValue<qint64>(r.info.id));
+  const int i = run_->findData(chosen);
+  run_->setCurrentIndex(i >= 0 ? i : 0);
+  drawTimeline();
+  drawPeaks();
+  replotAll();
+}
+
+void MemoryTab::drawTimeline() {
+  for (QCustomPlot* p : {timeline_, host_}) {
+    p->clearGraphs();
+    p->clearItems();
+  }
+  QCPItemText* note = addPlotNote(*timeline_);
+  QCPItemText* hostNote = addPlotNote(*host_);
+  const RunData* run = nullptr;
+  for (const auto& r : runs_)
+    if (r.info.id == run_->currentData().toLongLong()) run = &r;
+  if (!run) {
+    note->setText(tr("Check a run to see its memory"));
+    note->setVisible(true);
+    timeline_->legend->setVisible(false);
+    host_->legend->setVisible(false);
+    return;
+  }
+  if (run->memory.empty()) {
+    // Stores from before schema 2, or a run that has not finished its first step: the step's
+    // total is all there is.
+    QCPGraph* g = timeline_->addGraph();
+    g->setName(tr("in use (no split by category recorded)"));
+    g->setPen(QPen(run->look.color, 1.5));
+    for (const auto& s : run->steps)
+      g->addData(static_cast<double>(s.step), static_cast<double>(s.mem_bytes));
+  } else {
+    drawStack(*timeline_, *run, true);
+    drawStack(*host_, *run, false);
+  }
+  timeline_->legend->setVisible(timeline_->graphCount() > 0);
+  timeline_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+  host_->legend->setVisible(host_->graphCount() > 0);
+  if (host_->graphCount() == 0) {
+    hostNote->setText(tr("Nothing on the host: no paged or offloaded state was evicted in this run"));
+    hostNote->setVisible(true);
+  }
+  rescaleAll(*timeline_);
+  rescaleAll(*host_);
+  if (run->budget_bytes > 0) {
+    auto* line = new QCPItemStraightLine(timeline_);
+    line->point1->setCoords(0, static_cast<double>(run->budget_bytes));
+    line->point2->setCoords(1, static_cast<double>(run->budget_bytes));
+    line->setPen(QPen(kAlarm, 1.5, Qt::DashLine));
+    auto* label =
+        annotate(*timeline_, tr("device budget %1").arg(formatBytes(static_cast<double>(run->budget_bytes))),
+                 kAlarm, Qt::AlignLeft | Qt::AlignBottom);
+    label->position->setTypeX(QCPItemPosition::ptAxisRectRatio);
+    label->position->setCoords(0.01, static_cast<double>(run->budget_bytes));
+    QCPRange r = timeline_->yAxis->range();
+    r.expand(static_cast<double>(run->budget_bytes) * 1.08);
+    timeline_->yAxis->setRange(r);
+  }
+  if (run->info.outcome == Outcome::oom && run->info.oom_step) {
+    auto* line = new QCPItemStraightLine(timeline_);
+    const double x = static_cast<double>(*run->info.oom_step);
+    line->point1->setCoords(x, 0);
+    line->point2->setCoords(x, 1);
+    line->setPen(QPen(kAlarm, 2));
+    QString text = outcomeText(run->info);
+    if (run->info.oom_bytes)
+      text += tr("\nneeded %1").arg(formatBytes(static_cast<double>(*run->info.oom_bytes)));
+    auto* label = annotate(*timeline_, text, kAlarm, Qt::AlignRight | Qt::AlignTop);
+    label->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+    label->position->setCoords(x, 0.03);
+    QCPRange r = timeline_->xAxis->range();
+    r.expand(x + 1);
+    timeline_->xAxis->setRange(r);
+  }
+}
+
+void MemoryTab::drawPeaks() {
+  peaks_->clearPlottables();
+  peaks_->clearItems();
+  QCPItemText* note = addPlotNote(*peaks_);
+  auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+  const int n = static_cast<int>(runs_.size());
+  for (int i = 0; i < n; ++i) {
+    const RunData& r = runs_[static_cast<std::size_t>(i)];
+    ticker->addTick(i + 1, QStringLiteral("%1\n%2").arg(r.look.label, outcomeText(r.info)));
+  }
+  peaks_->xAxis->setTicker(ticker);
+  peaks_->xAxis->setTickLabelRotation(n > 4 ? 30 : 0);
+  peaks_->xAxis->setRange(0.4, n + 0.6);
+  if (n == 0) {
+    note->setText(tr("Check runs to compare their peaks"));
+    note->setVisible(true);
+    peaks_->legend->setVisible(false);
+    return;
+  }
+
+  QCPBars* below = nullptr;
+  double top = 0;
+  double bottom = 0;
+  for (const auto& c : memoryCategories()) {
+    QVector<double> keys;
+    QVector<double> values;
+    for (int i = 0; i < n; ++i) {
+      const MemorySample* peak = runs_[static_cast<std::size_t>(i)].peak();
+      const double v = peak ? static_cast<double>(c.bytes(*peak)) : 0.0;
+      keys.push_back(i + 1);
+      values.push_back(c.onDevice ? v : -v);
+    }
+    if (std::all_of(values.begin(), values.end(), [](double v) { return v == 0.0; })) continue;
+    auto* bars = new QCPBars(peaks_->xAxis, peaks_->yAxis);
+    bars->setName(c.name);
+    bars->setProperty("format", QStringLiteral("bytes"));
+    bars->setBrush(categoryBrush(c));
+    bars->setPen(QPen(c.color.darker(130), 0.8));
+    bars->setWidth(0.6);
+    bars->setData(keys, values, true);
+    if (below) bars->moveAbove(below);
+    below = bars;
+  }
+  // Runs without categories (older stores) still get a bar: their step's peak in use.
+  for (int i = 0; i < n; ++i) {
+    const RunData& r = runs_[static_cast<std::size_t>(i)];
+    double device = 0;
+    double host = 0;
+    if (const MemorySample* peak = r.peak()) {
+      device = static_cast<double>(peak->device_total());
+      host = static_cast<double>(hostBytes(*peak));
+    } else if (!r.steps.empty()) {
+      for (const auto& s : r.steps) device = std::max(device, static_cast<double>(s.mem_bytes));
+      auto* bars = new QCPBars(peaks_->xAxis, peaks_->yAxis);
+      bars->setName(tr("in use (no split)"));
+      bars->setProperty("format", QStringLiteral("bytes"));
+      bars->setBrush(r.look.color.lighter(140));
+      bars->setWidth(0.6);
+      bars->addData(i + 1, device);
+    }
+    top = std::max(top, device);
+    bottom = std::min(bottom, -host);
+    auto* total =
+        annotate(*peaks_, formatBytes(device), colorsFor(palette()).ink, Qt::AlignHCenter | Qt::AlignBottom);
+    total->setProperty("inkText", true);
+    total->position->setCoords(i + 1, device);
+    if (host > 0) {
+      auto* h = annotate(*peaks_, tr("%1 on host").arg(formatBytes(host)), colorsFor(palette()).ink,
+                         Qt::AlignHCenter | Qt::AlignTop);
+      h->setProperty("inkText", true);
+      h->position->setCoords(i + 1, -host);
+    }
+    if (r.info.outcome == Outcome::oom) {
+      const double at = r.info.oom_bytes ? static_cast<double>(*r.info.oom_bytes) : device;
+      auto* oom = new QCPBars(peaks_->xAxis, peaks_->yAxis);
+      oom->setName(tr("needed at OOM"));
+      oom->setProperty("format", QStringLiteral("bytes"));
+      oom->setPen(QPen(kAlarm, 2, Qt::DashLine));
+      oom->setBrush(Qt::NoBrush);
+      oom->setWidth(0.7);
+      oom->addData(i + 1, at);
+      top = std::max(top, at);
+      auto* label = annotate(
+          *peaks_, tr("OOM%1").arg(r.info.oom_step ? tr(" at step %1").arg(*r.info.oom_step) : QString()),
+          kAlarm, Qt::AlignHCenter | Qt::AlignBottom);
+      label->setFont(QFont(peaks_->font().family(), 9, QFont::Bold));
+      label->position->setCoords(i + 1, at);
+      label->setPadding(QMargins(0, 0, 0, 14));
+    }
+    if (r.budget_bytes > 0) {
+      auto* line = new QCPItemLine(peaks_);
+      line->start->setCoords(i + 1 - 0.42, static_cast<double>(r.budget_bytes));
+      line->end->setCoords(i + 1 + 0.42, static_cast<double>(r.budget_bytes));
+      line->setPen(QPen(kAlarm, 2, Qt::DashLine));
+      auto* label = annotate(*peaks_, tr("budget %1").arg(formatBytes(static_cast<double>(r.budget_bytes))),
+                             kAlarm, Qt::AlignRight | Qt::AlignBottom);
+      label->position->setCoords(i + 1 + 0.42, static_cast<double>(r.budget_bytes));
+      top = std::max(top, static_cast<double>(r.budget_bytes));
+    }
+  }
+  auto* zero = new QCPItemStraightLine(peaks_);
+  zero->point1->setCoords(0, 0);
+  zero->point2->setCoords(1, 0);
+  zero->setPen(QPen(colorsFor(palette()).ink, 1));
+  // Room above the tallest bar for its label and the OOM mark, below for the host labels.
+  peaks_->yAxis->setRange(bottom < 0 ? bottom * 1.25 : 0, top * 1.18);
+  peaks_->legend->setVisible(true);
+}
+
+}  // namespace optiscope::ui

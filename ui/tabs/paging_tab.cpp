@@ -1,0 +1,252 @@
+#include "tabs/paging_tab.h"
+
+#include <qcustomplot.h>
+
+#include <QComboBox>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QStackedLayout>
+#include <QVBoxLayout>
+#include <algorithm>
+
+#include "charts/bytes_ticker.h"
+#include "charts/chart_kit.h"
+
+namespace optiscope::ui {
+namespace {
+
+// probes::UmEventKind and probes::UmMigrationCause, as numbered in the store.
+QString kindName(int kind) {
+  static const char* names[] = {"to device",        "to host",          "CPU faults",
+                                "GPU fault groups", "thrashing",        "throttling",
+                                "remote map",       "device to device", "unknown"};
+  return kind >= 0 && kind < 9 ? QString::fromLatin1(names[kind]) : QStringLiteral("kind %1").arg(kind);
+}
+
+QString causeName(int cause) {
+  static const char* names[] = {"unknown",         "user prefetch", "page fault",
+                                "driver prefetch", "eviction",      "access counters"};
+  return cause >= 0 && cause < 6 ? QString::fromLatin1(names[cause]) : QStringLiteral("cause %1").arg(cause);
+}
+
+const QColor kToDevice(0x00, 0x72, 0xB2);
+const QColor kToHost(0xD5, 0x5E, 0x00);
+
+}  // namespace
+
+PagingTab::PagingTab(QWidget* parent)
+    : ChartTab(parent),
+      perStep_(addPlot(QStringLiteral("paging-per-step"), tr("Bytes moved per step"))),
+      cumulative_(addPlot(QStringLiteral("paging-cumulative"), tr("Bytes moved, cumulative"))),
+      faults_(addPlot(QStringLiteral("paging-faults"), tr("Page faults and capture completeness"))),
+      causes_(addPlot(QStringLiteral("paging-causes"), tr("Migrations by cause"))),
+      run_(new QComboBox(this)),
+      notes_(new QLabel(this)) {
+  run_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+  run_->setToolTip(tr("The run the per-step, fault and cause charts show"));
+  connect(run_, qOverload<int>(&QComboBox::activated), this, [this] {
+    drawRun();
+    replotAll();
+  });
+  notes_->setWordWrap(true);
+  notes_->setAlignment(Qt::AlignCenter);
+  notes_->setTextFormat(Qt::RichText);
+  notes_->setMargin(40);
+
+  auto* charts = new QWidget(this);
+  auto* grid = new QGridLayout(charts);
+  grid->setContentsMargins(0, 0, 0, 0);
+  grid->setSpacing(2);
+  grid->addWidget(perStep_, 0, 0);
+  grid->addWidget(cumulative_, 0, 1);
+  grid->addWidget(faults_, 1, 0);
+  grid->addWidget(causes_, 1, 1);
+  stack_ = new QStackedLayout;
+  stack_->addWidget(charts);
+  stack_->addWidget(notes_);
+  auto* bar = new QHBoxLayout;
+  bar->setContentsMargins(6, 4, 6, 0);
+  bar->addWidget(new QLabel(tr("Run:"), this));
+  bar->addWidget(run_);
+  auto* hint =
+      new QLabel(tr("Solid: bytes CUPTI recorded · dashed: bytes the page manager knows it moved"), this);
+  hint->setForegroundRole(QPalette::PlaceholderText);
+  bar->addWidget(hint, 1);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addLayout(bar);
+  layout->addLayout(stack_, 1);
+
+  for (QCustomPlot* p : {perStep_, cumulative_, faults_}) p->xAxis->setLabel(tr("step"));
+  perStep_->yAxis->setTicker(QSharedPointer<BytesTicker>::create());
+  perStep_->yAxis->setLabel(tr("▼ to host    to device ▲"));
+  cumulative_->yAxis->setTicker(QSharedPointer<BytesTicker>::create());
+  cumulative_->yAxis->setLabel(tr("bytes moved"));
+  cumulative_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+  faults_->yAxis->setLabel(tr("faults per step"));
+  faults_->yAxis2->setVisible(true);
+  faults_->yAxis2->setTickLabels(true);
+  faults_->yAxis2->setLabel(tr("recorded / known"));
+  causes_->yAxis->setTicker(QSharedPointer<BytesTicker>::create());
+  causes_->yAxis->setLabel(tr("bytes"));
+  causes_->axisRect()->setRangeDrag(Qt::Vertical);
+  causes_->axisRect()->setRangeZoom(Qt::Vertical);
+  enableBarTips(*causes_);
+  linkXAxes({perStep_, cumulative_, faults_});
+}
+
+bool PagingTab::showsNotes() const {
+  return stack_->currentWidget() == notes_;
+}
+
+QString PagingTab::noteText() const {
+  return notes_->text();
+}
+
+void PagingTab::showRuns(const std::vector<RunData>& runs) {
+  runs_ = runs;
+  const QVariant chosen = run_->currentData();
+  run_->clear();
+  QStringList notes;
+  for (const auto& r : runs_) {
+    if (!r.paging.empty()) run_->addItem(r.look.label, QVariant::fromValue<qint64>(r.info.id));
+    QString why;
+    if (r.capture && !r.capture->note.empty())
+      why = QString::fromStdString(r.capture->note);
+    else if (r.info.device == "cpu" || r.info.device.rfind("cpu", 0) == 0)
+      why = tr("a CPU run: unified memory does not apply");
+    else if (!r.capture)
+      why = tr("no capture recorded for this run");
+    else if (r.paging.empty())
+      why = tr("captured, but nothing was paged (not a paged variant, or everything fit)");
+    if (r.paging.empty() || !why.isEmpty())
+      notes << QStringLiteral("<b>%1</b>: %2").arg(r.look.label.toHtmlEscaped(), why.toHtmlEscaped());
+  }
+  const int i = run_->findData(chosen);
+  run_->setCurrentIndex(i >= 0 ? i : 0);
+  run_->setEnabled(run_->count() > 0);
+  if (run_->count() == 0) {
+    notes_->setText(runs_.empty() ? tr("Check runs to see their paging traffic.")
+                                  : tr("<p style='font-size:large'>No paging traffic to show.</p><p>%1</p>")
+                                        .arg(notes.join(QStringLiteral("<br>"))));
+    stack_->setCurrentWidget(notes_);
+  } else {
+    stack_->setCurrentIndex(0);
+  }
+  drawRun();
+  drawCumulative();
+  resetView();
+}
+
+void PagingTab::drawRun() {
+  for (QCustomPlot* p : {perStep_, faults_, causes_}) {
+    p->clearPlottables();
+    p->clearItems();
+  }
+  const RunData* run = nullptr;
+  for (const auto& r : runs_)
+    if (r.info.id == run_->currentData().toLongLong()) run = &r;
+  if (!run) return;
+
+  QVector<double> keys;
+  QVector<double> recHtoD, recDtoH, manHtoD, manDtoH, gpuF, cpuF, complete;
+  for (const auto& p : run->paging) {
+    keys << static_cast<double>(p.step);
+    recHtoD << static_cast<double>(p.recorded_htod);
+    recDtoH << -static_cast<double>(p.recorded_dtoh);
+    manHtoD << static_cast<double>(p.manager_htod);
+    manDtoH << -static_cast<double>(p.manager_dtoh);
+    gpuF << static_cast<double>(p.gpu_faults);
+    cpuF << static_cast<double>(p.cpu_faults);
+    complete << (p.manager_htod + p.manager_dtoh > 0 ? p.completeness() : qQNaN());
+  }
+  const auto line = [](QCustomPlot* plot, const QString& name, const QVector<double>& k,
+                       const QVector<double>& v, const QColor& color, Qt::PenStyle style, bool fill,
+                       QCPAxis* y = nullptr) {
+    QCPGraph* g = plot->addGraph(plot->xAxis, y ? y : plot->yAxis);
+    g->setName(name);
+    g->setPen(QPen(color, style == Qt::SolidLine ? 1.5 : 1.2, style));
+    if (fill) g->setBrush(QColor(color.red(), color.green(), color.blue(), 70));
+    g->setLineStyle(QCPGraph::lsStepCenter);
+    g->setData(k, v, true);
+    return g;
+  };
+  line(perStep_, tr("to device (recorded)"), keys, recHtoD, kToDevice, Qt::SolidLine, true);
+  line(perStep_, tr("to host (recorded)"), keys, recDtoH, kToHost, Qt::SolidLine, true);
+  line(perStep_, tr("to device (page manager)"), keys, manHtoD, kToDevice.darker(140), Qt::DashLine, false);
+  line(perStep_, tr("to host (page manager)"), keys, manDtoH, kToHost.darker(140), Qt::DashLine, false);
+  line(faults_, tr("GPU fault groups"), keys, gpuF, QColor(0x81, 0x72, 0xB2), Qt::SolidLine, false);
+  line(faults_, tr("CPU faults"), keys, cpuF, QColor(0x55, 0xA8, 0x68), Qt::SolidLine, false);
+  QCPGraph* c = line(faults_, tr("completeness (right axis)"), keys, complete, QColor(0x33, 0x33, 0x33),
+                     Qt::DotLine, false, faults_->yAxis2);
+  c->setLineStyle(QCPGraph::lsLine);
+  c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 3));
+  faults_->yAxis2->setRange(
+      0, std::max(1.1, *std::max_element(complete.begin(), complete.end(), [](double a, double b) {
+                    return (std::isnan(a) ? 0 : a) < (std::isnan(b) ? 0 : b);
+                  }) * 1.1));
+  // Capture gaps are drawn, not hidden: a band where less than 90 % of the known bytes were recorded.
+  auto* full = new QCPItemStraightLine(faults_);
+  full->point1->setAxes(faults_->xAxis, faults_->yAxis2);
+  full->point2->setAxes(faults_->xAxis, faults_->yAxis2);
+  full->point1->setCoords(0, 1);
+  full->point2->setCoords(1, 1);
+  full->setPen(QPen(QColor(0x99, 0x99, 0x99), 1, Qt::DashLine));
+  if (run->capture && run->capture->dropped_records > 0) {
+    auto* dropped = new QCPItemText(faults_);
+    dropped->position->setType(QCPItemPosition::ptAxisRectRatio);
+    dropped->position->setCoords(0.02, 0.05);
+    dropped->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
+    dropped->setText(tr("%L1 records dropped by CUPTI").arg(run->capture->dropped_records));
+    dropped->setColor(QColor(0xC0, 0x10, 0x20));
+  }
+
+  // Causes: one bar per kind/cause with bytes (transfers); fault kinds go into the tool tip count.
+  auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+  auto* bars = new QCPBars(causes_->xAxis, causes_->yAxis);
+  bars->setName(tr("bytes migrated"));
+  bars->setProperty("format", QStringLiteral("bytes"));
+  bars->setBrush(QColor(0x4C, 0x72, 0xB0));
+  bars->setPen(Qt::NoPen);
+  bars->setWidth(0.6);
+  int k = 0;
+  for (const auto& cc : run->causes) {
+    if (cc.kind > 1) continue;  // transfers only: bytes are comparable, fault counts are not
+    ++k;
+    ticker->addTick(k, QStringLiteral("%1\n%2").arg(kindName(cc.kind), causeName(cc.cause)));
+    bars->addData(k, static_cast<double>(cc.value));
+  }
+  causes_->xAxis->setTicker(ticker);
+  causes_->xAxis->setRange(0.4, k + 0.6);
+  causes_->legend->setVisible(false);
+  if (k == 0) {
+    QCPItemText* n = addPlotNote(*causes_);
+    n->setText(tr("No migration events were captured"));
+    n->setVisible(true);
+  }
+}
+
+void PagingTab::drawCumulative() {
+  cumulative_->clearPlottables();
+  for (const auto& r : runs_) {
+    if (r.paging.empty()) continue;
+    QVector<double> keys, toDevice, toHost;
+    double a = 0, b = 0;
+    for (const auto& p : r.paging) {
+      keys << static_cast<double>(p.step);
+      toDevice << (a += static_cast<double>(std::max(p.recorded_htod, p.manager_htod)));
+      toHost << (b += static_cast<double>(std::max(p.recorded_dtoh, p.manager_dtoh)));
+    }
+    QCPGraph* up = cumulative_->addGraph();
+    up->setName(tr("%1 to device").arg(r.look.label));
+    up->setPen(QPen(r.look.color, 2));
+    up->setData(keys, toDevice, true);
+    QCPGraph* down = cumulative_->addGraph();
+    down->setName(tr("%1 to host").arg(r.look.label));
+    down->setPen(QPen(r.look.color, 2, Qt::DashLine));
+    down->setData(keys, toHost, true);
+  }
+}
+
+}  // namespace optiscope::ui

@@ -1,0 +1,174 @@
+#include "tabs/time_tab.h"
+
+#include <qcustomplot.h>
+
+#include <QSplitter>
+#include <QVBoxLayout>
+#include <algorithm>
+
+#include "charts/chart_kit.h"
+#include "charts/hover_readout.h"
+#include "charts/paper_style.h"
+#include "outcome_text.h"
+#include "run_summary.h"
+
+namespace optiscope::ui {
+namespace {
+
+double medianOf(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  return *mid;
+}
+
+struct PhaseSplit {
+  double forward = 0, backward = 0, optimizer = 0, rest = 0;
+};
+
+// Medians per phase: warm-up steps and hiccups of a shared machine would otherwise decide.
+PhaseSplit phaseSplit(const RunData& r) {
+  std::vector<double> f, b, o, total;
+  for (const auto& s : r.steps) {
+    total.push_back(s.step_ms);
+    if (s.forward_ms) f.push_back(*s.forward_ms);
+    if (s.backward_ms) b.push_back(*s.backward_ms);
+    if (s.optimizer_ms) o.push_back(*s.optimizer_ms);
+  }
+  PhaseSplit p{medianOf(f), medianOf(b), medianOf(o), 0};
+  p.rest = std::max(0.0, medianOf(total) - p.forward - p.backward - p.optimizer);
+  return p;
+}
+
+QString durationText(double seconds) {
+  if (seconds < 120) return QStringLiteral("%1 s").arg(seconds, 0, 'f', 1);
+  if (seconds < 7200) return QStringLiteral("%1 min").arg(seconds / 60, 0, 'f', 1);
+  return QStringLiteral("%1 h").arg(seconds / 3600, 0, 'f', 2);
+}
+
+}  // namespace
+
+TimeTab::TimeTab(QWidget* parent)
+    : ChartTab(parent),
+      steps_(addPlot(QStringLiteral("step-time"), tr("Step time"))),
+      phases_(addPlot(QStringLiteral("phase-time"), tr("Median step by phase"))),
+      throughput_(addPlot(QStringLiteral("throughput"), tr("Throughput and total time"))) {
+  auto* bottom = new QSplitter(Qt::Horizontal, this);
+  bottom->addWidget(phases_);
+  bottom->addWidget(throughput_);
+  auto* split = new QSplitter(Qt::Vertical, this);
+  split->addWidget(steps_);
+  split->addWidget(bottom);
+  split->setSizes({400, 360});
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(split);
+
+  steps_->xAxis->setLabel(tr("step"));
+  steps_->yAxis->setLabel(tr("step time (ms)"));
+  phases_->yAxis->setLabel(tr("ms per step"));
+  throughput_->yAxis->setLabel(tr("tokens / s"));
+  for (QCustomPlot* p : {phases_, throughput_}) {
+    p->axisRect()->setRangeDrag(Qt::Vertical);
+    p->axisRect()->setRangeZoom(Qt::Vertical);
+    enableBarTips(*p);
+  }
+  throughput_->legend->setVisible(false);
+  hover_ = new HoverReadout(*steps_, [](const QCPGraph& g, double key, double value) {
+    return tr("%1\nstep %2\n%3 ms").arg(g.name()).arg(static_cast<qint64>(key)).arg(value, 0, 'f', 1);
+  });
+}
+
+void TimeTab::showRuns(const std::vector<RunData>& runs) {
+  runs_ = runs;
+  hover_->hide();
+  steps_->clearGraphs();
+  for (QCustomPlot* p : {phases_, throughput_}) {
+    p->clearPlottables();
+    p->clearItems();
+  }
+  auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+  const int n = static_cast<int>(runs_.size());
+  struct Phase {
+    QString name;
+    QColor color;
+    double PhaseSplit::*field;
+  };
+  const Phase phases[] = {{tr("forward"), QColor(0x4C, 0x72, 0xB0), &PhaseSplit::forward},
+                          {tr("backward"), QColor(0x55, 0xA8, 0x68), &PhaseSplit::backward},
+                          {tr("optimizer"), QColor(0xC4, 0x4E, 0x52), &PhaseSplit::optimizer},
+                          {tr("other (data, sync)"), QColor(0xB0, 0xB0, 0xB0), &PhaseSplit::rest}};
+  std::vector<PhaseSplit> splits;
+  for (int i = 0; i < n; ++i) {
+    const RunData& r = runs_[static_cast<std::size_t>(i)];
+    ticker->addTick(i + 1, QStringLiteral("%1\n%2").arg(r.look.label, outcomeText(r.info)));
+    splits.push_back(phaseSplit(r));
+    QCPGraph* g = steps_->addGraph();
+    g->setName(r.look.label);
+    QColor c = r.look.color;
+    c.setAlpha(200);
+    g->setPen(QPen(c, 1.2, r.look.style));
+    QVector<double> k, v;
+    k.reserve(static_cast<qsizetype>(r.steps.size()));
+    v.reserve(static_cast<qsizetype>(r.steps.size()));
+    for (const auto& s : r.steps) {
+      k << static_cast<double>(s.step);
+      v << s.step_ms;
+    }
+    g->setData(k, v, true);
+  }
+  QCPBars* below = nullptr;
+  for (const auto& ph : phases) {
+    auto* bars = new QCPBars(phases_->xAxis, phases_->yAxis);
+    bars->setName(ph.name);
+    bars->setProperty("format", QStringLiteral("ms"));
+    bars->setBrush(ph.color);
+    bars->setPen(QPen(ph.color.darker(130), 0.8));
+    bars->setWidth(0.6);
+    for (int i = 0; i < n; ++i) bars->addData(i + 1, splits[static_cast<std::size_t>(i)].*(ph.field));
+    if (below) bars->moveAbove(below);
+    below = bars;
+  }
+  for (int i = 0; i < n; ++i) {
+    const RunData& r = runs_[static_cast<std::size_t>(i)];
+    const RunSummary sum = summarize(r.steps);
+    auto* bars = new QCPBars(throughput_->xAxis, throughput_->yAxis);
+    bars->setName(r.look.label);
+    bars->setProperty("format", QStringLiteral("tokens/s"));
+    bars->setBrush(r.look.color);
+    bars->setPen(Qt::NoPen);
+    bars->setWidth(0.6);
+    const double rate = sum.tokens_per_second.value_or(0.0);
+    bars->addData(i + 1, rate);
+    double total = 0;
+    for (const auto& s : r.steps) total += s.step_ms;
+    auto* label = new QCPItemText(throughput_);
+    label->setText(tr("%L1 tok/s\n%2 total").arg(rate, 0, 'f', 0).arg(durationText(total / 1000.0)));
+    label->setProperty("inkText", true);
+    label->setColor(colorsFor(palette()).ink);
+    label->setFont(QFont(throughput_->font().family(), 8));
+    label->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
+    label->position->setCoords(i + 1, rate);
+  }
+  for (QCustomPlot* p : {phases_, throughput_}) {
+    p->xAxis->setTicker(ticker);
+    p->xAxis->setTickLabelRotation(n > 4 ? 30 : 0);
+  }
+  phases_->legend->setVisible(n > 0);
+  steps_->legend->setVisible(n > 0);
+  resetView();
+}
+
+void TimeTab::resetView() {
+  rescaleAll(*steps_);
+  const int n = static_cast<int>(runs_.size());
+  for (QCustomPlot* p : {phases_, throughput_}) {
+    rescaleAll(*p);
+    p->xAxis->setRange(0.4, n + 0.6);
+    // Headroom for the labels above the bars.
+    p->yAxis->setRange(0, p->yAxis->range().upper * 1.2);
+  }
+  replotAll();
+}
+
+}  // namespace optiscope::ui
