@@ -1,6 +1,10 @@
 #include "spec/run_spec.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 
 namespace optiscope {
@@ -33,10 +37,42 @@ json to_object(const RunSpec& s) {
               {"device_budget_bytes", s.device_budget_bytes}};
 }
 
+// nlohmann converts any JSON number to any arithmetic type with a plain cast: 1e300 into an int
+// is undefined behaviour, 2.5 silently becomes 2 and -1 a huge seed. Whole numbers that fit the
+// field are accepted (1e3 too); anything else is refused with the key's name.
+template <typename T>
+T whole_number(const json& v, const char* key) {
+  using limits = std::numeric_limits<T>;
+  const auto refuse = [&]() -> T {
+    throw SpecError(std::string("spec key '") + key + "' must be a whole number from " + std::to_string(limits::min()) +
+                    " to " + std::to_string(limits::max()) + ", not " + v.dump());
+  };
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    return u <= static_cast<std::uint64_t>(limits::max()) ? static_cast<T>(u) : refuse();
+  }
+  if (v.is_number_integer()) {
+    const auto i = v.get<std::int64_t>();
+    if (i < 0) return std::is_signed_v<T> && i >= static_cast<std::int64_t>(limits::min()) ? static_cast<T>(i) : refuse();
+    return static_cast<std::uint64_t>(i) <= static_cast<std::uint64_t>(limits::max()) ? static_cast<T>(i) : refuse();
+  }
+  const double d = v.get<double>();
+  // 2^digits is the first value past the top of T, and exact as a double.
+  const double past_top = std::ldexp(1.0, limits::digits);
+  const double bottom = std::is_signed_v<T> ? -past_top : 0.0;
+  return d == std::trunc(d) && d >= bottom && d < past_top ? static_cast<T>(d) : refuse();
+}
+
 template <typename T>
 void read_key(const json& j, const char* key, T& out) {
   const auto it = j.find(key);
   if (it == j.end()) return;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (it->is_number()) {
+      out = whole_number<T>(*it, key);
+      return;
+    }
+  }
   try {
     out = it->get<T>();
   } catch (const json::exception&) {
@@ -83,7 +119,8 @@ RunSpec from_object(const json& j) {
 json parse(const std::string& text) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number too large for a double (1e400) is an out_of_range.
     throw SpecError(std::string("spec is not valid JSON: ") + e.what());
   }
 }
