@@ -17,7 +17,9 @@ PackedDataset::PackedDataset(const std::vector<std::vector<std::int64_t>>& docum
   }
   const auto window = static_cast<std::size_t>(seq_len + 1);
   const std::size_t count = stream_.size() / window;
-  if (count == 0) throw std::invalid_argument("the dataset is shorter than one sequence of " + std::to_string(seq_len) + " tokens");
+  if (count == 0)
+    throw std::invalid_argument("the dataset is shorter than one sequence of " + std::to_string(seq_len) +
+                                " tokens");
   order_.resize(count);
   std::iota(order_.begin(), order_.end(), std::size_t{0});
 }
@@ -41,13 +43,30 @@ TokenBatch PackedDataset::batch(std::size_t index, std::int64_t batch_size) cons
       std::shuffle(perm.begin(), perm.end(), rng);
       cached_epoch = epoch;
     }
-    const std::size_t start = perm[global % n] * static_cast<std::size_t>(seq_len_ + 1);
-    for (std::int64_t t = 0; t < seq_len_; ++t) {
-      b.input_ids.push_back(stream_[start + static_cast<std::size_t>(t)]);
-      b.labels.push_back(stream_[start + static_cast<std::size_t>(t) + 1]);
-    }
+    append_window(perm[global % n], b);
   }
   return b;
+}
+
+TokenBatch PackedDataset::windows_in_order(std::size_t first, std::int64_t count) const {
+  if (first + static_cast<std::size_t>(count) > order_.size())
+    throw std::out_of_range("windows " + std::to_string(first) + " + " + std::to_string(count) +
+                            " past the " + std::to_string(order_.size()) + " of the dataset");
+  TokenBatch b;
+  b.batch = count;
+  b.seq_len = seq_len_;
+  b.input_ids.reserve(static_cast<std::size_t>(count * seq_len_));
+  b.labels.reserve(b.input_ids.capacity());
+  for (std::int64_t row = 0; row < count; ++row) append_window(first + static_cast<std::size_t>(row), b);
+  return b;
+}
+
+void PackedDataset::append_window(std::size_t window, TokenBatch& b) const {
+  const std::size_t start = window * static_cast<std::size_t>(seq_len_ + 1);
+  for (std::int64_t t = 0; t < seq_len_; ++t) {
+    b.input_ids.push_back(stream_[start + static_cast<std::size_t>(t)]);
+    b.labels.push_back(stream_[start + static_cast<std::size_t>(t) + 1]);
+  }
 }
 
 }  // namespace optiscope

@@ -3,12 +3,15 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
+#include <filesystem>
+#include <optional>
 
-#include "data/byte_tokenizer.h"
+#include "checkpoint/checkpoint_io.h"
 #include "data/packed_dataset.h"
-#include "data/synthetic_instructions.h"
+#include "datasets/run_datasets.h"
 #include "engine/capture_session.h"
 #include "engine/device_runtime.h"
 #include "engine/lr_schedule.h"
@@ -21,22 +24,77 @@
 namespace optiscope::engine {
 namespace {
 
-// Enough synthetic examples that a short run rarely sees one twice.
-constexpr std::size_t kSyntheticExamples = 20000;
+// The model's geometry, where its weights come from, and the tokenizer its data is cut with.
+struct ModelSource {
+  LlamaConfig config;
+  std::optional<std::filesystem::path> checkpoint;
+  std::unique_ptr<datasets::TextTokenizer> tokenizer;
+};
 
-PackedDataset make_dataset(const RunSpec& spec) {
-  if (spec.dataset != "synthetic")
-    throw std::invalid_argument("dataset '" + spec.dataset + "' is not supported yet (use 'synthetic')");
-  ByteTokenizer tokenizer;
-  std::vector<std::vector<std::int64_t>> docs;
-  // The examples depend on the seed only, never on the optimizer: every variant sees the same data.
-  for (const auto& text : synthetic_instructions(kSyntheticExamples, spec.seed)) docs.push_back(tokenizer.encode(text));
-  return PackedDataset(docs, spec.max_seq_length, ByteTokenizer::kBos, ByteTokenizer::kEos, spec.seed);
+ModelSource resolve_model(const RunSpec& spec) {
+  ModelSource m;
+  if (checkpoint::is_checkpoint_folder(spec.model)) {
+    const auto hf = checkpoint::read_config(spec.model);
+    m.config = hf.llama;
+    m.checkpoint = spec.model;
+    const auto tokenizer_json = std::filesystem::path(spec.model) / "tokenizer.json";
+    if (std::filesystem::exists(tokenizer_json)) {
+      m.tokenizer = datasets::load_bpe_tokenizer(tokenizer_json, hf.bos_token_id, hf.eos_token_id);
+    } else {
+      m.tokenizer = datasets::make_byte_tokenizer();
+    }
+    if (m.tokenizer->vocab_size() > m.config.vocab_size)
+      throw std::invalid_argument(
+          "the tokenizer of " + spec.model + " has " + std::to_string(m.tokenizer->vocab_size()) +
+          " ids, more than the model's vocab_size " + std::to_string(m.config.vocab_size) +
+          (std::filesystem::exists(tokenizer_json) ? "" : " (no tokenizer.json: byte-level ids)"));
+    return m;
+  }
+  const auto& presets = known_model_presets();
+  if (std::find(presets.begin(), presets.end(), spec.model) == presets.end())
+    throw std::invalid_argument("model '" + spec.model +
+                                "' is neither a preset (tiny, small, llama-3.2-1b, llama-3.2-3b, " +
+                                "llama-3.1-8b) nor a checkpoint folder with a config.json");
+  m.config = llama_preset(spec.model);
+  m.tokenizer = datasets::make_byte_tokenizer();
+  // Presets read bytes: the vocabulary must at least hold the byte tokenizer's ids.
+  m.config.vocab_size = std::max(m.config.vocab_size, m.tokenizer->vocab_size());
+  return m;
 }
 
 torch::Tensor to_tensor(const std::vector<std::int64_t>& values, std::int64_t rows, std::int64_t cols,
                         const torch::Device& device) {
-  return torch::tensor(values, torch::kInt64).view({rows, cols}).to(device);
+  // from_blob + to: one copy (host to device), none on the host side.
+  auto host = torch::from_blob(const_cast<std::int64_t*>(values.data()), {rows, cols}, torch::kInt64);
+  return device.is_cpu() ? host.clone() : host.to(device);
+}
+
+struct DeviceBatch {
+  torch::Tensor ids;
+  torch::Tensor labels;
+  std::int64_t tokens = 0;
+};
+
+DeviceBatch to_device(const TokenBatch& b, const torch::Device& device) {
+  return {to_tensor(b.input_ids, b.batch, b.seq_len, device), to_tensor(b.labels, b.batch, b.seq_len, device),
+          b.batch * b.seq_len};
+}
+
+// torch.nn.utils.clip_grad_norm_ (foreach path) without its host synchronisation: LibTorch's C++
+// version returns the norm as a double, which stalls the GPU every step. The clip factor stays on
+// the device; one multi-tensor norm and one multi-tensor scale.
+void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  std::vector<torch::Tensor> grads;
+  grads.reserve(params.size());
+  for (const auto& p : params) {
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  if (grads.empty()) return;
+  torch::NoGradGuard no_grad;
+  const auto norms = at::_foreach_norm(grads, 2);
+  const auto total = torch::linalg_vector_norm(torch::stack(norms), 2);
+  const auto coef = torch::clamp_max(max_norm / (total + 1e-6), 1.0);
+  at::_foreach_mul_(grads, coef);
 }
 
 // Autocast for the "fp32 weights, bf16 compute" precision, restored on scope exit.
@@ -62,6 +120,27 @@ class AutocastScope {
   bool previous_ = false;
 };
 
+// Mean next-token loss over the held-out windows (all of them, or the first max_samples), in
+// batches of `batch`, without gradients; one host read at the end.
+double evaluate(LlamaForCausalLM& model, const PackedDataset& eval, std::int64_t batch,
+                std::int64_t max_samples, const torch::Device& device, bool autocast) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  auto windows = static_cast<std::int64_t>(eval.windows());
+  if (max_samples > 0) windows = std::min(windows, max_samples);
+  torch::Tensor sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  std::int64_t tokens = 0;
+  for (std::int64_t first = 0; first < windows; first += batch) {
+    const auto b = to_device(
+        eval.windows_in_order(static_cast<std::size_t>(first), std::min(batch, windows - first)), device);
+    AutocastScope scope(autocast, device);
+    sum += model->loss(model->forward(b.ids), b.labels).to(torch::kFloat64) * static_cast<double>(b.tokens);
+    tokens += b.tokens;
+  }
+  model->train();
+  return sum.item<double>() / static_cast<double>(tokens);
+}
+
 }  // namespace
 
 TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<bool>* cancel,
@@ -77,12 +156,15 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
   std::unique_ptr<CaptureSession> capture;
   try {
     set_memory_budget(device, static_cast<std::int64_t>(spec.device_budget_bytes));
-    PackedDataset data = make_dataset(spec);
-    LlamaConfig config = llama_preset(spec.model);
+    ModelSource source = resolve_model(spec);
+    const LlamaConfig& config = source.config;
     if (spec.max_seq_length > config.max_position_embeddings)
-      throw std::invalid_argument("max_seq_length " + std::to_string(spec.max_seq_length) + " is longer than the model's " +
+      throw std::invalid_argument("max_seq_length " + std::to_string(spec.max_seq_length) +
+                                  " is longer than the model's " +
                                   std::to_string(config.max_position_embeddings) + " positions");
-    if (config.vocab_size < ByteTokenizer::kVocabSize) config.vocab_size = ByteTokenizer::kVocabSize;
+    datasets::RunData data = datasets::make_run_data(spec, *source.tokenizer);
+    if (spec.eval_steps > 0 && !data.eval)
+      throw std::invalid_argument("eval_steps is set but no data is held out");
 
     capture = std::make_unique<CaptureSession>(device, options.capture);
     if (recorder != nullptr) recorder->on_capture(capture->info());
@@ -90,8 +172,14 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     torch::manual_seed(spec.seed);
     LlamaForCausalLM model(config);
     model->to(device);
-    model->reset_parameters(spec.seed);
+    if (source.checkpoint) {
+      // Weights convert to the run's precision below, whatever dtype the files hold.
+      checkpoint::load_weights(*source.checkpoint, *model);
+    } else {
+      model->reset_parameters(spec.seed);
+    }
     if (spec.precision == "bf16") model->to(torch::kBFloat16);
+    model->set_gradient_checkpointing(spec.gradient_checkpointing);
     model->train();
 
     optim::OptimizerOptions oo;
@@ -106,6 +194,9 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     const std::int64_t accum = spec.gradient_accumulation_steps;
     const std::int64_t batch = spec.per_device_train_batch_size;
     const bool autocast = spec.precision == "fp32_autocast_bf16";
+    const std::int64_t eval_batch =
+        spec.per_device_eval_batch_size > 0 ? spec.per_device_eval_batch_size : batch;
+    const auto params = model->parameters();
 
     for (step = 1; step <= total; ++step) {
       if (cancel != nullptr && cancel->load()) {
@@ -125,10 +216,15 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       std::vector<std::array<int, 3>> marks;  // per micro-batch: start, forward done, backward done
       std::vector<torch::Tensor> losses;
       MemorySample fwd_end, fwd_peak, bwd_end, bwd_peak;
+      // Every micro-batch goes to the device now, while the device is idle: a copy from pageable
+      // memory between two micro-batches would wait for the queued work.
+      std::vector<DeviceBatch> micro_batches;
+      for (std::int64_t micro = 0; micro < accum; ++micro)
+        micro_batches.push_back(
+            to_device(data.train.batch(static_cast<std::size_t>((step - 1) * accum + micro), batch), device));
       for (std::int64_t micro = 0; micro < accum; ++micro) {
-        const auto b = data.batch(static_cast<std::size_t>((step - 1) * accum + micro), batch);
-        const auto ids = to_tensor(b.input_ids, b.batch, b.seq_len, device);
-        const auto labels = to_tensor(b.labels, b.batch, b.seq_len, device);
+        const auto& ids = micro_batches[static_cast<std::size_t>(micro)].ids;
+        const auto& labels = micro_batches[static_cast<std::size_t>(micro)].labels;
         std::array<int, 3> m{};
         reset_peak_memory(device);
         m[0] = timer->mark();
@@ -148,10 +244,10 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
         if (micro == 0) bwd_peak = probe.sample(step, Phase::backward, SamplePoint::peak);
         losses.push_back(loss.detach());
         marks.push_back(m);
-        tokens += b.batch * b.seq_len;
+        tokens += micro_batches[static_cast<std::size_t>(micro)].tokens;
       }
       bwd_end = probe.sample(step, Phase::backward, SamplePoint::end);
-      if (spec.max_grad_norm > 0.0) torch::nn::utils::clip_grad_norm_(model->parameters(), spec.max_grad_norm);
+      if (spec.max_grad_norm > 0.0) clip_grad_norm(params, spec.max_grad_norm);
       const double lr = learning_rate_at(spec.lr_scheduler_type, spec.learning_rate, step - 1, warmup, total);
       optimizer->set_lr(lr);
       reset_peak_memory(device);
@@ -161,8 +257,8 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       const MemorySample opt_peak = probe.sample(step, Phase::optimizer, SamplePoint::peak);
       optimizer->zero_grad();
       const MemorySample opt_end_sample = probe.sample(step, Phase::optimizer, SamplePoint::end);
-      // The only synchronisation of the step: losses are read once, after the update.
-      for (const auto& l : losses) loss_sum += l.item<double>();
+      // The only synchronisation of the step: the losses are read once, after the update.
+      loss_sum = torch::stack(losses).sum().item<double>();
       synchronize(device);
       const auto t1 = std::chrono::steady_clock::now();
       for (const auto& m : marks) {
@@ -180,10 +276,14 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       rec.forward_ms = forward_ms;
       rec.backward_ms = backward_ms;
       rec.optimizer_ms = timer->elapsed_ms(opt_start, opt_end);
+      const bool eval_now = data.eval && spec.eval_steps > 0 && step % spec.eval_steps == 0;
+      if (eval_now)
+        rec.eval_loss = evaluate(model, *data.eval, eval_batch, spec.max_eval_samples, device, autocast);
       bundle.step = rec;
       bundle.memory = {fwd_end, fwd_peak, bwd_end, bwd_peak, opt_end_sample, opt_peak};
       capture->step_finished(step, bundle);
-      if (recorder != nullptr && (step % spec.logging_steps == 0 || step == total)) recorder->on_bundle(bundle);
+      if (recorder != nullptr && (step % spec.logging_steps == 0 || step == total || eval_now))
+        recorder->on_bundle(bundle);
       result.steps_done = step;
     }
   } catch (const c10::OutOfMemoryError& e) {
@@ -205,7 +305,8 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     StepBundle late = capture->finish();
     if (recorder != nullptr) {
       recorder->on_capture(capture->info());
-      if (!late.um_events.empty() || !late.kernels.empty() || !late.memcpys.empty()) recorder->on_bundle(late);
+      if (!late.um_events.empty() || !late.kernels.empty() || !late.memcpys.empty())
+        recorder->on_bundle(late);
     }
   }
   try {

@@ -1,5 +1,7 @@
 #include "model/llama.h"
 
+#include "model/layer_checkpoint.h"
+
 #include <cmath>
 #include <numbers>
 
@@ -24,9 +26,11 @@ torch::Tensor llama3_scaled(const torch::Tensor& inv_freq, const LlamaConfig& c)
   const double high_wavelen = old_len / c.rope_high_freq_factor;
   const auto wavelen = 2.0 * std::numbers::pi / inv_freq;
   auto scaled = torch::where(wavelen > low_wavelen, inv_freq / factor, inv_freq);
-  const auto smooth = (old_len / wavelen - c.rope_low_freq_factor) / (c.rope_high_freq_factor - c.rope_low_freq_factor);
+  const auto smooth =
+      (old_len / wavelen - c.rope_low_freq_factor) / (c.rope_high_freq_factor - c.rope_low_freq_factor);
   const auto smoothed = (1 - smooth) * scaled / factor + smooth * scaled;
-  const auto is_medium = torch::logical_not(wavelen < high_wavelen).logical_and(torch::logical_not(wavelen > low_wavelen));
+  const auto is_medium =
+      torch::logical_not(wavelen < high_wavelen).logical_and(torch::logical_not(wavelen > low_wavelen));
   return torch::where(is_medium, smoothed, scaled);
 }
 
@@ -44,7 +48,8 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 }
 
 RotaryEmbedding::RotaryEmbedding(const LlamaConfig& c) {
-  const auto exponents = torch::arange(0, c.head_dim, 2, torch::kInt64).to(torch::kFloat32) / static_cast<double>(c.head_dim);
+  const auto exponents =
+      torch::arange(0, c.head_dim, 2, torch::kInt64).to(torch::kFloat32) / static_cast<double>(c.head_dim);
   inv_freq_ = 1.0 / torch::pow(torch::tensor(c.rope_theta, torch::kFloat32), exponents);
   if (c.rope_scaling_factor > 0.0) inv_freq_ = llama3_scaled(inv_freq_, c);
 }
@@ -70,7 +75,8 @@ LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c)
   o_proj = register_module("o_proj", linear(heads_ * head_dim_, c.hidden_size));
 }
 
-torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                          const torch::Tensor& sin) {
   const auto b = x.size(0);
   const auto t = x.size(1);
   auto q = q_proj(x).view({b, t, heads_, head_dim_}).transpose(1, 2);
@@ -101,7 +107,8 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c) {
   self_attn = register_module("self_attn", LlamaAttention(c));
   mlp = register_module("mlp", LlamaMLP(c));
   input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
-  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
 
 torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
@@ -125,7 +132,13 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c) : config_(c), r
 torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& input_ids) {
   auto h = model->embed_tokens(input_ids);
   const auto [cos, sin] = rope_.tables(input_ids.size(1), h.scalar_type(), h.device());
-  for (const auto& layer : *model->layers) h = layer->as<LlamaDecoderLayer>()->forward(h, cos, sin);
+  const bool recompute = gradient_checkpointing_ && is_training() && torch::GradMode::is_enabled();
+  for (const auto& module : *model->layers) {
+    auto layer = std::dynamic_pointer_cast<LlamaDecoderLayerImpl>(module);
+    // The reentrant checkpoint only sees gradients flowing through its input: the embedding
+    // output needs grad, as it does whenever the embeddings are trained.
+    h = recompute && h.requires_grad() ? checkpointed_layer(layer, h, cos, sin) : layer->forward(h, cos, sin);
+  }
   h = model->norm(h);
   return lm_head ? lm_head(h) : torch::nn::functional::linear(h, model->embed_tokens->weight);
 }

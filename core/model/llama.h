@@ -80,6 +80,10 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   torch::Tensor loss(const torch::Tensor& logits, const torch::Tensor& labels);
   /// Re-draws weights the way transformers' _init_weights does (normal(0, initializer_range)).
   void reset_parameters(std::uint64_t seed);
+  /// Activation checkpointing (transformers' gradient_checkpointing_enable): in training with
+  /// gradients on, each layer's activations are recomputed in backward instead of kept.
+  void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
+  bool gradient_checkpointing() const { return gradient_checkpointing_; }
   const LlamaConfig& config() const { return config_; }
 
   LlamaModel model{nullptr};
@@ -88,6 +92,7 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
  private:
   LlamaConfig config_;
   RotaryEmbedding rope_;
+  bool gradient_checkpointing_ = false;
 };
 TORCH_MODULE(LlamaForCausalLM);
 

@@ -32,6 +32,12 @@ json to_object(const RunSpec& s) {
               {"max_grad_norm", s.max_grad_norm},
               {"max_steps", s.max_steps},
               {"logging_steps", s.logging_steps},
+              {"dataset_text_field", s.dataset_text_field},
+              {"gradient_checkpointing", s.gradient_checkpointing},
+              {"eval_steps", s.eval_steps},
+              {"eval_split", s.eval_split},
+              {"per_device_eval_batch_size", s.per_device_eval_batch_size},
+              {"max_eval_samples", s.max_eval_samples},
               {"seed", s.seed},
               {"device", s.device},
               {"device_budget_bytes", s.device_budget_bytes}};
@@ -82,10 +88,30 @@ void read_key(const json& j, const char* key, T& out) {
 
 RunSpec from_object(const json& j) {
   if (!j.is_object()) throw SpecError("a run spec must be a JSON object");
-  static const std::vector<std::string> known_keys = {
-      "model", "dataset", "optim", "precision", "bf16", "per_device_train_batch_size", "max_seq_length",
-      "gradient_accumulation_steps", "learning_rate", "warmup_ratio", "lr_scheduler_type", "weight_decay",
-      "max_grad_norm", "max_steps", "logging_steps", "seed", "device", "device_budget_bytes"};
+  static const std::vector<std::string> known_keys = {"model",
+                                                      "dataset",
+                                                      "optim",
+                                                      "precision",
+                                                      "bf16",
+                                                      "per_device_train_batch_size",
+                                                      "max_seq_length",
+                                                      "gradient_accumulation_steps",
+                                                      "learning_rate",
+                                                      "warmup_ratio",
+                                                      "lr_scheduler_type",
+                                                      "weight_decay",
+                                                      "max_grad_norm",
+                                                      "max_steps",
+                                                      "logging_steps",
+                                                      "seed",
+                                                      "device",
+                                                      "device_budget_bytes",
+                                                      "dataset_text_field",
+                                                      "gradient_checkpointing",
+                                                      "eval_steps",
+                                                      "eval_split",
+                                                      "per_device_eval_batch_size",
+                                                      "max_eval_samples"};
   for (const auto& [key, value] : j.items()) {
     if (!contains(known_keys, key)) throw SpecError("unknown spec key '" + key + "'");
   }
@@ -113,6 +139,12 @@ RunSpec from_object(const json& j) {
   read_key(j, "seed", s.seed);
   read_key(j, "device", s.device);
   read_key(j, "device_budget_bytes", s.device_budget_bytes);
+  read_key(j, "dataset_text_field", s.dataset_text_field);
+  read_key(j, "gradient_checkpointing", s.gradient_checkpointing);
+  read_key(j, "eval_steps", s.eval_steps);
+  read_key(j, "eval_split", s.eval_split);
+  read_key(j, "per_device_eval_batch_size", s.per_device_eval_batch_size);
+  read_key(j, "max_eval_samples", s.max_eval_samples);
   return s;
 }
 
@@ -136,14 +168,15 @@ void throw_if_invalid(const RunSpec& s) {
 }  // namespace
 
 const std::vector<std::string>& known_optimizers() {
-  static const std::vector<std::string> names = {"adamw_torch",       "adamw_torch_fused", "adamw_32bit",
-                                                 "adamw_8bit",        "paged_adamw_32bit", "paged_adamw_8bit",
-                                                 "offload_adamw_32bit", "offload_adamw_8bit"};
+  static const std::vector<std::string> names = {
+      "adamw_torch",       "adamw_torch_fused", "adamw_32bit",         "adamw_8bit",
+      "paged_adamw_32bit", "paged_adamw_8bit",  "offload_adamw_32bit", "offload_adamw_8bit"};
   return names;
 }
 
 const std::vector<std::string>& known_model_presets() {
-  static const std::vector<std::string> names = {"tiny", "small", "llama-3.2-1b", "llama-3.2-3b", "llama-3.1-8b"};
+  static const std::vector<std::string> names = {"tiny", "small", "llama-3.2-1b", "llama-3.2-3b",
+                                                 "llama-3.1-8b"};
   return names;
 }
 
@@ -153,24 +186,40 @@ std::vector<std::string> validate(const RunSpec& s) {
   if (!contains(known_optimizers(), s.optim)) problems.push_back("unknown optimizer '" + s.optim + "'");
   if (s.precision != "fp32" && s.precision != "bf16" && s.precision != "fp32_autocast_bf16")
     problems.push_back("precision must be fp32, bf16 or fp32_autocast_bf16, not '" + s.precision + "'");
-  if (s.per_device_train_batch_size < 1) problems.emplace_back("per_device_train_batch_size must be at least 1");
+  if (s.per_device_train_batch_size < 1)
+    problems.emplace_back("per_device_train_batch_size must be at least 1");
   if (s.max_seq_length < 2) problems.emplace_back("max_seq_length must be at least 2");
-  if (s.gradient_accumulation_steps < 1) problems.emplace_back("gradient_accumulation_steps must be at least 1");
+  if (s.gradient_accumulation_steps < 1)
+    problems.emplace_back("gradient_accumulation_steps must be at least 1");
   if (!(s.learning_rate > 0.0) || !(s.learning_rate < 10.0))
     problems.emplace_back("learning_rate must be positive (and below 10)");
-  if (!(s.warmup_ratio >= 0.0 && s.warmup_ratio <= 1.0)) problems.emplace_back("warmup_ratio must be in [0, 1]");
+  if (!(s.warmup_ratio >= 0.0 && s.warmup_ratio <= 1.0))
+    problems.emplace_back("warmup_ratio must be in [0, 1]");
   if (s.lr_scheduler_type != "linear" && s.lr_scheduler_type != "constant" && s.lr_scheduler_type != "cosine")
-    problems.push_back("lr_scheduler_type must be linear, constant or cosine, not '" + s.lr_scheduler_type + "'");
+    problems.push_back("lr_scheduler_type must be linear, constant or cosine, not '" + s.lr_scheduler_type +
+                       "'");
   if (!(s.weight_decay >= 0.0)) problems.emplace_back("weight_decay must not be negative");
-  if (!(s.max_grad_norm >= 0.0)) problems.emplace_back("max_grad_norm must not be negative (0 turns clipping off)");
+  if (!(s.max_grad_norm >= 0.0))
+    problems.emplace_back("max_grad_norm must not be negative (0 turns clipping off)");
   if (s.max_steps < 1) problems.emplace_back("max_steps must be at least 1");
   if (s.logging_steps < 1) problems.emplace_back("logging_steps must be at least 1");
+  if (s.dataset_text_field.empty()) problems.emplace_back("dataset_text_field must name a JSONL field");
+  if (s.eval_steps < 0) problems.emplace_back("eval_steps must not be negative (0 turns evaluation off)");
+  if (!(s.eval_split >= 0.0 && s.eval_split <= 0.5))
+    problems.emplace_back("eval_split must be a fraction of the documents in [0, 0.5]");
+  if (s.eval_steps > 0 && !(s.eval_split > 0.0))
+    problems.emplace_back("eval_steps needs a held-out split: set eval_split above 0");
+  if (s.per_device_eval_batch_size < 0)
+    problems.emplace_back("per_device_eval_batch_size must not be negative (0 = the training batch size)");
+  if (s.max_eval_samples < 0) problems.emplace_back("max_eval_samples must not be negative (0 = all)");
   if (s.device != "cpu" && s.device != "cuda" && s.device.rfind("cuda:", 0) != 0)
     problems.push_back("device must be cpu, cuda or cuda:N, not '" + s.device + "'");
   return problems;
 }
 
-std::string to_json(const RunSpec& spec) { return to_object(spec).dump(2); }
+std::string to_json(const RunSpec& spec) {
+  return to_object(spec).dump(2);
+}
 
 std::string to_json(const ComparisonSpec& spec) {
   json j = to_object(spec.base);

@@ -9,10 +9,11 @@
 namespace optiscope {
 
 struct RunSpec {
-  std::string model = "tiny";          // preset name or checkpoint folder
-  std::string dataset = "synthetic";   // "synthetic", or a .jsonl / .txt path
-  std::string optim = "adamw_torch";   // TrainingArguments.optim name
-  std::string precision = "fp32";      // fp32 | bf16 | fp32_autocast_bf16
+  std::string model = "tiny";               // preset name or checkpoint folder
+  std::string dataset = "synthetic";        // "synthetic", or a .jsonl / .txt path
+  std::string dataset_text_field = "text";  // the JSONL field holding each document (TRL's name)
+  std::string optim = "adamw_torch";        // TrainingArguments.optim name
+  std::string precision = "fp32";           // fp32 | bf16 | fp32_autocast_bf16
   int per_device_train_batch_size = 16;
   int max_seq_length = 64;
   int gradient_accumulation_steps = 1;
@@ -23,9 +24,14 @@ struct RunSpec {
   double max_grad_norm = 1.0;
   int max_steps = 120;
   int logging_steps = 1;
+  bool gradient_checkpointing = false;  // recompute each layer's activations in backward
+  int eval_steps = 0;                   // evaluation loss every N steps; 0 = none
+  double eval_split = 0.0;              // fraction of the documents held out for evaluation
+  int per_device_eval_batch_size = 0;   // 0 = per_device_train_batch_size
+  int max_eval_samples = 0;             // held-out sequences evaluated; 0 = all of them
   std::uint64_t seed = 42;
-  std::string device = "cpu";               // cpu | cuda | cuda:N
-  std::uint64_t device_budget_bytes = 0;    // 0 = the whole device
+  std::string device = "cpu";             // cpu | cuda | cuda:N
+  std::uint64_t device_budget_bytes = 0;  // 0 = the whole device
 };
 
 /// A comparison runs one spec once per optimizer variant, same seed and data order.

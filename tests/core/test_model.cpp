@@ -49,8 +49,10 @@ TEST(LlamaModel, UntrainedLossIsNearLogVocab) {
   const auto c = llama_preset("tiny");
   LlamaForCausalLM model(c);
   model->reset_parameters(3);
+  torch::manual_seed(3);
   const auto ids = torch::randint(0, c.vocab_size, {4, 32}, torch::kInt64);
-  const auto loss = model->loss(model->forward(ids), ids).item<double>();
+  // Next-token pairs: with tied embeddings, labels equal to the inputs would be easier than chance.
+  const auto loss = model->loss(model->forward(ids).narrow(1, 0, 31), ids.narrow(1, 1, 31)).item<double>();
   EXPECT_NEAR(loss, std::log(static_cast<double>(c.vocab_size)), 0.3);
 }
 
@@ -62,4 +64,41 @@ TEST(LlamaModel, TiedEmbeddingsShareTheirWeight) {
   c.tie_word_embeddings = false;
   LlamaForCausalLM untied(c);
   EXPECT_TRUE(untied->lm_head);
+}
+
+TEST(LlamaModel, GradientCheckpointingGivesTheSameGradients) {
+  const auto c = llama_preset("tiny");
+  const auto ids = torch::randint(0, c.vocab_size, {2, 16}, torch::kInt64);
+  const auto grads = [&](bool recompute) {
+    LlamaForCausalLM model(c);
+    model->reset_parameters(4);
+    model->train();
+    model->set_gradient_checkpointing(recompute);
+    const auto loss = model->loss(model->forward(ids).narrow(1, 0, 15), ids.narrow(1, 1, 15));
+    loss.backward();
+    std::vector<torch::Tensor> out;
+    for (const auto& p : model->parameters()) out.push_back(p.grad().clone());
+    return std::make_pair(loss.item<double>(), out);
+  };
+  const auto [plain_loss, plain] = grads(false);
+  const auto [ckpt_loss, ckpt] = grads(true);
+  EXPECT_DOUBLE_EQ(plain_loss, ckpt_loss);
+  ASSERT_EQ(plain.size(), ckpt.size());
+  for (std::size_t i = 0; i < plain.size(); ++i)
+    EXPECT_TRUE(torch::allclose(plain[i], ckpt[i], 1e-5, 1e-7)) << i;
+}
+
+TEST(LlamaModel, Llama3RopeScalingKeepsHighFrequenciesAndDividesLowOnes) {
+  auto c = llama_preset("tiny");
+  c.rope_theta = 500000.0;
+  c.rope_scaling_factor = 8.0;
+  c.rope_original_max_position_embeddings = 64;
+  const RotaryEmbedding scaled(c);
+  c.rope_scaling_factor = 0.0;
+  const RotaryEmbedding plain(c);
+  const auto a = scaled.inv_freq();
+  const auto b = plain.inv_freq();
+  // Wavelengths under 64 / high_freq_factor (= 16) are kept; over 64 / low_freq_factor are divided by 8.
+  EXPECT_FLOAT_EQ(a[0].item<float>(), b[0].item<float>());
+  EXPECT_FLOAT_EQ(a[-1].item<float>(), b[-1].item<float>() / 8.0f);
 }

@@ -13,7 +13,8 @@ std::vector<StepRecord> run(const std::string& optim, int steps) {
   s.optim = optim;
   s.max_steps = steps;
   std::vector<StepRecord> out;
-  const auto r = engine::train(s, [&](const StepRecord& rec) { out.push_back(rec); }, nullptr);
+  const auto r = engine::train(
+      s, [&](const StepRecord& rec) { out.push_back(rec); }, nullptr);
   EXPECT_EQ(r.outcome, Outcome::completed) << r.detail;
   return out;
 }
@@ -78,4 +79,47 @@ TEST(Training, UnknownDatasetFailsWithAMessage) {
   const auto r = engine::train(s, nullptr, nullptr);
   EXPECT_EQ(r.outcome, Outcome::failed);
   EXPECT_NE(r.detail.find("no-such-dataset"), std::string::npos);
+}
+
+TEST(Training, EvaluationLossEveryEvalSteps) {
+  RunSpec s;
+  s.max_steps = 6;
+  s.logging_steps = 4;
+  s.eval_steps = 3;
+  s.eval_split = 0.02;
+  s.max_eval_samples = 32;
+  std::vector<StepRecord> out;
+  const auto r = engine::train(
+      s, [&](const StepRecord& rec) { out.push_back(rec); }, nullptr);
+  ASSERT_EQ(r.outcome, Outcome::completed) << r.detail;
+  // Logged at 3 (eval), 4 (logging) and 6 (eval, last).
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].step, 3);
+  ASSERT_TRUE(out[0].eval_loss.has_value());
+  EXPECT_FALSE(out[1].eval_loss.has_value());
+  ASSERT_TRUE(out[2].eval_loss.has_value());
+  EXPECT_LT(*out[2].eval_loss, *out[0].eval_loss);
+  EXPECT_GT(*out[0].eval_loss, 0.0);
+}
+
+TEST(Training, GradientCheckpointingTrainsTheSame) {
+  RunSpec s;
+  s.max_steps = 3;
+  std::vector<double> plain, ckpt;
+  engine::train(
+      s, [&](const StepRecord& rec) { plain.push_back(rec.loss); }, nullptr);
+  s.gradient_checkpointing = true;
+  const auto r = engine::train(
+      s, [&](const StepRecord& rec) { ckpt.push_back(rec.loss); }, nullptr);
+  ASSERT_EQ(r.outcome, Outcome::completed) << r.detail;
+  ASSERT_EQ(plain.size(), ckpt.size());
+  for (std::size_t i = 0; i < plain.size(); ++i) EXPECT_NEAR(plain[i], ckpt[i], 1e-4 * plain[i]);
+}
+
+TEST(Training, UnknownModelNamesPresetsAndFolders) {
+  RunSpec s;
+  s.model = "/no/such/checkpoint";
+  const auto r = engine::train(s, nullptr, nullptr);
+  EXPECT_EQ(r.outcome, Outcome::failed);
+  EXPECT_NE(r.detail.find("neither a preset"), std::string::npos) << r.detail;
 }

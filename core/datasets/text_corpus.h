@@ -1,0 +1,29 @@
+#pragma once
+// Training text from files, without LibTorch: JSONL with one document per line in a "text" field
+// (the seed's SFT format, TRL's dataset_text_field), or plain text with documents separated by
+// blank lines. Every document must be UTF-8; errors name the file, the line and the problem.
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace optiscope::datasets {
+
+class DatasetError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Documents of JSONL bytes: each non-blank line is an object whose `field` is a string.
+std::vector<std::string> parse_jsonl_texts(std::string_view bytes, const std::string& field = "text",
+                                           const std::string& what = "dataset");
+
+/// Documents of plain text: paragraphs separated by one or more blank lines, trimmed of the
+/// newlines around them.
+std::vector<std::string> split_plain_text(std::string_view bytes, const std::string& what = "dataset");
+
+/// Reads a .jsonl (JSONL) or any other file (plain text). Throws DatasetError when the file is
+/// missing, unreadable, malformed or holds no document.
+std::vector<std::string> load_text_documents(const std::string& path, const std::string& field = "text");
+
+}  // namespace optiscope::datasets
