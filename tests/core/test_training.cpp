@@ -1,8 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <vector>
 
+#include "checkpoint/checkpoint_io.h"
 #include "engine/trainer.h"
+#include "tokenizer/byte_level.h"
+#include "tokenizer/llama3_pretokenizer.h"
 
 using namespace optiscope;
 
@@ -122,4 +129,76 @@ TEST(Training, UnknownModelNamesPresetsAndFolders) {
   const auto r = engine::train(s, nullptr, nullptr);
   EXPECT_EQ(r.outcome, Outcome::failed);
   EXPECT_NE(r.detail.find("neither a preset"), std::string::npos) << r.detail;
+}
+
+namespace {
+
+// A checkpoint folder as a user would point at: config.json, weights, and a byte-level BPE
+// tokenizer.json with Llama 3's pre-tokenizer and its two special tokens.
+std::filesystem::path make_checkpoint_with_tokenizer(const std::filesystem::path& dir) {
+  auto config = llama_preset("tiny");
+  config.vocab_size = 300;
+  LlamaForCausalLM model(config);
+  model->reset_parameters(11);
+  checkpoint::save_checkpoint(dir, *model);
+  const tokenizer::ByteLevelAlphabet alphabet;
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int b = 0; b < 256; ++b) vocab[alphabet.encode(static_cast<unsigned char>(b))] = b;
+  vocab["in"] = 256;
+  nlohmann::json j;
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"] = {{"type", "Sequence"},
+                        {"pretokenizers",
+                         {{{"type", "Split"},
+                           {"pattern", {{"Regex", tokenizer::kLlama3SplitPattern}}},
+                           {"behavior", "Isolated"}},
+                          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
+  j["model"] = {{"type", "BPE"}, {"vocab", vocab}, {"merges", {"i n"}}, {"ignore_merges", true}};
+  j["added_tokens"] = {{{"id", 290}, {"content", "<|begin_of_text|>"}, {"special", true}},
+                       {{"id", 291}, {"content", "<|end_of_text|>"}, {"special", true}}};
+  std::ofstream(dir / "tokenizer.json") << j.dump();
+  return dir;
+}
+
+}  // namespace
+
+TEST(Training, FineTunesACheckpointFolderOnJsonlWithItsTokenizer) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("optiscope_run_ckpt_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  make_checkpoint_with_tokenizer(dir);
+  const auto data = dir / "train.jsonl";
+  {
+    std::ofstream out(data);
+    for (int i = 0; i < 300; ++i)
+      out << "{\"text\": \"### Instruction:\\nSpell " << i << " in words.\\n### Response:\\ninstruction " << i
+          << "\"}\n";
+  }
+  RunSpec s;
+  s.model = dir.string();
+  s.dataset = data.string();
+  s.max_seq_length = 48;
+  s.per_device_train_batch_size = 4;
+  s.max_steps = 4;
+  s.eval_steps = 2;
+  s.eval_split = 0.1;
+  s.gradient_checkpointing = true;
+  std::vector<StepRecord> steps;
+  const auto r = engine::train(
+      s, [&](const StepRecord& rec) { steps.push_back(rec); }, nullptr);
+  ASSERT_EQ(r.outcome, Outcome::completed) << r.detail;
+  ASSERT_EQ(steps.size(), 4u);
+  EXPECT_TRUE(steps[1].eval_loss.has_value());
+  EXPECT_TRUE(steps[3].eval_loss.has_value());
+  // Loaded weights, not a fresh init: the first loss is that of the saved model (near log 300).
+  EXPECT_NEAR(steps[0].loss, std::log(300.0), 0.5);
+
+  // A token id past the model's vocabulary is refused before training.
+  auto config = checkpoint::read_config(dir);
+  config.llama.vocab_size = 200;
+  std::ofstream(dir / "config.json") << checkpoint::hf_config_json(config.llama);
+  const auto bad = engine::train(s, nullptr, nullptr);
+  EXPECT_EQ(bad.outcome, Outcome::failed);
+  EXPECT_NE(bad.detail.find("vocab_size"), std::string::npos) << bad.detail;
+  std::filesystem::remove_all(dir);
 }
