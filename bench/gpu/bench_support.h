@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <sstream>
@@ -120,6 +121,7 @@ class Json {
   static std::string value(const Value& v, int indent, int depth) {
     if (const auto* s = std::get_if<std::string>(&v)) return quote(*s);
     if (const auto* d = std::get_if<double>(&v)) {
+      if (!std::isfinite(*d)) return "null";  // JSON has no inf or NaN
       char buf[32];
       std::snprintf(buf, sizeof buf, "%.6g", *d);
       return buf;

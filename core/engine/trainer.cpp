@@ -171,6 +171,9 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
 
     torch::manual_seed(spec.seed);
     LlamaForCausalLM model(config);
+    // Convert on the host before the move: an 8B model in fp32 would not fit a 40 GiB budget on
+    // its way to bf16.
+    if (spec.precision == "bf16") model->to(torch::kBFloat16);
     model->to(device);
     if (source.checkpoint) {
       // Weights convert to the run's precision below, whatever dtype the files hold.

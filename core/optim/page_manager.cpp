@@ -96,23 +96,34 @@ void PageManager::evict_until_fits(std::size_t incoming, std::int64_t limit, voi
   }
 }
 
+bool PageManager::under_pressure(std::size_t bytes) const {
+  size_t free_b = 0;
+  size_t total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return true;
+  constexpr std::size_t kMargin = std::size_t{2} << 30;
+  return free_b < bytes + kMargin;
+}
+
 void PageManager::prefetch_for_use(void* ptr, void* stream) {
   auto it = find(ptr);
   if (it == lru_.end()) throw std::logic_error("prefetch of memory the page manager does not own");
   Block block = *it;
   lru_.erase(it);
+  // Under a budget, the others make room for this block whether or not it is resident: every
+  // block starts resident after its first touch, so evicting only on a miss would never page.
+  // The block itself is out of the LRU list here and cannot be chosen.
+  if (budget_ > 0) evict_until_fits(block.resident ? 0 : block.bytes, resident_limit(), stream);
   if (!block.resident) {
-    // The block itself is not counted yet; make room for it first, then bring it over.
-    evict_until_fits(block.bytes, resident_limit(), stream);
     if (concurrent_managed_access(device_))
       check(cudaMemPrefetchAsync(block.ptr, block.bytes, location_of(device_), 0, static_cast<cudaStream_t>(stream)),
             "cudaMemPrefetchAsync");
     block.resident = true;
     counters_.resident_bytes += static_cast<std::int64_t>(block.bytes);
     counters_.prefetched_to_device += static_cast<std::int64_t>(block.bytes);
-  } else if (budget_ <= 0 && concurrent_managed_access(device_)) {
-    // No budget: the driver may have evicted pages on its own; a prefetch of resident pages is
-    // nearly free, and this is what bitsandbytes does before every update.
+  } else if (budget_ <= 0 && concurrent_managed_access(device_) && under_pressure(block.bytes)) {
+    // No budget: the driver evicts managed pages only when device memory runs short, so
+    // bitsandbytes' prefetch before every update is repeated only then. A prefetch of resident
+    // pages is not free: it walks every page, and doubled the step of 8 GB of resident state.
     check(cudaMemPrefetchAsync(block.ptr, block.bytes, location_of(device_), 0, static_cast<cudaStream_t>(stream)),
           "cudaMemPrefetchAsync");
   }

@@ -65,6 +65,7 @@ class PageManager {
   std::list<Block>::iterator find(void* ptr);
   void evict_until_fits(std::size_t incoming, std::int64_t limit, void* stream);
   std::int64_t resident_limit() const;
+  bool under_pressure(std::size_t bytes) const;
 
   int device_;
   std::int64_t budget_ = 0;
