@@ -51,6 +51,14 @@ for step in $steps; do
         --steps 12 --budget-gb 40 --optim adamw_torch,adamw_8bit,paged_adamw_32bit,paged_adamw_8bit \
         --db "$OUT/smoke1b.db" > "$OUT/smoke1b.log" 2>&1
       echo "smoke1b rc=$?"; tail -8 "$OUT/smoke1b.log" ;;
+    engine)
+      log "engine throughput against transformers"
+      OUT="$OUT" timeout 420 bash bench/engine/run_engine_bench.sh "$build" > "$OUT/engine_bench.log" 2>&1; echo "engine rc=$?"
+      tail -12 "$OUT/engine_bench.log"; cp bench/results/engine_throughput.json "$OUT/" 2>/dev/null ;;
+    optbench)
+      log "optimizer variants benchmark"
+      PARTS="${OPT_PARTS:-tests variants}" OUT="$OUT/opt" timeout 360 bash bench/gpu/run_optimizer_bench.sh "$build" \
+        > "$OUT/opt_run.log" 2>&1; echo "optbench rc=$?"; grep -E "met|FAILED|PASSED" "$OUT/opt_run.log" | tail -30 ;;
     ingest)
       log "store ingest bench"
       "$build/bench/optiscope_store_ingest_bench" /tmp/ingest.db | tee "$OUT/store_ingest.json" ;;
