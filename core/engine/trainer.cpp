@@ -176,7 +176,7 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     if (spec.precision == "bf16") model->to(torch::kBFloat16);
     model->to(device);
     if (source.checkpoint) {
-      // Weights convert to the run's precision below, whatever dtype the files hold.
+      // Weights convert to the parameters' dtype as they are copied, whatever dtype the files hold.
       checkpoint::load_weights(*source.checkpoint, *model);
     } else {
       model->reset_parameters(spec.seed);
