@@ -26,6 +26,9 @@ ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} UBSAN_OPTIONS=${UB
 rc=$?
 set -e
 end=$(date +%s)
+# Two campaigns may end together: the record is read, changed and written under a lock.
+exec 9> "$build/fuzz/campaign/.lock"
+flock 9
 python3 - "$root" "$target" "$rc" "$((end - start))" "$log" "$work" "${cmd[*]}" <<'PY'
 import json, os, re, subprocess, sys, platform, datetime
 root, target, rc, wall, log, work, cmd = sys.argv[1:]
