@@ -165,6 +165,11 @@ struct BadInput {
   const char* message;  // part of the error the user sees
 };
 
+// Names the case in test listings instead of dumping the struct's bytes.
+void PrintTo(const BadInput& c, std::ostream* os) {
+  *os << c.name;
+}
+
 class TrainerStateBadInput : public ::testing::TestWithParam<BadInput> {};
 
 TEST_P(TrainerStateBadInput, IsRefusedWithAMessage) {
