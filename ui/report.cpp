@@ -40,14 +40,16 @@ void paintTable(QPainter& painter, const SummaryModel& model, const QRect& where
   font.setPixelSize(15);
   painter.setFont(font);
   const int rowH = 24;
-  const double colW = static_cast<double>(where.width()) / columns.size();
+  // The variant column is wider: names like paged_adamw_32bit must not be cut.
+  const double colW = static_cast<double>(where.width()) / (columns.size() + 0.8);
+  const auto colX = [&](int c) { return where.left() + (c == 0 ? 0.0 : (c + 0.8) * colW); };
+  const auto colWidth = [&](int c) { return c == 0 ? 1.8 * colW : colW; };
   painter.setPen(QColor(0x33, 0x33, 0x33));
   QFont bold = font;
   bold.setBold(true);
   painter.setFont(bold);
   for (int c = 0; c < columns.size(); ++c)
-    painter.drawText(QRectF(where.left() + c * colW, where.top(), colW - 6, rowH),
-                     Qt::AlignLeft | Qt::AlignVCenter,
+    painter.drawText(QRectF(colX(c), where.top(), colWidth(c) - 6, rowH), Qt::AlignLeft | Qt::AlignVCenter,
                      model.headerData(columns[c], Qt::Horizontal).toString());
   painter.drawLine(where.left(), where.top() + rowH, where.right(), where.top() + rowH);
   painter.setFont(font);
@@ -56,7 +58,7 @@ void paintTable(QPainter& painter, const SummaryModel& model, const QRect& where
     for (int c = 0; c < columns.size(); ++c) {
       const QModelIndex i = model.index(r, columns[c]);
       const QVariant color = model.data(i, Qt::DecorationRole);
-      QRectF cell(where.left() + c * colW, y, colW - 6, rowH);
+      QRectF cell(colX(c), y, colWidth(c) - 6, rowH);
       if (color.canConvert<QColor>() && color.value<QColor>().isValid()) {
         painter.fillRect(QRectF(cell.left(), cell.center().y() - 5, 10, 10), color.value<QColor>());
         cell.setLeft(cell.left() + 16);

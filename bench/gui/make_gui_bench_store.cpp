@@ -65,7 +65,10 @@ int main(int argc, char** argv) {
               "backward_ms, optimizer_ms) VALUES(?,?,?,?,?,?,?,?,?,?)");
   sqlite3_stmt* mem = prepare(db, "INSERT INTO memory_samples VALUES(?,?,2,1,?,?,?,?,?,0,?,?,?)");
   sqlite3_stmt* paging = prepare(db, "INSERT INTO paging_steps VALUES(?,?,?,?,?,?,?,?,0,0)");
-  sqlite3_stmt* um = prepare(db, "INSERT INTO um_events VALUES(?,?,?,?,?,?,?,?)");
+  sqlite3_stmt* um =
+      prepare(db,
+              "INSERT INTO um_events(run_id, seq, step, kind, cause, start_ns, end_ns, value, address) "
+              "VALUES(?,?,?,?,?,?,?,?,?)");
   const long perRun = events / 4;
   int ordinal = 0;
   for (const auto& optim : spec.optims) {
@@ -110,9 +113,16 @@ int main(int argc, char** argv) {
       }
     }
     for (long e = 0; e < perRun; ++e) {
-      const long long row[] = {id,       1 + e * steps / perRun, e % 2,     e % 3 == 0 ? 4 : 2,
-                               e * 1000, e * 1000 + 500,         2LL << 20, 0x7f0000000000LL + e * 4096};
-      for (int i = 0; i < 8; ++i) sqlite3_bind_int64(um, i + 1, row[i]);
+      const long long row[] = {id,
+                               e,
+                               1 + e * steps / perRun,
+                               e % 2,
+                               e % 3 == 0 ? 4 : 2,
+                               e * 1000,
+                               e * 1000 + 500,
+                               2LL << 20,
+                               0x7f0000000000LL + e * 4096};
+      for (int i = 0; i < 9; ++i) sqlite3_bind_int64(um, i + 1, row[i]);
       run(um, db);
     }
     check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db, "commit");

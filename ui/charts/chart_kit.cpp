@@ -38,8 +38,21 @@ QCustomPlot* newChartPlot(const QString& title, QWidget* parent) {
   plot->axisRect()->setRangeZoom(Qt::Horizontal);
   enableLegendToggles(*plot);
   applyChartColors(*plot, colorsFor(plot->palette()));
-  plot->setMinimumSize(240, 180);
+  plot->setMinimumSize(200, 150);
+  // Room on the right for the last x tick label and end-of-run marks, which overflow the axis rect.
+  plot->axisRect()->setMinimumMargins(QMargins(12, 6, 28, 6));
   return plot;
+}
+
+void moveLegendOutside(QCustomPlot& plot) {
+  if (plot.plotLayout()->hasElement(1, 1)) return;
+  plot.axisRect()->insetLayout()->take(plot.legend);
+  plot.plotLayout()->addElement(1, 1, plot.legend);
+  plot.plotLayout()->setColumnStretchFactor(1, 0.001);
+  plot.legend->setMargins(QMargins(6, 3, 6, 3));
+  // Top-aligned beside the axis rect rather than stretched over its height.
+  plot.legend->setMaximumSize(QWIDGETSIZE_MAX, QWIDGETSIZE_MAX);
+  plot.plotLayout()->setColumnSpacing(4);
 }
 
 void enableLegendToggles(QCustomPlot& plot) {

@@ -93,7 +93,7 @@ QVariant SummaryModel::data(const QModelIndex& index, int role) const {
 QVariant SummaryModel::headerData(int section, Qt::Orientation orientation, int role) const {
   if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
   static const char* names[] = {"variant",         "comparison",     "steps",       "final loss",
-                                "peak device",     "parameters",     "gradients",   "optimizer (device)",
+                                "peak device",     "parameters",     "gradients",   "optim. state",
                                 "paged, resident", "paged, on host", "activations", "total time",
                                 "median step",     "tokens/s",       "outcome"};
   return section >= 0 && section < ColumnCount ? tr(names[section]) : QVariant();

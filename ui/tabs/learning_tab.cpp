@@ -14,6 +14,7 @@
 
 #include "charts/chart_kit.h"
 #include "charts/hover_readout.h"
+#include "charts/level_of_detail.h"
 #include "charts/smoothing.h"
 
 namespace optiscope::ui {
@@ -80,11 +81,21 @@ LearningTab::LearningTab(QWidget* parent)
 
   loss_->yAxis->setLabel(tr("loss"));
   diff_->yAxis->setLabel(tr("Δ loss"));
+  if (!eval_.isEmpty()) {
+    // One legend entry for every run's evaluation points: the colour already says whose.
+    QCPGraph* key = loss_->addGraph();
+    key->setName(tr("evaluation loss"));
+    key->setLineStyle(QCPGraph::lsNone);
+    key->setPen(QPen(QColor(0x70, 0x70, 0x70)));
+    key->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QColor(0x70, 0x70, 0x70), Qt::white, 7));
+  }
   loss_->xAxis->setLabel(xLabel());
   diff_->xAxis->setLabel(xLabel());
   lossNote_ = addPlotNote(*loss_);
   diffNote_ = addPlotNote(*diff_);
   linkXAxes({loss_, diff_});
+  lossLod_ = new LevelOfDetail(*loss_);
+  diffLod_ = new LevelOfDetail(*diff_);
 
   hover_ = new HoverReadout(*loss_, [this](const QCPGraph& graph, double key, double value) {
     const QString x = xAxis() == XAxis::step     ? tr("step %1").arg(static_cast<qint64>(key))
@@ -185,6 +196,7 @@ void LearningTab::showRuns(const std::vector<RunData>& runs) {
 
 void LearningTab::redraw() {
   hover_->hide();
+  lossLod_->clear();
   loss_->clearGraphs();
   smoothed_.clear();
   raw_.clear();
@@ -199,19 +211,20 @@ void LearningTab::redraw() {
     QColor color = run.look.color;
     if (smoothing && showRaw_->isChecked()) {
       QCPGraph* raw = loss_->addGraph();
-      QColor faint = color;
-      faint.setAlpha(60);
+      // An opaque tint rather than a translucent pen: a long noisy curve decimated to min/max columns
+      // is a dense zigzag, and translucent strokes of it cost the raster engine a hundred times more.
+      const QColor faint = QColor::fromRgbF(0.72 + 0.28 * color.redF(), 0.72 + 0.28 * color.greenF(),
+                                            0.72 + 0.28 * color.blueF());
       raw->setPen(QPen(faint, 1.0, run.look.style));
       raw->setName(run.look.label);
-      raw->setData(toQVector(x), toQVector(loss), true);
+      lossLod_->setData(raw, toQVector(x), toQVector(loss));
       raw->removeFromLegend();
       raw_.insert(run.info.id, raw);
     }
     QCPGraph* main = loss_->addGraph();
-    color.setAlpha(220);
-    main->setPen(QPen(color, 2.0, run.look.style));
+    main->setPen(QPen(color, smoothing ? 2.0 : 1.0, run.look.style));
     main->setName(run.look.label);
-    main->setData(toQVector(x), toQVector(smoothing ? debiasedEma(loss, w) : loss), true);
+    lossLod_->setData(main, toQVector(x), toQVector(smoothing ? debiasedEma(loss, w) : loss));
     smoothed_.insert(run.info.id, main);
     if (!smoothing) raw_.insert(run.info.id, main);
 
@@ -231,6 +244,7 @@ void LearningTab::redraw() {
       eval->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, run.look.color, Qt::white, 7));
       eval->setName(tr("%1 (eval)").arg(run.look.label));
       eval->setData(ex, ey, true);
+      eval->removeFromLegend();
       eval_.insert(run.info.id, eval);
     }
     // Where a run stopped early (OOM, failure), a cross marks its last step.
@@ -252,6 +266,8 @@ void LearningTab::redraw() {
   loss_->legend->setVisible(!runs_.empty());
   drawDifference();
   if (followData_) {
+    lossLod_->showAll();
+    diffLod_->showAll();
     rescaleAll(*diff_, true);
     rescaleAll(*loss_, false);
   }
@@ -259,6 +275,7 @@ void LearningTab::redraw() {
 }
 
 void LearningTab::drawDifference() {
+  diffLod_->clear();
   diff_->clearGraphs();
   const auto find = [this](const QVariant& id) -> const RunData* {
     for (const auto& r : runs_)
@@ -290,14 +307,16 @@ void LearningTab::drawDifference() {
   const double w = smooth_->value();
   QCPGraph* g = diff_->addGraph();
   g->setPen(QPen(a->look.color, 1.8));
-  g->setBrush(QColor(a->look.color.red(), a->look.color.green(), a->look.color.blue(), 40));
+  // No fill under the curve: a translucent fill of a long noisy difference took half a second per frame.
   g->setName(tr("%1 − %2").arg(a->look.label, b->look.label));
-  g->setData(toQVector(x), toQVector(w > 0 ? debiasedEma(d, w) : d), true);
+  diffLod_->setData(g, toQVector(x), toQVector(w > 0 ? debiasedEma(d, w) : d));
   diff_->legend->setVisible(true);
 }
 
 void LearningTab::resetView() {
   followData_ = true;
+  lossLod_->showAll();
+  diffLod_->showAll();
   rescaleAll(*diff_, true);  // first: the loss plot's wider x range wins the linked axes
   rescaleAll(*loss_, false);
   replotAll();
@@ -305,6 +324,11 @@ void LearningTab::resetView() {
 
 QCPGraph* LearningTab::graphOfRun(std::int64_t run_id) const {
   return smoothed_.value(run_id, nullptr);
+}
+
+int LearningTab::fullPointCount(const QCPGraph* graph) const {
+  const int n = lossLod_->fullCount(graph);
+  return n > 0 ? n : diffLod_->fullCount(graph);
 }
 
 QCPGraph* LearningTab::rawGraphOfRun(std::int64_t run_id) const {

@@ -15,6 +15,7 @@ class QCPItemText;
 namespace optiscope::ui {
 
 class HoverReadout;
+class LevelOfDetail;
 
 class LearningTab : public ChartTab {
   Q_OBJECT
@@ -35,6 +36,8 @@ class LearningTab : public ChartTab {
 
   QCustomPlot& lossPlot() { return *loss_; }
   QCustomPlot& diffPlot() { return *diff_; }
+  /// How many points a graph holds before level-of-detail decimation.
+  int fullPointCount(const QCPGraph* graph) const;
   /// The smoothed curve of a run (or the raw one when smoothing is off); nullptr if not shown.
   QCPGraph* graphOfRun(std::int64_t run_id) const;
   QCPGraph* rawGraphOfRun(std::int64_t run_id) const;
@@ -60,6 +63,8 @@ class LearningTab : public ChartTab {
   QComboBox* diffA_;
   QComboBox* diffB_;
   HoverReadout* hover_;
+  LevelOfDetail* lossLod_;
+  LevelOfDetail* diffLod_;
   std::vector<RunData> runs_;
   QHash<std::int64_t, QCPGraph*> smoothed_;
   QHash<std::int64_t, QCPGraph*> raw_;

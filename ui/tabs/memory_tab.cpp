@@ -37,12 +37,33 @@ QCPItemText* annotate(QCustomPlot& plot, const QString& text, const QColor& colo
   return item;
 }
 
+// At most this many samples per timeline: more cannot be seen, and filled areas are costly to draw.
+constexpr std::size_t kMaxTimelineSamples = 3000;
+
+// The samples a timeline draws: all of a short run; of a long one, the sample with the most memory
+// (on the side drawn) in each of kMaxTimelineSamples buckets, so every peak stays in the picture.
+std::vector<std::size_t> timelineSamples(const RunData& run, bool device) {
+  std::vector<std::size_t> picks;
+  const std::size_t n = run.memory.size();
+  const std::size_t bucket = (n + kMaxTimelineSamples - 1) / kMaxTimelineSamples;
+  for (std::size_t begin = 0; begin < n; begin += std::max<std::size_t>(bucket, 1)) {
+    std::size_t best = begin;
+    for (std::size_t i = begin; i < std::min(n, begin + bucket); ++i) {
+      const auto total = [&](const MemorySample& s) { return device ? s.device_total() : hostBytes(s); };
+      if (total(run.memory[i]) > total(run.memory[best])) best = i;
+    }
+    picks.push_back(best);
+  }
+  return picks;
+}
+
 // A stack of filled graphs, one per category, each filling down to the one below it.
 void drawStack(QCustomPlot& plot, const RunData& run, bool device) {
+  const std::vector<std::size_t> picks = timelineSamples(run, device);
   QVector<double> keys;
-  keys.reserve(static_cast<qsizetype>(run.memory.size()));
-  for (const auto& s : run.memory) keys.push_back(static_cast<double>(s.step));
-  std::vector<double> sum(run.memory.size(), 0.0);
+  keys.reserve(static_cast<qsizetype>(picks.size()));
+  for (std::size_t i : picks) keys.push_back(static_cast<double>(run.memory[i].step));
+  std::vector<double> sum(picks.size(), 0.0);
   QCPGraph* below = nullptr;
   for (const auto& c : memoryCategories()) {
     if (c.onDevice != device) continue;
@@ -50,15 +71,15 @@ void drawStack(QCustomPlot& plot, const RunData& run, bool device) {
                                  [&](const MemorySample& s) { return c.bytes(s) > 0; });
     if (!any) continue;  // a category a run never used would only crowd the legend
     QVector<double> values(keys.size());
-    for (std::size_t i = 0; i < run.memory.size(); ++i)
-      values[static_cast<qsizetype>(i)] = sum[i] += static_cast<double>(c.bytes(run.memory[i]));
+    for (std::size_t i = 0; i < picks.size(); ++i)
+      values[static_cast<qsizetype>(i)] = sum[i] += static_cast<double>(c.bytes(run.memory[picks[i]]));
     QCPGraph* g = plot.addGraph();
     g->setName(c.name);
     g->setPen(QPen(c.color.darker(120), 1.0));
     g->setBrush(categoryBrush(c));
     g->setChannelFillGraph(below);
     g->setData(keys, values, true);
-    g->setAdaptiveSampling(true);
+    g->setAdaptiveSampling(false);
     below = g;
   }
 }
@@ -117,6 +138,9 @@ MemoryTab::MemoryTab(QWidget* parent)
   peaks_->axisRect()->setRangeZoom(Qt::Vertical);
   peaks_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
   enableBarTips(*peaks_);
+  moveLegendOutside(*timeline_);
+  moveLegendOutside(*host_);
+  moveLegendOutside(*peaks_);
   timeline_->setMouseTracking(true);
   connect(timeline_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) { showSampleTip(e); });
 }
@@ -193,7 +217,6 @@ void MemoryTab::drawTimeline() {
     drawStack(*host_, *run, false);
   }
   timeline_->legend->setVisible(timeline_->graphCount() > 0);
-  timeline_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
   host_->legend->setVisible(host_->graphCount() > 0);
   if (host_->graphCount() == 0) {
     hostNote->setText(tr("Nothing on the host: no paged or offloaded state was evicted in this run"));
@@ -201,6 +224,7 @@ void MemoryTab::drawTimeline() {
   }
   rescaleAll(*timeline_);
   rescaleAll(*host_);
+  if (host_->graphCount() == 0) host_->yAxis->setRange(0, 1024.0 * 1024 * 1024);
   if (run->budget_bytes > 0) {
     auto* line = new QCPItemStraightLine(timeline_);
     line->point1->setCoords(0, static_cast<double>(run->budget_bytes));
@@ -276,6 +300,21 @@ void MemoryTab::drawPeaks() {
     if (below) bars->moveAbove(below);
     below = bars;
   }
+  // One budget for every run (the usual comparison) is one line across; otherwise one per bar.
+  const std::int64_t budget0 = runs_.front().budget_bytes;
+  const bool sameBudget =
+      std::all_of(runs_.begin(), runs_.end(), [&](const RunData& r) { return r.budget_bytes == budget0; });
+  if (sameBudget && budget0 > 0) {
+    auto* line = new QCPItemStraightLine(peaks_);
+    line->point1->setCoords(0, static_cast<double>(budget0));
+    line->point2->setCoords(1, static_cast<double>(budget0));
+    line->setPen(QPen(kAlarm, 1.5, Qt::DashLine));
+    auto* label = annotate(*peaks_, tr("device budget %1").arg(formatBytes(static_cast<double>(budget0))),
+                           kAlarm, Qt::AlignLeft | Qt::AlignBottom);
+    label->position->setTypeX(QCPItemPosition::ptAxisRectRatio);
+    label->position->setCoords(0.01, static_cast<double>(budget0));
+    top = std::max(top, static_cast<double>(budget0));
+  }
   // Runs without categories (older stores) still get a bar: their step's peak in use.
   for (int i = 0; i < n; ++i) {
     const RunData& r = runs_[static_cast<std::size_t>(i)];
@@ -322,7 +361,7 @@ void MemoryTab::drawPeaks() {
       label->position->setCoords(i + 1, at);
       label->setPadding(QMargins(0, 0, 0, 14));
     }
-    if (r.budget_bytes > 0) {
+    if (r.budget_bytes > 0 && !sameBudget) {
       auto* line = new QCPItemLine(peaks_);
       line->start->setCoords(i + 1 - 0.42, static_cast<double>(r.budget_bytes));
       line->end->setCoords(i + 1 + 0.42, static_cast<double>(r.budget_bytes));

@@ -167,7 +167,7 @@ void PagingTab::drawRun() {
     QCPGraph* g = plot->addGraph(plot->xAxis, y ? y : plot->yAxis);
     g->setName(name);
     g->setPen(QPen(color, style == Qt::SolidLine ? 1.5 : 1.2, style));
-    if (fill) g->setBrush(QColor(color.red(), color.green(), color.blue(), 70));
+    if (fill) g->setBrush(QColor(color.red(), color.green(), color.blue(), 45));
     g->setLineStyle(QCPGraph::lsStepCenter);
     g->setData(k, v, true);
     return g;
@@ -181,7 +181,7 @@ void PagingTab::drawRun() {
   QCPGraph* c = line(faults_, tr("completeness (right axis)"), keys, complete, QColor(0x33, 0x33, 0x33),
                      Qt::DotLine, false, faults_->yAxis2);
   c->setLineStyle(QCPGraph::lsLine);
-  c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 3));
+  if (keys.size() < 150) c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 3));
   faults_->yAxis2->setRange(
       0, std::max(1.1, *std::max_element(complete.begin(), complete.end(), [](double a, double b) {
                     return (std::isnan(a) ? 0 : a) < (std::isnan(b) ? 0 : b);

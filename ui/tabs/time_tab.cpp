@@ -8,6 +8,7 @@
 
 #include "charts/chart_kit.h"
 #include "charts/hover_readout.h"
+#include "charts/level_of_detail.h"
 #include "charts/paper_style.h"
 #include "outcome_text.h"
 #include "run_summary.h"
@@ -74,6 +75,7 @@ TimeTab::TimeTab(QWidget* parent)
     enableBarTips(*p);
   }
   throughput_->legend->setVisible(false);
+  stepsLod_ = new LevelOfDetail(*steps_);
   hover_ = new HoverReadout(*steps_, [](const QCPGraph& g, double key, double value) {
     return tr("%1\nstep %2\n%3 ms").arg(g.name()).arg(static_cast<qint64>(key)).arg(value, 0, 'f', 1);
   });
@@ -82,6 +84,7 @@ TimeTab::TimeTab(QWidget* parent)
 void TimeTab::showRuns(const std::vector<RunData>& runs) {
   runs_ = runs;
   hover_->hide();
+  stepsLod_->clear();
   steps_->clearGraphs();
   for (QCustomPlot* p : {phases_, throughput_}) {
     p->clearPlottables();
@@ -105,9 +108,8 @@ void TimeTab::showRuns(const std::vector<RunData>& runs) {
     splits.push_back(phaseSplit(r));
     QCPGraph* g = steps_->addGraph();
     g->setName(r.look.label);
-    QColor c = r.look.color;
-    c.setAlpha(200);
-    g->setPen(QPen(c, 1.2, r.look.style));
+    // Opaque and thin: step times are noisy, and translucent wide strokes of noise are slow to draw.
+    g->setPen(QPen(r.look.color, 1.0, r.look.style));
     QVector<double> k, v;
     k.reserve(static_cast<qsizetype>(r.steps.size()));
     v.reserve(static_cast<qsizetype>(r.steps.size()));
@@ -115,7 +117,7 @@ void TimeTab::showRuns(const std::vector<RunData>& runs) {
       k << static_cast<double>(s.step);
       v << s.step_ms;
     }
-    g->setData(k, v, true);
+    stepsLod_->setData(g, k, v);
   }
   QCPBars* below = nullptr;
   for (const auto& ph : phases) {
@@ -160,6 +162,7 @@ void TimeTab::showRuns(const std::vector<RunData>& runs) {
 }
 
 void TimeTab::resetView() {
+  stepsLod_->showAll();
   rescaleAll(*steps_);
   const int n = static_cast<int>(runs_.size());
   for (QCustomPlot* p : {phases_, throughput_}) {

@@ -6,6 +6,7 @@
 namespace optiscope::ui {
 
 class HoverReadout;
+class LevelOfDetail;
 
 class TimeTab : public ChartTab {
   Q_OBJECT
@@ -25,6 +26,7 @@ class TimeTab : public ChartTab {
   QCustomPlot* phases_;
   QCustomPlot* throughput_;
   HoverReadout* hover_;
+  LevelOfDetail* stepsLod_;
   std::vector<RunData> runs_;
 };
 
