@@ -28,9 +28,11 @@ void raise_peak(std::int64_t now) {
   }
 }
 
-void counting_delete(void* ctx) {
-  if (ctx == nullptr) return;
-  auto* base = static_cast<unsigned char*>(ctx);
+// The data pointer is also the context (LibTorch checks data == context for CPU storages it
+// may reallocate or share copy-on-write); the size lives in a header just before it.
+void counting_delete(void* data) {
+  if (data == nullptr) return;
+  auto* base = static_cast<unsigned char*>(data) - kHeader;
   std::size_t n = 0;
   std::memcpy(&n, base, sizeof n);
   g_current.fetch_sub(static_cast<std::int64_t>(n), std::memory_order_relaxed);
@@ -56,10 +58,10 @@ class CountingCpuAllocator final : public c10::Allocator {
     }
     std::memcpy(base, &n, sizeof n);
     void* data = static_cast<unsigned char*>(base) + kHeader;
-    return {data, base, &counting_delete, c10::Device(c10::DeviceType::CPU)};
+    return {data, data, &counting_delete, c10::Device(c10::DeviceType::CPU)};
   }
 
-  c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
+  c10::DeleterFnPtr raw_deleter() const override { return &counting_delete; }
 
   void copy_data(void* dest, const void* src, std::size_t count) const override {
     default_copy_data(dest, src, count);
