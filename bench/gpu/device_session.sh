@@ -59,6 +59,12 @@ for step in $steps; do
       log "optimizer variants benchmark"
       PARTS="${OPT_PARTS:-tests variants}" OUT="$OUT/opt" timeout 360 bash bench/gpu/run_optimizer_bench.sh "$build" \
         > "$OUT/opt_run.log" 2>&1; echo "optbench rc=$?"; grep -E "met|FAILED|PASSED" "$OUT/opt_run.log" | tail -30 ;;
+    overhead-*)
+      # overhead-<optim>-<budget GiB>: the same with a budget that forces paging, so capture carries traffic.
+      IFS=- read -r _ optim budget <<< "$step"
+      log "capture overhead (llama-3.2-1b, $optim, ${budget} GiB budget)"
+      "$build/bench/optiscope_capture_overhead_bench" llama-3.2-1b 25 4 512 bf16 "$optim" "$budget" \
+        | tee "$OUT/capture_overhead_${optim}_${budget}g.json" ;;
     ingest)
       log "store ingest bench"
       "$build/bench/optiscope_store_ingest_bench" /tmp/ingest.db | tee "$OUT/store_ingest.json" ;;
