@@ -45,14 +45,16 @@ QCustomPlot* newChartPlot(const QString& title, QWidget* parent) {
 }
 
 void moveLegendOutside(QCustomPlot& plot) {
-  if (plot.plotLayout()->hasElement(1, 1)) return;
+  if (plot.plotLayout()->hasElement(2, 0)) return;
   plot.axisRect()->insetLayout()->take(plot.legend);
-  plot.plotLayout()->addElement(1, 1, plot.legend);
-  plot.plotLayout()->setColumnStretchFactor(1, 0.001);
-  plot.legend->setMargins(QMargins(6, 3, 6, 3));
-  // Top-aligned beside the axis rect rather than stretched over its height.
-  plot.legend->setMaximumSize(QWIDGETSIZE_MAX, QWIDGETSIZE_MAX);
-  plot.plotLayout()->setColumnSpacing(4);
+  // A row under the plot, items side by side (three to a row): the width stays with the data.
+  plot.plotLayout()->addElement(2, 0, plot.legend);
+  plot.plotLayout()->setRowStretchFactor(2, 0.001);
+  plot.legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);
+  plot.legend->setWrap(3);
+  plot.legend->setBorderPen(Qt::NoPen);
+  plot.legend->setColumnSpacing(10);
+  plot.legend->setMargins(QMargins(6, 0, 6, 4));
 }
 
 void enableLegendToggles(QCustomPlot& plot) {

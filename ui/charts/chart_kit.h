@@ -15,8 +15,8 @@ namespace optiscope::ui {
 /// A plot in the paper style, with a title row, zoom and pan on the x axis (the wheel over the y
 /// axis zooms y), and legend toggles.
 QCustomPlot* newChartPlot(const QString& title, QWidget* parent);
-/// Puts the legend in a column right of the plot, where it covers no data (stacked areas and bars
-/// fill the whole plot).
+/// Puts the legend in rows under the plot, where it covers no data (stacked areas and bars fill the
+/// whole plot).
 void moveLegendOutside(QCustomPlot& plot);
 /// Clicking a legend item hides its plottable (and its stacked or companion plottables that share
 /// its name); clicking again shows it. The item is greyed out meanwhile.

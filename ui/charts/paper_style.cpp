@@ -97,7 +97,7 @@ void applyChartColors(QCustomPlot& plot, const ChartColors& c) {
   plot.xAxis2->setBasePen(QPen(c.frame, 1));
   plot.legend->setTextColor(c.ink);
   plot.legend->setBrush(c.legendFill);
-  plot.legend->setBorderPen(QPen(c.frame, 1));
+  if (plot.legend->borderPen() != Qt::NoPen) plot.legend->setBorderPen(QPen(c.frame, 1));
   plot.legend->setSelectedTextColor(c.ink);
   for (int i = 0; i < plot.plotLayout()->elementCount(); ++i)
     if (auto* text = qobject_cast<QCPTextElement*>(plot.plotLayout()->elementAt(i)))

@@ -121,7 +121,7 @@ MemoryTab::MemoryTab(QWidget* parent)
   auto* split = new QSplitter(Qt::Horizontal, this);
   split->addWidget(left);
   split->addWidget(peaks_);
-  split->setSizes({620, 420});
+  split->setSizes({540, 500});
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addLayout(bar);
@@ -139,7 +139,6 @@ MemoryTab::MemoryTab(QWidget* parent)
   peaks_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
   enableBarTips(*peaks_);
   moveLegendOutside(*timeline_);
-  moveLegendOutside(*host_);
   moveLegendOutside(*peaks_);
   timeline_->setMouseTracking(true);
   connect(timeline_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) { showSampleTip(e); });
@@ -166,6 +165,13 @@ void MemoryTab::showSampleTip(QMouseEvent* event) {
   text += tr("<tr><td><b>on the device</b></td><td align=right>&nbsp;<b>%1</b></td></tr></table>")
               .arg(formatBytes(static_cast<double>(it->device_total())));
   QToolTip::showText(event->globalPosition().toPoint(), text, timeline_);
+}
+
+void MemoryTab::resetView() {
+  // Redrawn rather than rescaled: the bar chart's ranges leave room for its labels and marks.
+  drawTimeline();
+  drawPeaks();
+  replotAll();
 }
 
 void MemoryTab::setTimelineRun(std::int64_t run_id) {
@@ -224,7 +230,10 @@ void MemoryTab::drawTimeline() {
   }
   rescaleAll(*timeline_);
   rescaleAll(*host_);
-  if (host_->graphCount() == 0) host_->yAxis->setRange(0, 1024.0 * 1024 * 1024);
+  if (host_->graphCount() == 0) {
+    host_->yAxis->setRange(0, 1024.0 * 1024 * 1024);
+    host_->yAxis->ticker()->setTickCount(2);
+  }
   if (run->budget_bytes > 0) {
     auto* line = new QCPItemStraightLine(timeline_);
     line->point1->setCoords(0, static_cast<double>(run->budget_bytes));
@@ -269,7 +278,8 @@ void MemoryTab::drawPeaks() {
   }
   peaks_->xAxis->setTicker(ticker);
   peaks_->xAxis->setTickLabelRotation(n > 4 ? 30 : 0);
-  peaks_->xAxis->setRange(0.4, n + 0.6);
+  // Rotated labels lean right of their bar: leave the last one room.
+  peaks_->xAxis->setRange(0.4, n + (n > 4 ? 1.1 : 0.6));
   if (n == 0) {
     note->setText(tr("Check runs to compare their peaks"));
     note->setVisible(true);

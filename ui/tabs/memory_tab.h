@@ -17,6 +17,7 @@ class MemoryTab : public ChartTab {
   explicit MemoryTab(QWidget* parent = nullptr);
   unsigned needs() const override { return RunDataCache::kSteps | RunDataCache::kMemory; }
   void showRuns(const std::vector<RunData>& runs) override;
+  void resetView() override;
 
   QCustomPlot& timelinePlot() { return *timeline_; }
   QCustomPlot& hostPlot() { return *host_; }

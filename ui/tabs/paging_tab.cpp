@@ -9,6 +9,7 @@
 #include <QStackedLayout>
 #include <QVBoxLayout>
 #include <algorithm>
+#include <cmath>
 
 #include "charts/bytes_ticker.h"
 #include "charts/chart_kit.h"
@@ -225,6 +226,14 @@ void PagingTab::drawRun() {
     n->setText(tr("No migration events were captured"));
     n->setVisible(true);
   }
+}
+
+void PagingTab::resetView() {
+  ChartTab::resetView();
+  // The cause bars keep half a bar of room on each side.
+  causes_->xAxis->setRange(
+      0.4, causes_->xAxis->range().upper < 1 ? 1.6 : std::round(causes_->xAxis->range().upper) + 0.6);
+  causes_->replot();
 }
 
 void PagingTab::drawCumulative() {

@@ -18,6 +18,7 @@ class PagingTab : public ChartTab {
   explicit PagingTab(QWidget* parent = nullptr);
   unsigned needs() const override { return RunDataCache::kSteps | RunDataCache::kPaging; }
   void showRuns(const std::vector<RunData>& runs) override;
+  void resetView() override;
 
   /// True when no checked run has paging rows and the notes are shown instead of the plots.
   bool showsNotes() const;

@@ -167,7 +167,7 @@ void TimeTab::resetView() {
   const int n = static_cast<int>(runs_.size());
   for (QCustomPlot* p : {phases_, throughput_}) {
     rescaleAll(*p);
-    p->xAxis->setRange(0.4, n + 0.6);
+    p->xAxis->setRange(0.4, n + (n > 4 ? 1.1 : 0.6));  // room for the last rotated label
     // Headroom for the labels above the bars.
     p->yAxis->setRange(0, p->yAxis->range().upper * 1.2);
   }
