@@ -11,6 +11,7 @@
 #include "cli_args.h"
 #include "csv_export.h"
 #include "engine/comparison_runner.h"
+#include "store/run_summary.h"
 #include "store/store.h"
 
 namespace optiscope::cli {
@@ -44,10 +45,13 @@ Runs the built-in default comparison (tiny Llama-style model, synthetic instruct
 adamw_torch vs adamw_8bit, on the CPU) into the store FILE.
 )";
 
-const char* const kExportHelp = R"(usage: optiscope-cli export --db FILE --format csv --out FILE [--run ID] [--comparison ID]
+const char* const kExportHelp = R"(usage: optiscope-cli export --db FILE --format FORMAT --out FILE [--run ID] [--comparison ID]
 
-Writes one row per run and step, with the header
+--format csv writes one row per run and step, with the header
 run,comparison,optim,outcome,step,loss,lr,step_ms,tokens,mem_bytes
+--format summary-csv writes one row per run: outcome, losses, median step time, tokens/s,
+peak device memory by category, paged state on the host, bytes migrated (CUPTI and page manager)
+--format summary-md writes the same per-run summary as a Markdown table (sizes in GiB)
 to --out ("-" for standard output). The output file is only replaced once it is complete.
 )";
 
@@ -168,7 +172,8 @@ int cmd_demo(const std::vector<std::string>& argv) {
 int cmd_export(const std::vector<std::string>& argv) {
   const Args a(argv, {"--db", "--format", "--out", "--run", "--comparison"}, {});
   const std::string format = a.get("--format").value_or("csv");
-  if (format != "csv") throw UsageError("unknown export format '" + format + "' (supported: csv)");
+  if (format != "csv" && format != "summary-csv" && format != "summary-md")
+    throw UsageError("unknown export format '" + format + "' (supported: csv, summary-csv, summary-md)");
   const Store store = Store::open(a.require("--db"), Store::Mode::read_only);
   std::vector<RunInfo> runs = store.runs();
   if (auto v = a.get("--run")) {
@@ -181,8 +186,16 @@ int cmd_export(const std::vector<std::string>& argv) {
     std::erase_if(runs, [&](const RunInfo& r) { return r.comparison_id != id; });
   }
   const std::string out = a.require("--out");
+  auto write = [&](std::ostream& o) {
+    if (format == "csv") {
+      write_steps_csv(store, runs, o);
+    } else {
+      const auto rows = summarize_runs(store, runs);
+      o << (format == "summary-csv" ? summaries_to_csv(rows) : summaries_to_markdown(rows));
+    }
+  };
   if (out == "-") {
-    write_steps_csv(store, runs, std::cout);
+    write(std::cout);
     return kExitOk;
   }
   // Written beside the target and renamed at the end: a failure never leaves a half file in place.
@@ -190,7 +203,7 @@ int cmd_export(const std::vector<std::string>& argv) {
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) throw std::runtime_error("cannot write " + tmp);
-    write_steps_csv(store, runs, f);
+    write(f);
     if (!f.flush()) throw std::runtime_error("writing " + tmp + " failed");
   }
   std::filesystem::rename(tmp, out);

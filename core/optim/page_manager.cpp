@@ -87,7 +87,12 @@ std::int64_t PageManager::resident_limit() const {
 void PageManager::evict_until_fits(std::size_t incoming, std::int64_t limit, void* stream) {
   if (limit <= 0 && budget_ <= 0) return;
   const auto s = static_cast<cudaStream_t>(stream);
-  for (auto it = lru_.rbegin(); it != lru_.rend() && counters_.resident_bytes + static_cast<std::int64_t>(incoming) > limit; ++it) {
+  // Most recently used first. An optimizer step visits the tensors in the same order every step,
+  // and for such a cycle least-recently-used eviction always throws out the tensor needed next:
+  // on Llama-3.2-3B under 40 GiB it moved 24 GB each way per step for 26 GB of state. Evicting the
+  // most recently used keeps a stable resident set and moves only the overflow (Belady's choice
+  // for a cyclic pattern).
+  for (auto it = lru_.begin(); it != lru_.end() && counters_.resident_bytes + static_cast<std::int64_t>(incoming) > limit; ++it) {
     if (!it->resident) continue;
     check(cudaMemPrefetchAsync(it->ptr, it->bytes, location_of(-1), 0, s), "evict (cudaMemPrefetchAsync to host)");
     it->resident = false;
