@@ -2,7 +2,7 @@
 // Paged optimizer state: managed (unified) allocations made as bitsandbytes makes them, prefetched
 // to the device before each tensor's update. With a device budget, the manager keeps no more
 // paged bytes resident than the budget leaves after the caching allocator's share, evicting the
-// least recently used tensors to the host first, so an emulated smaller card pages for real.
+// most recently used tensors to the host first (an optimizer visits its tensors in a fixed cycle, for which that is the best choice and LRU the worst), so an emulated smaller card pages for real.
 //
 // Safety rule (DESIGN.md): it never allocates more managed memory than the device has free at
 // that moment; over-subscribing managed memory can hang a GPU.
