@@ -51,7 +51,14 @@ void* PageManager::allocate(std::size_t bytes, void* stream) {
   size_t total_bytes = 0;
   check(cudaSetDevice(device_), "cudaSetDevice");
   check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
-  refuse_oversubscription(bytes, free_bytes);
+  std::size_t headroom = 0;
+  if (budget_ > 0) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device_));
+    const auto reserved =
+        stats.reserved_bytes[static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE)].current;
+    headroom = static_cast<std::size_t>(std::max<std::int64_t>(0, budget_ - reserved));
+  }
+  refuse_oversubscription(bytes, free_bytes, headroom);
   void* ptr = nullptr;
   check(cudaMallocManaged(&ptr, bytes, cudaMemAttachHost), "cudaMallocManaged");
   // First touch on the device, as bitsandbytes' fill kernel does.

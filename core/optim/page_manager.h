@@ -21,11 +21,20 @@ class ManagedMemoryRefused : public std::runtime_error {
 
 /// The safety rule on its own, so builds without a GPU can test it: throws ManagedMemoryRefused
 /// when a managed allocation of `bytes` would exceed the `free_bytes` the device reports.
-inline void refuse_oversubscription(std::size_t bytes, std::size_t free_bytes) {
-  if (bytes <= free_bytes) return;
+/// allocator_headroom: what LibTorch's allocator may still claim under the run's budget. Counting
+/// it keeps managed memory plus the budget within the device: checking the free figure alone let
+/// Llama-3.1-8B's 60 GiB of paged 32-bit state in beside a 40 GiB budget on an 80 GiB H100, and the
+/// driver then had to evict managed pages as the allocator grew (recorded 2026-11-26; no hang).
+inline void refuse_oversubscription(std::size_t bytes, std::size_t free_bytes, std::size_t allocator_headroom = 0) {
+  if (bytes + allocator_headroom <= free_bytes) return;
   throw ManagedMemoryRefused("refused to allocate " + std::to_string(bytes >> 20) +
-                             " MiB of managed memory: the device has only " + std::to_string(free_bytes >> 20) +
-                             " MiB free, and over-subscribing managed memory can hang the GPU. Use a larger card, "
+                             " MiB of managed memory: the device has " + std::to_string(free_bytes >> 20) +
+                             " MiB free" +
+                             (allocator_headroom > 0
+                                  ? " and the run's budget keeps " + std::to_string(allocator_headroom >> 20) +
+                                        " MiB of it for LibTorch's allocator"
+                                  : std::string()) +
+                             ", and over-subscribing managed memory can hang the GPU. Use a larger card, "
                              "an 8-bit or an offload_ variant");
 }
 

@@ -251,3 +251,16 @@ TEST(PageManager, RefusesManagedMemoryBeyondFreeMemory) {
     EXPECT_NE(what.find("hang"), std::string::npos) << what;
   }
 }
+
+TEST(PageManager, KeepsTheBudgetsAllocatorShareOutOfManagedMemory) {
+  // 60 GiB of paged state beside a 40 GiB budget of which 15 GiB is reserved: 25 GiB must stay free.
+  const std::size_t gib = std::size_t{1} << 30;
+  EXPECT_NO_THROW(refuse_oversubscription(30 * gib, 64 * gib, 25 * gib));
+  EXPECT_THROW(refuse_oversubscription(40 * gib, 64 * gib, 25 * gib), ManagedMemoryRefused);
+  try {
+    refuse_oversubscription(40 * gib, 64 * gib, 25 * gib);
+  } catch (const ManagedMemoryRefused& e) {
+    EXPECT_NE(std::string(e.what()).find("keeps 25600 MiB of it for LibTorch's allocator"), std::string::npos)
+        << e.what();
+  }
+}
