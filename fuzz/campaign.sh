@@ -19,6 +19,11 @@ dict=()
 cmd=("$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1
      -artifact_prefix="$work/artifacts/" "${dict[@]}" "$work/corpus" "$root/fuzz/corpus/$target")
 log=$work/campaign.log
+# The commit the fuzzer was built from is what the record is about: taken now, not when it ends.
+commit=$(git -C "$root" rev-parse --short HEAD)
+if [ -n "$(git -C "$root" status --porcelain -- core fuzz/*.cpp fuzz/*.h)" ]; then
+  commit="$commit (with uncommitted changes under core/ or fuzz/)"
+fi
 start=$(date +%s)
 set +e
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
@@ -29,17 +34,15 @@ end=$(date +%s)
 # Two campaigns may end together: the record is read, changed and written under a lock.
 exec 9> "$build/fuzz/campaign/.lock"
 flock 9
-python3 - "$root" "$target" "$rc" "$((end - start))" "$log" "$work" "${cmd[*]}" <<'PY'
-import json, os, re, subprocess, sys, platform, datetime
-root, target, rc, wall, log, work, cmd = sys.argv[1:]
+python3 - "$root" "$target" "$rc" "$((end - start))" "$log" "$work" "${cmd[*]}" "$commit" <<'PY'
+import json, os, re, sys, platform, datetime
+root, target, rc, wall, log, work, cmd, commit = sys.argv[1:]
 text = open(log, errors="replace").read()
 def stat(name):
     m = re.findall(r"stat::%s:\s*(\d+)" % name, text)
     return int(m[-1]) if m else None
 artifacts = sorted(os.listdir(os.path.join(work, "artifacts")))
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "fuzz", "core"], capture_output=True, text=True).stdout.strip()
 corpus = os.path.join(work, "corpus")
 record = {
     "target": target,
@@ -53,7 +56,7 @@ record = {
     "corpus_files": len(os.listdir(corpus)),
     "peak_rss_mb": stat("peak_rss_mb"),
     "machine": f"{cpu}, {os.cpu_count()} cores, shared with parallel builds; clang-14 libFuzzer + ASan + UBSan",
-    "commit": commit + (" (working tree with uncommitted changes under core/ or fuzz/)" if dirty else ""),
+    "commit": commit,
     "date": datetime.date.today().isoformat(),
     "command": cmd.replace(root + "/", ""),
 }
