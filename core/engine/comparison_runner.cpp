@@ -23,9 +23,25 @@ ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& s
     run.optim = optim;
     if (const auto problems = validate(run); !problems.empty()) throw SpecError(problems.front());
   }
+  // Everything the store will hold as JSON is rendered before the store is opened: text that is
+  // not UTF-8 (a name, a path) is a bad spec, not a half-written store.
+  std::string comparison_json;
+  std::vector<std::string> run_json;
+  try {
+    comparison_json = to_json(spec);
+    for (const auto& optim : spec.optims) {
+      RunSpec run = spec.base;
+      run.optim = optim;
+      run_json.push_back(to_json(run));
+    }
+  } catch (const SpecError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw SpecError(std::string("the spec holds text that is not valid UTF-8 (") + e.what() + ")");
+  }
   Store store = Store::open(store_path, Store::Mode::read_write);
   ComparisonResult result;
-  result.comparison_id = store.add_comparison(spec.name, to_json(spec));
+  result.comparison_id = store.add_comparison(spec.name, comparison_json);
   const std::string device = describe_device(spec.base.device);
   const int count = static_cast<int>(spec.optims.size());
   for (int i = 0; i < count; ++i) {
@@ -37,7 +53,7 @@ ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& s
     progress.optim = run.optim;
     progress.comparison_id = result.comparison_id;
     progress.total_steps = run.max_steps;
-    progress.run_id = store.begin_run(result.comparison_id, i, run.optim, to_json(run), device);
+    progress.run_id = store.begin_run(result.comparison_id, i, run.optim, run_json[static_cast<std::size_t>(i)], device);
     result.run_ids.push_back(progress.run_id);
     if (observer != nullptr) observer->on_run_started(progress);
 

@@ -91,12 +91,22 @@ void mark_interrupted(sqlite3* db) {
     while (q.step())
       if (writer_gone(q.int64(1), q.text(2))) gone.push_back(q.int64(0));
   }
-  for (const auto id : gone) {
+  if (gone.empty()) return;
+  // One transaction for all of them: an auto-committed update each took seconds for 200 k runs.
+  exec(db, "BEGIN IMMEDIATE");
+  try {
     Statement u(db,
                 "UPDATE runs SET outcome = 'interrupted', outcome_detail = 'the recording process ended without "
                 "finishing this run; every step it committed is kept', finished_at = NULL WHERE id = ?");
-    u.bind(1, id).run();
+    for (const auto id : gone) {
+      u.reset();
+      u.bind(1, id).run();
+    }
+  } catch (...) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
   }
+  exec(db, "COMMIT");
 }
 
 RunInfo read_run(const Statement& q) {
