@@ -181,7 +181,6 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     } else {
       model->reset_parameters(spec.seed);
     }
-    if (spec.precision == "bf16") model->to(torch::kBFloat16);
     model->set_gradient_checkpointing(spec.gradient_checkpointing);
     model->train();
 

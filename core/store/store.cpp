@@ -84,6 +84,24 @@ bool writer_gone(std::int64_t pid, const std::string& host) {
   return kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
 
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) { exec(db_, "BEGIN IMMEDIATE"); }
+  void commit() {
+    exec(db_, "COMMIT");
+    done_ = true;
+  }
+  ~Transaction() {
+    if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+ private:
+  sqlite3* db_;
+  bool done_ = false;
+};
+
 void mark_interrupted(sqlite3* db) {
   std::vector<std::int64_t> gone;
   {
@@ -93,20 +111,15 @@ void mark_interrupted(sqlite3* db) {
   }
   if (gone.empty()) return;
   // One transaction for all of them: an auto-committed update each took seconds for 200 k runs.
-  exec(db, "BEGIN IMMEDIATE");
-  try {
-    Statement u(db,
-                "UPDATE runs SET outcome = 'interrupted', outcome_detail = 'the recording process ended without "
-                "finishing this run; every step it committed is kept', finished_at = NULL WHERE id = ?");
-    for (const auto id : gone) {
-      u.reset();
-      u.bind(1, id).run();
-    }
-  } catch (...) {
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
+  Transaction tx(db);
+  Statement u(db,
+              "UPDATE runs SET outcome = 'interrupted', outcome_detail = 'the recording process ended without "
+              "finishing this run; every step it committed is kept', finished_at = NULL WHERE id = ?");
+  for (const auto id : gone) {
+    u.reset();
+    u.bind(1, id).run();
   }
-  exec(db, "COMMIT");
+  tx.commit();
 }
 
 RunInfo read_run(const Statement& q) {
@@ -162,24 +175,6 @@ struct Store::Impl {
 };
 
 namespace {
-
-class Transaction {
- public:
-  explicit Transaction(sqlite3* db) : db_(db) { exec(db_, "BEGIN IMMEDIATE"); }
-  void commit() {
-    exec(db_, "COMMIT");
-    done_ = true;
-  }
-  ~Transaction() {
-    if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-
- private:
-  sqlite3* db_;
-  bool done_ = false;
-};
 
 void bind_optional(Statement& q, int index, const std::optional<double>& v) {
   v ? q.bind(index, *v) : q.bind_null(index);
