@@ -14,6 +14,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -49,9 +50,12 @@ constexpr std::uint32_t kSignedZeroCode = 127;  // signed map entry 127 is +0.0
 // are bucketed by the top 16 bits of |x| (8 exponent bits, 7 mantissa bits) over [2^-24, 1]; the
 // maps are sparse enough that a bucket holds at most one threshold (checked when the tables are
 // built), and a threshold shares its bucket's top bits, so one 32-bit entry answers a bucket:
-// (L << 8) | code at the bucket's start, where the code steps up by one once the low 16 bits of
-// |x| reach L (L = 0x10000: no threshold in the bucket). For x < 0 the low bits are flipped so that
-// the same comparison works while |x| grows. That is one shared-memory load per search instead of
+// ((L - 1) << 8) | code at the bucket's start, where the code steps up by one once the low 16 bits
+// of |x| reach L (L = 0x10000: no threshold in the bucket; a threshold at the bucket's start is
+// folded into the code). The search key is those low bits shifted up by 8 with a zero low byte,
+// which exceeds the entry exactly when they reach L: one byte permute with a zero register and
+// one compare. For x < 0 the low bits are flipped so that the same comparison works while |x|
+// grows. That is one shared-memory load per search instead of
 // eight for a binary search, and the exact quantize_nearest answer (an exhaustive test over all
 // floats checks it on the device).
 constexpr std::uint32_t kTabFirst = 0x33800000u;  // 2^-24, below every threshold
@@ -77,12 +81,12 @@ __host__ __device__ inline std::uint32_t float_bits(float x) {
 #endif
 }
 
-// (low 16 bits of mag ^ flip) << 8 | 0xff: compares against (L << 8) | code as "low >= L".
+// (low 16 bits of mag ^ flip) << 8: exceeds ((L - 1) << 8) | code exactly when "low >= L".
 __host__ __device__ inline std::uint32_t search_key(std::uint32_t mag, std::uint32_t flip) {
 #ifdef __CUDA_ARCH__
-  return __byte_perm(mag ^ flip, 0xffu, 0x5104);
+  return __byte_perm(mag ^ flip, 0u, 0x4104);
 #else
-  return (((mag ^ flip) & 0xffffu) << 8) | 0xffu;
+  return ((mag ^ flip) & 0xffffu) << 8;
 #endif
 }
 
@@ -92,7 +96,7 @@ __host__ __device__ inline std::uint32_t table_code(std::uint32_t mag, std::uint
                                                     const std::uint32_t* tab) {
   mag = mag < kTabFirst ? kTabFirst : mag;
   const std::uint32_t e = tab[(mag >> 16) - (kTabFirst >> 16)];
-  return e + (search_key(mag, flip) >= e ? 1u : 0u);
+  return e + (search_key(mag, flip) > e ? 1u : 0u);
 }
 
 /// Any float: the code optim::quantize_nearest returns (NaN gives 0) when neg is the plain
@@ -139,7 +143,8 @@ float upper_choice_threshold(float lo, float hi) {
 }
 
 std::uint32_t entry(std::uint32_t code, std::uint32_t low_limit) {
-  return (low_limit << 8) | code;
+  if (low_limit == 0) return ((kNoThreshold - 1) << 8) | (code + 1);  // every x in the bucket is past it
+  return ((low_limit - 1) << 8) | code;
 }
 
 // neg_fixed (signed maps only) folds in the sign fix: a negative x never gets a code above
@@ -302,7 +307,7 @@ struct AdamConsts {
   float one_minus_beta2;
   float step_size;  // -lr * c2 / c1
   float c2eps;      // c2 * eps
-  float decay;      // 1 - lr * wd
+  float decay;      // 1 - lr * wd, exactly 1 without weight decay
   int decay_on;     // wd > 0
 };
 
@@ -317,7 +322,7 @@ AdamConsts make_consts(const optim::AdamHyper& h) {
   k.one_minus_beta2 = 1.0f - h.beta2;
   k.step_size = -h.lr * c2 / c1;
   k.c2eps = c2 * h.eps;
-  k.decay = 1.0f - h.lr * h.weight_decay;
+  k.decay = h.weight_decay > 0.0f ? 1.0f - h.lr * h.weight_decay : 1.0f;
   k.decay_on = h.weight_decay > 0.0f ? 1 : 0;
   return k;
 }
@@ -395,14 +400,27 @@ __device__ __forceinline__ void store4(T* ptr, const T* in) {
 
 // ---------------------------------------------------------------------------------------------
 // 8-bit blockwise AdamW. One warp per 256-element quantization block, so the two absmax
-// reductions are register shuffles; each CUDA block walks many quantization blocks (grid stride)
-// to pay once for the maps and search tables in shared memory. Lane l owns elements
-// 4l..4l+3 and 128+4l..128+4l+3 of its block, which keeps every warp-wide access contiguous.
+// reductions are warp-wide instructions; each CUDA block walks many quantization blocks (grid stride)
+// to pay once for the maps and search tables in shared memory. Lane l owns elements 8l..8l+7 of
+// its block: 16 bytes of bf16 (32 of fp32) and 8 bytes of each code array, so every warp-wide
+// access is contiguous and as wide as the hardware loads.
 //
 // Hopper issues integer and logic instructions at half the rate of float ones, and at 10 bytes
-// per parameter the kernel has only about a hundred instructions per element to stay at the
-// memory floor: hence the one-load code search, the sign fix folded into its table and the
-// division by the block absmax through a reciprocal computed once per block.
+// per parameter (bf16) the kernel has only about a hundred instructions per element to stay at
+// the memory floor. The first version spent 134: the IEEE square root and division each came
+// with a range check, a branch and a call per element, and every per-element condition became a
+// branch that re-derived shared-memory addresses. So the common case runs branch-free: range
+// conditions are decided once per block from the block maxima (or by one compare per element),
+// the square root and divisions use the instruction sequences ptxas itself emits for the in-range
+// case of __fsqrt_rn / __fdiv_rn, and blocks outside those ranges take the IEEE intrinsics.
+// Results are bit-identical either way (tests/gpu checks both paths against the CPU oracle).
+//
+// What is left is mostly waiting for loads (H100, bf16, 1.07 G parameters: 742 instructions per
+// block, long-scoreboard stalls the largest share). Measured and dropped, each slower: loading
+// the next block ahead into registers (spills, or 3 blocks per SM), cp.async staging of the next
+// block in shared memory (hid the latency but cost more instructions than it saved), L2 prefetch
+// of blocks ahead, and streaming cache hints on the loads and stores.
+// bench/results/adamw8bit_kernel_notes.md has the numbers.
 
 constexpr int kThreads8 = 256;
 constexpr int kWarps8 = kThreads8 / 32;
@@ -414,8 +432,54 @@ constexpr int kPerLane = kBlock / 32;
 constexpr float kFastDivMin = 0x1p-78f;
 constexpr float kFastDivMax = 0x1p100f;
 
+// Where the in-range square root and division below are exact. sqrt: v in [2^-101, FLT_MAX], the
+// range ptxas tests before its own fast path. Division a / b: a, b and the quotient within
+// [2^-100, 2^100] in magnitude, well inside the range where the Newton step and the remainder
+// a - b*q are exact (no overflow, no subnormal); tests/gpu compares both against the IEEE
+// intrinsics over every float (sqrt) and 2^32 sampled pairs (division).
+constexpr float kSqrtFastMin = 0x1p-101f;
+constexpr float kDivFastMin = 0x1p-100f;
+constexpr float kDivFastMax = 0x1p100f;
+
+__device__ __forceinline__ float rsqrt_approx(float x) {
+  float r;
+  asm("rsqrt.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+
+__device__ __forceinline__ float rcp_approx(float x) {
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+
+// The kernel tests every non-zero m and v against one bound of at least kDivFastMin.
+static_assert(kDivFastMin > kSqrtFastMin);
+
+/// RN(sqrt(v)) for v in [kSqrtFastMin, FLT_MAX]; NaN for v = 0.
+__device__ __forceinline__ float sqrt_rn_in_range(float v) {
+  const float r = rsqrt_approx(v);
+  const float s = __fmul_rn(r, v);
+  const float h = __fmul_rn(r, 0.5f);
+  return __fmaf_rn(__fmaf_rn(-s, s, v), h, s);
+}
+
+/// RN(a / b) for |a|, b and |a / b| in [kDivFastMin, kDivFastMax]; +0 in magnitude for a = +-0.
+__device__ __forceinline__ float div_rn_in_range(float a, float b) {
+  float r = rcp_approx(b);
+  r = __fmaf_rn(r, __fmaf_rn(-b, r, 1.0f), r);
+  const float q = __fmul_rn(a, r);
+  return __fmaf_rn(r, __fmaf_rn(-b, q, a), q);
+}
+
+/// RN(1 / b) for b in [kFastDivMin, kFastDivMax]: the in-range sequence of __frcp_rn.
+__device__ __forceinline__ float rcp_rn_in_range(float b) {
+  const float r = rcp_approx(b);
+  return __fmaf_rn(r, -__fmaf_rn(b, r, -1.0f), r);
+}
+
 __device__ __forceinline__ std::int64_t lane_offset(int lane, int e) {
-  return (e >> 2) * 128 + lane * 4 + (e & 3);
+  return lane * kPerLane + e;
 }
 
 // RN(a / b) for a >= 0 given y = RN(1 / b).
@@ -427,8 +491,8 @@ __device__ __forceinline__ float div_by_reciprocal(float a, float b, float y) {
   return __fmaf_rn(r, y, q);
 }
 
-__device__ __forceinline__ bool uniform_fast_range(float mx) {
-  return mx == 0.0f || (mx >= kFastDivMin && mx <= kFastDivMax);
+__device__ __forceinline__ bool in_fast_div_range(float mx) {
+  return mx >= kFastDivMin && mx <= kFastDivMax;
 }
 
 __device__ __forceinline__ std::uint32_t byte_of(std::uint32_t word, int j) {
@@ -440,8 +504,185 @@ __device__ __forceinline__ std::uint32_t pack_codes(const std::uint32_t* c) {
   return __byte_perm(__byte_perm(c[0], c[1], 0x0040), __byte_perm(c[2], c[3], 0x0040), 0x5410);
 }
 
+template <typename T>
+__device__ __forceinline__ T quiet_nan();
+template <>
+__device__ __forceinline__ float quiet_nan<float>() {
+  return __uint_as_float(0x7fc00000u);
+}
+template <>
+__device__ __forceinline__ Bf16Bits quiet_nan<Bf16Bits>() {
+  return 0x7fc0u;
+}
+
+/// A lane's 8 new parameters as 32-bit words: one float each, or two bf16 per word (element 2w
+/// in the low half), the layout of the vector store.
+template <typename T>
+constexpr int kParamWords = kPerLane* static_cast<int>(sizeof(T)) / 4;
+
+__device__ __forceinline__ void put_param(std::uint32_t* words, int e, float x) {
+  words[e] = __float_as_uint(x);
+}
+__device__ __forceinline__ void put_param(std::uint32_t* words, int e, Bf16Bits x) {
+  const std::uint32_t shift = 16u * static_cast<std::uint32_t>(e & 1);
+  words[e / 2] = (e & 1) == 0 ? x : words[e / 2] | (static_cast<std::uint32_t>(x) << shift);
+}
+
+template <typename T>
+__device__ __forceinline__ T param_bits(const std::uint32_t* words, int e) {
+  if constexpr (std::is_same_v<T, float>) {
+    return __uint_as_float(words[e]);
+  } else {
+    return static_cast<Bf16Bits>(words[e / 2] >> (16 * (e & 1)));
+  }
+}
+
+/// Two floats rounded to bf16 (round to nearest even) in one instruction, lo in the low half.
+__device__ __forceinline__ std::uint32_t pack_bf16x2(float lo, float hi) {
+  std::uint32_t out;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(out) : "f"(hi), "f"(lo));
+  return out;
+}
+
+/// Rounds p + step_size * step to T, then applies the decay factor and rounds again, as
+/// adam_param_update does, for all 8 elements; decay[e] is 1 where the parameter must not decay.
+/// For bf16 two elements share each conversion (one F2FP instruction rounds a pair).
+template <typename T>
+__device__ __forceinline__ void finish_params(const T* p, const float* step, const float* decay,
+                                              const AdamConsts& k, std::uint32_t* words) {
+  if constexpr (std::is_same_v<T, float>) {
+#pragma unroll
+    for (int e = 0; e < kPerLane; ++e)
+      words[e] = __float_as_uint(__fmul_rn(__fadd_rn(p[e], __fmul_rn(k.step_size, step[e])), decay[e]));
+  } else {
+#pragma unroll
+    for (int w = 0; w < kPerLane / 2; ++w) {
+      const float a = __fadd_rn(to_f(p[2 * w]), __fmul_rn(k.step_size, step[2 * w]));
+      const float b = __fadd_rn(to_f(p[2 * w + 1]), __fmul_rn(k.step_size, step[2 * w + 1]));
+      const std::uint32_t stepped = pack_bf16x2(a, b);
+      const float da = __fmul_rn(__uint_as_float(stepped << 16), decay[2 * w]);
+      const float db = __fmul_rn(__uint_as_float(stepped & 0xffff0000u), decay[2 * w + 1]);
+      words[w] = pack_bf16x2(da, db);
+    }
+  }
+}
+
+/// One lane's share of a quantization block: 8 parameters and gradients, their 8+8 codes.
+template <typename T>
+struct LaneBlock {
+  T p[kPerLane];
+  T g[kPerLane];
+  std::uint32_t cm[2];
+  std::uint32_t cv[2];
+};
+
+// 8 values of T as 16-byte words: one for bf16, two for fp32.
+template <typename T>
+constexpr int kVecWords = kPerLane* static_cast<int>(sizeof(T)) / 16;
+
+template <typename T>
+__device__ __forceinline__ void unpack_values(const uint4* w, T* out) {
+  if constexpr (std::is_same_v<T, float>) {
+    for (int h = 0; h < 2; ++h) {
+      out[4 * h] = __uint_as_float(w[h].x);
+      out[4 * h + 1] = __uint_as_float(w[h].y);
+      out[4 * h + 2] = __uint_as_float(w[h].z);
+      out[4 * h + 3] = __uint_as_float(w[h].w);
+    }
+  } else {
+    const std::uint32_t words[4] = {w[0].x, w[0].y, w[0].z, w[0].w};
+    for (int i = 0; i < 4; ++i) {
+      out[2 * i] = static_cast<Bf16Bits>(words[i] & 0xffffu);
+      out[2 * i + 1] = static_cast<Bf16Bits>(words[i] >> 16);
+    }
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void unpack_lane(LaneBlock<T>& b, const uint4* p, const uint4* g, uint2 cm,
+                                            uint2 cv) {
+  unpack_values(p, b.p);
+  unpack_values(g, b.g);
+  b.cm[0] = cm.x;
+  b.cm[1] = cm.y;
+  b.cv[0] = cv.x;
+  b.cv[1] = cv.y;
+}
+
+/// Loads a lane's share straight from global memory. Elements past n get a NaN gradient, which
+/// the update treats like any non-finite gradient (moments 0, parameter untouched), so the math
+/// needs no validity mask.
 template <typename T, bool kVector>
-__global__ void __launch_bounds__(kThreads8)
+__device__ __forceinline__ void load_lane(LaneBlock<T>& b, const T* p, const T* g, const std::uint8_t* code_m,
+                                          const std::uint8_t* code_v, std::int64_t base, std::int64_t n,
+                                          int lane) {
+  if (kVector && base + kBlock <= n) {
+    const std::int64_t i = base + lane_offset(lane, 0);
+    uint4 pw[kVecWords<T>];
+    uint4 gw[kVecWords<T>];
+    for (int h = 0; h < kVecWords<T>; ++h) {
+      pw[h] = reinterpret_cast<const uint4*>(p + i)[h];
+      gw[h] = reinterpret_cast<const uint4*>(g + i)[h];
+    }
+    unpack_lane(b, pw, gw, *reinterpret_cast<const uint2*>(code_m + i),
+                *reinterpret_cast<const uint2*>(code_v + i));
+    return;
+  }
+  b.cm[0] = b.cm[1] = b.cv[0] = b.cv[1] = 0;
+#pragma unroll
+  for (int e = 0; e < kPerLane; ++e) {
+    const std::int64_t i = base + lane_offset(lane, e);
+    b.p[e] = T{};
+    b.g[e] = quiet_nan<T>();
+    if (i < n) {
+      b.p[e] = p[i];
+      b.g[e] = g[i];
+      b.cm[e / 4] |= static_cast<std::uint32_t>(code_m[i]) << (8 * (e % 4));
+      b.cv[e / 4] |= static_cast<std::uint32_t>(code_v[i]) << (8 * (e % 4));
+    }
+  }
+}
+
+template <typename T, bool kVector>
+__device__ __forceinline__ void store_lane(const std::uint32_t* p_words, const std::uint32_t* cm_out,
+                                           const std::uint32_t* cv_out, T* p, std::uint8_t* code_m,
+                                           std::uint8_t* code_v, std::int64_t base, std::int64_t n,
+                                           int lane) {
+  if (kVector && base + kBlock <= n) {
+    const std::int64_t i = base + lane_offset(lane, 0);
+    for (int h = 0; h < kVecWords<T>; ++h) {
+      reinterpret_cast<uint4*>(p + i)[h] =
+          make_uint4(p_words[4 * h], p_words[4 * h + 1], p_words[4 * h + 2], p_words[4 * h + 3]);
+    }
+    *reinterpret_cast<uint2*>(code_m + i) = make_uint2(cm_out[0], cm_out[1]);
+    *reinterpret_cast<uint2*>(code_v + i) = make_uint2(cv_out[0], cv_out[1]);
+    return;
+  }
+#pragma unroll
+  for (int e = 0; e < kPerLane; ++e) {
+    const std::int64_t i = base + lane_offset(lane, e);
+    if (i >= n) continue;
+    p[i] = param_bits<T>(p_words, e);
+    code_m[i] = static_cast<std::uint8_t>(byte_of(cm_out[e / 4], e % 4));
+    code_v[i] = static_cast<std::uint8_t>(byte_of(cv_out[e / 4], e % 4));
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ bool finite_grad(T g) {
+  return fabsf(to_f(g)) <= FLT_MAX;
+}
+
+/// (bits << 1) - 2: orders non-negative magnitudes (the sign bit drops out) and sends +-0 to the
+/// top, so one unsigned minimum finds the smallest non-zero magnitude.
+__device__ __forceinline__ std::uint32_t nonzero_order(float x) {
+  return (__float_as_uint(x) << 1) - 2u;
+}
+
+// 64 registers per thread allow 4 blocks of 256 threads per SM (ptxas spills a few bytes); a
+// bound of 5 blocks spilled ~200 bytes and ran slower.
+template <typename T, bool kVector>
+__global__ void __launch_bounds__(kThreads8, 4)
     adamw8bit_kernel(T* __restrict__ p, const T* __restrict__ g, std::uint8_t* __restrict__ code_m,
                      std::uint8_t* __restrict__ code_v, float* __restrict__ absmax_m,
                      float* __restrict__ absmax_v, const float* __restrict__ qmap_m,
@@ -458,93 +699,112 @@ __global__ void __launch_bounds__(kThreads8)
   const std::uint32_t* tab_pos = s_tabs + kTabSignedPos;
   const std::uint32_t* tab_neg = s_tabs + kTabSignedNegFixed;
   const std::uint32_t* tab_v = s_tabs + kTabUnsigned;
+  static_assert(kTabSignedNegFixed - kTabSignedPos == kTabStride);
+  // Launch-uniform: the Adam division's denominator is at least c2*eps, and a finite step size
+  // lets a non-finite gradient's zero step leave its parameter exactly as it was.
+  const bool consts_in_range =
+      k.c2eps >= kDivFastMin && k.c2eps <= kDivFastMax && fabsf(k.step_size) <= FLT_MAX;
 
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const std::int64_t nqb = (n + kBlock - 1) / kBlock;
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * kWarps8;
   for (std::int64_t qb = static_cast<std::int64_t>(blockIdx.x) * kWarps8 + (threadIdx.x >> 5); qb < nqb;
-       qb += static_cast<std::int64_t>(gridDim.x) * kWarps8) {
+       qb += stride) {
     const std::int64_t base = qb * kBlock;
-    const bool full = kVector && base + kBlock <= n;
-    T praw[kPerLane];
-    T graw[kPerLane];
-    std::uint32_t cm_in[2];
-    std::uint32_t cv_in[2];
-    std::uint32_t valid = (1u << kPerLane) - 1u;
-    if (full) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const std::int64_t i = base + lane_offset(lane, 4 * h);
-        load4(g + i, graw + 4 * h);
-        load4(p + i, praw + 4 * h);
-        cm_in[h] = *reinterpret_cast<const std::uint32_t*>(code_m + i);
-        cv_in[h] = *reinterpret_cast<const std::uint32_t*>(code_v + i);
-      }
-    } else {
-      valid = 0;
-#pragma unroll
-      for (int e = 0; e < kPerLane; ++e) {
-        const std::int64_t i = base + lane_offset(lane, e);
-        if (e % 4 == 0) {
-          cm_in[e / 4] = 0;
-          cv_in[e / 4] = 0;
-        }
-        praw[e] = T{};
-        graw[e] = T{};
-        if (i < n) {
-          valid |= 1u << e;
-          praw[e] = p[i];
-          graw[e] = g[i];
-          cm_in[e / 4] |= static_cast<std::uint32_t>(code_m[i]) << (8 * (e % 4));
-          cv_in[e / 4] |= static_cast<std::uint32_t>(code_v[i]) << (8 * (e % 4));
-        }
-      }
-    }
+    LaneBlock<T> in;
+    load_lane<T, kVector>(in, p, g, code_m, code_v, base, n, lane);
     const float am_old = absmax_m[qb];
     const float av_old = absmax_v[qb];
 
+    // Moments. A non-finite gradient must give zero moments (and, below, no decay and a zero
+    // step, which leave the parameter exactly as it was); warps without one, the usual case, skip
+    // the selections.
     float m[kPerLane];
     float v[kPerLane];
-    std::uint32_t updated = 0;
     float mx_m = 0.0f;
     float mx_v = 0.0f;
+    std::uint32_t smallest = 0xffffffffu;  // nonzero_order of the smallest non-zero m or v
+    bool all_finite = true;
 #pragma unroll
     for (int e = 0; e < kPerLane; ++e) {
-      const float gi = to_f(graw[e]);
-      m[e] = 0.0f;
-      v[e] = 0.0f;
-      if (((valid >> e) & 1u) != 0 && fabsf(gi) <= FLT_MAX) {
-        v[e] = __fadd_rn(__fmul_rn(__fmul_rn(s_qv[byte_of(cv_in[e / 4], e % 4)], av_old), k.beta2),
-                         __fmul_rn(__fmul_rn(k.one_minus_beta2, gi), gi));
-        m[e] = __fadd_rn(__fmul_rn(__fmul_rn(s_qm[byte_of(cm_in[e / 4], e % 4)], am_old), k.beta1),
-                         __fmul_rn(k.one_minus_beta1, gi));
-        updated |= 1u << e;
-      }
+      const float gi = to_f(in.g[e]);
+      v[e] = __fadd_rn(__fmul_rn(__fmul_rn(s_qv[byte_of(in.cv[e / 4], e % 4)], av_old), k.beta2),
+                       __fmul_rn(__fmul_rn(k.one_minus_beta2, gi), gi));
+      m[e] = __fadd_rn(__fmul_rn(__fmul_rn(s_qm[byte_of(in.cm[e / 4], e % 4)], am_old), k.beta1),
+                       __fmul_rn(k.one_minus_beta1, gi));
+      all_finite &= finite_grad(in.g[e]);
       // fmaxf drops a NaN operand exactly as std::max(acc, NaN) does on the CPU.
       mx_m = fmaxf(mx_m, fabsf(m[e]));
       mx_v = fmaxf(mx_v, fabsf(v[e]));
+      smallest = min(smallest, min(nonzero_order(m[e]), nonzero_order(v[e])));
     }
+    const bool warp_finite = __all_sync(0xffffffffu, all_finite);
+    if (!warp_finite) {
+      mx_m = 0.0f;
+      mx_v = 0.0f;
+      smallest = 0xffffffffu;
 #pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-      mx_m = fmaxf(mx_m, __shfl_xor_sync(0xffffffffu, mx_m, off));
-      mx_v = fmaxf(mx_v, __shfl_xor_sync(0xffffffffu, mx_v, off));
+      for (int e = 0; e < kPerLane; ++e) {
+        const bool finite = finite_grad(in.g[e]);
+        m[e] = finite ? m[e] : 0.0f;
+        v[e] = finite ? v[e] : 0.0f;
+        mx_m = fmaxf(mx_m, fabsf(m[e]));
+        mx_v = fmaxf(mx_v, fabsf(v[e]));
+        smallest = min(smallest, min(nonzero_order(m[e]), nonzero_order(v[e])));
+      }
     }
+    // A lane's maxima are non-negative and never NaN (fmaxf dropped any), so their bit patterns
+    // order as unsigned integers: one warp-wide integer max instruction each instead of five
+    // shuffle rounds.
+    mx_m = __uint_as_float(__reduce_max_sync(0xffffffffu, __float_as_uint(mx_m)));
+    mx_v = __uint_as_float(__reduce_max_sync(0xffffffffu, __float_as_uint(mx_v)));
+    // With finite old absmax values every m and v is finite or the new absmax is infinite.
+    const bool olds_finite = fabsf(am_old) <= FLT_MAX && fabsf(av_old) <= FLT_MAX;
 
-    // The parameter sees this step's unquantised moments.
+    // The parameter sees this step's unquantised moments. The in-range path needs finite block
+    // maxima with mx_m / c2eps <= 2^100 and every non-zero m and v at least
+    // 2^-100 * max(1, largest denominator) >= 2^-100 > 2^-101, so every quotient is >= 2^-100.
+    std::uint32_t p_words[kParamWords<T>];
+    // Only a bound: RN(sqrt) is monotone, so the in-range root of max(mx_v, its lower end) is at
+    // least every element's root (NaN for an infinite mx_v, which fails the range test below).
+    const float denom_max = __fadd_rn(sqrt_rn_in_range(fmaxf(mx_v, kSqrtFastMin)), k.c2eps);
+    const float nonzero_min = kDivFastMin * fmaxf(1.0f, denom_max);
+    const bool block_in_range = consts_in_range && olds_finite && mx_v <= FLT_MAX && mx_m <= FLT_MAX &&
+                                mx_m <= __fmul_rn(k.c2eps, kDivFastMax) && denom_max <= kDivFastMax;
+    if (__all_sync(0xffffffffu, smallest >= nonzero_order(nonzero_min)) && block_in_range) {
+      float step[kPerLane];
+      float decay[kPerLane];
 #pragma unroll
-    for (int e = 0; e < kPerLane; ++e) {
-      if (((updated >> e) & 1u) != 0) praw[e] = adam_param_update(praw[e], m[e], v[e], k);
+      for (int e = 0; e < kPerLane; ++e) {
+        // v = 0 gives rsqrt = inf and a NaN root, which fmaxf turns into sqrt(0) = 0.
+        const float root = fmaxf(sqrt_rn_in_range(v[e]), 0.0f);
+        // m = +-0 (also every non-finite gradient's) gives +0 in magnitude; the quotient takes
+        // m's sign, as IEEE division by a positive denominator does.
+        step[e] = copysignf(div_rn_in_range(m[e], __fadd_rn(root, k.c2eps)), m[e]);
+      }
+      // k.decay is exactly 1 without weight decay; multiplying by 1 changes no bits.
+      if (warp_finite) {
+#pragma unroll
+        for (int e = 0; e < kPerLane; ++e) decay[e] = k.decay;
+        finish_params(in.p, step, decay, k, p_words);
+      } else {
+#pragma unroll
+        for (int e = 0; e < kPerLane; ++e) decay[e] = finite_grad(in.g[e]) ? k.decay : 1.0f;
+        finish_params(in.p, step, decay, k, p_words);
+      }
+    } else {
+#pragma unroll
+      for (int e = 0; e < kPerLane; ++e)
+        put_param(p_words, e, finite_grad(in.g[e]) ? adam_param_update(in.p[e], m[e], v[e], k) : in.p[e]);
     }
 
     std::uint32_t cm[kPerLane];
     std::uint32_t cv[kPerLane];
-    // Warp-uniform: with finite old absmax values every m and v is finite (an overflow would
-    // make the new absmax infinite), so no NaN reaches the search and |m / absmax| <= 1.
-    const bool fast = fabsf(am_old) <= FLT_MAX && fabsf(av_old) <= FLT_MAX && uniform_fast_range(mx_m) &&
-                      uniform_fast_range(mx_v);
-    if (fast) {
-      // A zero absmax gives zero quotients (and codes that are not used) instead of NaN indices.
-      const float ym = mx_m > 0.0f ? __frcp_rn(mx_m) : 0.0f;
-      const float yv = mx_v > 0.0f ? __frcp_rn(mx_v) : 0.0f;
+    // Warp-uniform: with finite old absmax values every m and v is finite, so no NaN reaches the
+    // search and |m / absmax| <= 1; a zero absmax (all-zero block) goes the general way.
+    if (olds_finite && in_fast_div_range(mx_m) && in_fast_div_range(mx_v)) {
+      const float ym = rcp_rn_in_range(mx_m);
+      const float yv = rcp_rn_in_range(mx_v);
 #pragma unroll
       for (int e = 0; e < kPerLane; ++e) {
         // The sign comes from m itself (a -0.0 must still take the sign fix); |m| feeds the
@@ -553,9 +813,10 @@ __global__ void __launch_bounds__(kThreads8)
             static_cast<std::uint32_t>(static_cast<std::int32_t>(__float_as_uint(m[e])) >> 31);
         const float qm = div_by_reciprocal(fabsf(m[e]), mx_m, ym);
         const float qv = div_by_reciprocal(fabsf(v[e]), mx_v, yv);
-        cm[e] = mx_m > 0.0f ? table_code(__float_as_uint(qm), flip, flip != 0 ? tab_neg : tab_pos)
-                            : kSignedZeroCode;
-        cv[e] = mx_v > 0.0f ? table_code(__float_as_uint(qv), 0u, tab_v) : 0u;
+        // The negative table follows the positive one: select it with the sign mask, no branch.
+        cm[e] =
+            table_code(__float_as_uint(qm), flip, tab_pos + (flip & static_cast<std::uint32_t>(kTabStride)));
+        cv[e] = table_code(__float_as_uint(qv), 0u, tab_v);
       }
     } else {
 #pragma unroll
@@ -574,25 +835,7 @@ __global__ void __launch_bounds__(kThreads8)
     }
     const std::uint32_t cm_out[2] = {pack_codes(cm), pack_codes(cm + 4)};
     const std::uint32_t cv_out[2] = {pack_codes(cv), pack_codes(cv + 4)};
-
-    if (full) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const std::int64_t i = base + lane_offset(lane, 4 * h);
-        store4(p + i, praw + 4 * h);
-        *reinterpret_cast<std::uint32_t*>(code_m + i) = cm_out[h];
-        *reinterpret_cast<std::uint32_t*>(code_v + i) = cv_out[h];
-      }
-    } else {
-#pragma unroll
-      for (int e = 0; e < kPerLane; ++e) {
-        if (((valid >> e) & 1u) == 0) continue;
-        const std::int64_t i = base + lane_offset(lane, e);
-        p[i] = praw[e];
-        code_m[i] = static_cast<std::uint8_t>(byte_of(cm_out[e / 4], e % 4));
-        code_v[i] = static_cast<std::uint8_t>(byte_of(cv_out[e / 4], e % 4));
-      }
-    }
+    store_lane<T, kVector>(p_words, cm_out, cv_out, p, code_m, code_v, base, n, lane);
     if (lane == 0) {
       absmax_m[qb] = mx_m;
       absmax_v[qb] = mx_v;
@@ -606,8 +849,8 @@ void launch_adamw8bit(T* p, const T* g, std::uint8_t* code_m, std::uint8_t* code
                       const AdamConsts& k, cudaStream_t stream) {
   const std::int64_t nqb = (n + kBlock - 1) / kBlock;
   const std::int64_t work = (nqb + kWarps8 - 1) / kWarps8;
-  const bool vec =
-      aligned(p, 4 * sizeof(T)) && aligned(g, 4 * sizeof(T)) && aligned(code_m, 4) && aligned(code_v, 4);
+  // A lane's 8 elements are one or two 16-byte words and 8 bytes of each code array.
+  const bool vec = aligned(p, 16) && aligned(g, 16) && aligned(code_m, 8) && aligned(code_v, 8);
   if (vec) {
     const int grid = grid_size(adamw8bit_kernel<T, true>, kThreads8, work);
     adamw8bit_kernel<T, true>
@@ -737,6 +980,71 @@ __global__ void dequantize_kernel(const std::uint8_t* __restrict__ codes, const 
   }
 }
 
+// check_in_range_math's kernels. sqrt: every bit pattern from kSqrtFastMin to FLT_MAX, and 0
+// through the kernel's fmaxf. Division: b log-uniform over [2^-100, 2^100], a quotient q
+// log-uniform over the same range, a = RN(b * q) with a random sign, and both mantissas hashed
+// (so all-ones and power-of-two mantissas come up too); pairs outside the range are skipped.
+__global__ void check_rcp_kernel(std::uint32_t first, std::uint32_t last, unsigned long long* bad) {
+  const std::uint32_t stride = gridDim.x * blockDim.x;
+  unsigned long long local = 0;
+  for (std::uint32_t bits = first + blockIdx.x * blockDim.x + threadIdx.x; bits <= last && bits >= first;
+       bits += stride) {
+    const float x = __uint_as_float(bits);
+    local += __float_as_uint(rcp_rn_in_range(x)) != __float_as_uint(__frcp_rn(x)) ? 1u : 0u;
+  }
+  if (local != 0) atomicAdd(bad, local);
+}
+
+__global__ void check_sqrt_kernel(std::uint32_t first, std::uint32_t last, unsigned long long* bad) {
+  const std::uint32_t stride = gridDim.x * blockDim.x;
+  unsigned long long local = 0;
+  for (std::uint32_t bits = first + blockIdx.x * blockDim.x + threadIdx.x; bits <= last && bits >= first;
+       bits += stride) {
+    const float x = __uint_as_float(bits);
+    local += __float_as_uint(sqrt_rn_in_range(x)) != __float_as_uint(__fsqrt_rn(x)) ? 1u : 0u;
+  }
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    local += __float_as_uint(fmaxf(sqrt_rn_in_range(0.0f), 0.0f)) != 0u ? 1u : 0u;
+  }
+  if (local != 0) atomicAdd(bad, local);
+}
+
+__device__ std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+__device__ float hashed_float(std::uint64_t h, int exp_lo, int exp_hi) {
+  const auto span = static_cast<std::uint32_t>(exp_hi - exp_lo + 1);
+  const int e = exp_lo + static_cast<int>((h >> 40) % span);
+  return __uint_as_float((static_cast<std::uint32_t>(e + 127) << 23) |
+                         (static_cast<std::uint32_t>(h) & 0x7fffffu));
+}
+
+__global__ void check_div_kernel(std::uint64_t samples, unsigned long long* checked,
+                                 unsigned long long* bad) {
+  const std::uint64_t stride = static_cast<std::uint64_t>(gridDim.x) * blockDim.x;
+  unsigned long long n_checked = 0;
+  unsigned long long n_bad = 0;
+  for (std::uint64_t i = static_cast<std::uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < samples;
+       i += stride) {
+    const std::uint64_t h1 = mix64(2 * i + 0x1234567ull);
+    const std::uint64_t h2 = mix64(2 * i + 0x89abcdeull);
+    const float b = hashed_float(h1, -100, 99);
+    float a = __fmul_rn(b, hashed_float(h2, -100, 99));
+    if (((h2 >> 63) & 1u) != 0) a = -a;
+    const float q = __fdiv_rn(a, b);
+    const bool in_range =
+        fabsf(a) >= kDivFastMin && fabsf(a) <= FLT_MAX && fabsf(q) >= kDivFastMin && fabsf(q) <= kDivFastMax;
+    if (!in_range) continue;
+    ++n_checked;
+    n_bad += __float_as_uint(copysignf(div_rn_in_range(a, b), a)) != __float_as_uint(q) ? 1u : 0u;
+  }
+  atomicAdd(checked, n_checked);
+  if (n_bad != 0) atomicAdd(bad, n_bad);
+}
+
 void check_count(std::int64_t n) {
   if (n < 0) throw std::invalid_argument("optiscope::kernels: negative element count");
 }
@@ -822,6 +1130,44 @@ void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, const 
   dequantize_kernel<<<grid_size(dequantize_kernel, kThreadsSmall, work), kThreadsSmall, 0,
                       static_cast<cudaStream_t>(stream)>>>(codes, absmax, qmap_dev, out, n);
   check_launch();
+}
+
+InRangeMathCheck check_in_range_math(std::uint64_t div_samples, void* stream) {
+  const auto s = static_cast<cudaStream_t>(stream);
+  unsigned long long* counters = nullptr;
+  OPTISCOPE_CUDA_CHECK(cudaMalloc(&counters, 4 * sizeof(unsigned long long)));
+  InRangeMathCheck out;
+  try {
+    OPTISCOPE_CUDA_CHECK(cudaMemsetAsync(counters, 0, 4 * sizeof(unsigned long long), s));
+    const std::uint32_t rcp_first = std::bit_cast<std::uint32_t>(kFastDivMin);
+    const std::uint32_t rcp_last = std::bit_cast<std::uint32_t>(kFastDivMax);
+    check_rcp_kernel<<<grid_size(check_rcp_kernel, kThreadsSmall, (rcp_last - rcp_first) / kThreadsSmall + 1),
+                       kThreadsSmall, 0, s>>>(rcp_first, rcp_last, counters + 3);
+    check_launch();
+    const std::uint32_t first = std::bit_cast<std::uint32_t>(kSqrtFastMin);
+    const std::uint32_t last = std::bit_cast<std::uint32_t>(FLT_MAX);
+    check_sqrt_kernel<<<grid_size(check_sqrt_kernel, kThreadsSmall, (last - first) / kThreadsSmall + 1),
+                        kThreadsSmall, 0, s>>>(first, last, counters);
+    check_launch();
+    const auto work = static_cast<std::int64_t>(div_samples / kThreadsSmall + 1);
+    check_div_kernel<<<grid_size(check_div_kernel, kThreadsSmall, work), kThreadsSmall, 0, s>>>(
+        div_samples, counters + 1, counters + 2);
+    check_launch();
+    unsigned long long host[4] = {};
+    OPTISCOPE_CUDA_CHECK(cudaMemcpyAsync(host, counters, sizeof(host), cudaMemcpyDeviceToHost, s));
+    OPTISCOPE_CUDA_CHECK(cudaStreamSynchronize(s));
+    out.rcp_checked = static_cast<std::uint64_t>(rcp_last - rcp_first) + 1;
+    out.rcp_mismatches = host[3];
+    out.sqrt_checked = static_cast<std::uint64_t>(last - first) + 2;  // the range and 0
+    out.sqrt_mismatches = host[0];
+    out.div_checked = host[1];
+    out.div_mismatches = host[2];
+  } catch (...) {
+    (void)cudaFree(counters);
+    throw;
+  }
+  OPTISCOPE_CUDA_CHECK(cudaFree(counters));
+  return out;
 }
 
 }  // namespace optiscope::kernels

@@ -53,4 +53,20 @@ void quantize_nearest(const float* x, std::uint8_t* codes, std::int64_t n, bool 
 void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, const float* qmap_dev, float* out,
                           std::int64_t n, void* stream);
 
+/// What check_in_range_math found: how many inputs it compared and how many differed.
+struct InRangeMathCheck {
+  std::uint64_t sqrt_checked = 0;
+  std::uint64_t sqrt_mismatches = 0;
+  std::uint64_t div_checked = 0;
+  std::uint64_t div_mismatches = 0;
+  std::uint64_t rcp_checked = 0;
+  std::uint64_t rcp_mismatches = 0;
+};
+
+/// For tests: the 8-bit kernel's branch-free square root, reciprocal and division against the IEEE
+/// intrinsics (__fsqrt_rn, __frcp_rn, __fdiv_rn) on the current device, over every float of the
+/// square root's and the reciprocal's ranges (and 0 for the root) and `div_samples` hashed pairs
+/// spread over the division's range. Synchronizes `stream`.
+InRangeMathCheck check_in_range_math(std::uint64_t div_samples, void* stream);
+
 }  // namespace optiscope::kernels

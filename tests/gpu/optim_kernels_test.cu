@@ -120,6 +120,9 @@ std::uint32_t raw_bits(T x) {
 struct Inputs {
   bool non_finite = true;  // NaN / +-inf elements, and one step with a whole block of NaN
   bool zero_block = true;  // block 1 (elements 256..511) never gets a non-zero gradient
+  // Block 2 (elements 512..767) gets gradients ~1e-35: moments below the range of the 8-bit
+  // kernel's branch-free square root and division, so that block takes the IEEE path.
+  bool tiny_block = true;
 };
 
 template <typename T>
@@ -148,6 +151,9 @@ std::vector<T> make_grad(std::int64_t n, int step, const Inputs& in, std::uint32
     }
   }
   if (in.zero_block && n > 512) std::fill(g.begin() + 256, g.begin() + 512, 0.0f);
+  if (in.tiny_block && n > 768) {
+    for (std::size_t i = 512; i < 768; ++i) g[i] *= 1e-33f;
+  }
   std::vector<T> out(g.size());
   for (std::size_t i = 0; i < g.size(); ++i) out[i] = optim::from_float<T>(g[i]);
   return out;
@@ -386,6 +392,9 @@ void run_8bit_against_cpu(std::int64_t n, float wd, std::size_t offset, const In
   const double total = static_cast<double>(exact.total);
   std::cout << "[ info     ] bit-exact vs CPU: params " << 100.0 * static_cast<double>(exact.p) / total
             << " %, codes " << 50.0 * static_cast<double>(exact.codes) / total << " %\n";
+  // The kernel rounds where the CPU rounds, on its branch-free path and on the IEEE one alike.
+  EXPECT_EQ(exact.p, exact.total) << "parameters not bit-identical to the CPU oracle";
+  EXPECT_EQ(exact.codes, 2 * exact.total) << "codes not identical to the CPU oracle";
   ::testing::Test::RecordProperty("bitexact_params_pct",
                                   std::to_string(100.0 * static_cast<double>(exact.p) / total));
 }
@@ -465,6 +474,22 @@ void run_32bit_against_cpu(std::int64_t n, float wd, std::size_t offset, bool pa
 
 // ---------------------------------------------------------------------------------------------
 // Tests.
+
+// The 8-bit kernel's branch-free square root, reciprocal and division are the in-range instruction
+// sequences of __fsqrt_rn, __frcp_rn and __fdiv_rn; outside their ranges it takes the intrinsics.
+// Every float of the root's and reciprocal's ranges and 2^32 hashed quotients must round exactly
+// as the intrinsics do.
+TEST(GpuExactMath, InRangeSqrtAndDivisionMatchIeee) {
+  REQUIRE_CUDA_DEVICE();
+  const InRangeMathCheck c = check_in_range_math(std::uint64_t{1} << 32, nullptr);
+  std::cout << "[ info     ] sqrt: " << c.sqrt_checked << " floats, reciprocal: " << c.rcp_checked
+            << " floats, division: " << c.div_checked << " pairs in range\n";
+  EXPECT_EQ(c.sqrt_mismatches, 0u);
+  EXPECT_EQ(c.rcp_mismatches, 0u);
+  EXPECT_GT(c.rcp_checked, std::uint64_t{1} << 30);
+  EXPECT_EQ(c.div_mismatches, 0u);
+  EXPECT_GT(c.div_checked, std::uint64_t{1} << 30);
+}
 
 TEST(GpuQuantMaps, UploadMatchesHostMaps) {
   REQUIRE_CUDA_DEVICE();
