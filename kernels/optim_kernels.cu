@@ -690,12 +690,19 @@ __global__ void __launch_bounds__(kThreads8, 4)
   __shared__ float s_qm[256];
   __shared__ float s_qv[256];
   __shared__ __align__(16) std::uint32_t s_tabs[kTabWords8bit];
+  // Programmatic dependent launch: this block may start while the previous kernel in the stream
+  // drains. The search tables are written once per device, before any update, with a stream
+  // synchronization (ensure_tables), so they are copied before waiting; the maps, p, g and the
+  // state only after the previous kernel has finished. Then the next update may start its own
+  // prologue as our blocks exit.
+  copy_tables(s_tabs, 0, kTabWords8bit);
+  asm volatile("griddepcontrol.wait;" ::: "memory");
   for (int i = static_cast<int>(threadIdx.x); i < 256; i += kThreads8) {
     s_qm[i] = qmap_m[i];
     s_qv[i] = qmap_v[i];
   }
-  copy_tables(s_tabs, 0, kTabWords8bit);
   __syncthreads();
+  asm volatile("griddepcontrol.launch_dependents;");
   const std::uint32_t* tab_pos = s_tabs + kTabSignedPos;
   const std::uint32_t* tab_neg = s_tabs + kTabSignedNegFixed;
   const std::uint32_t* tab_v = s_tabs + kTabUnsigned;
@@ -851,16 +858,22 @@ void launch_adamw8bit(T* p, const T* g, std::uint8_t* code_m, std::uint8_t* code
   const std::int64_t work = (nqb + kWarps8 - 1) / kWarps8;
   // A lane's 8 elements are one or two 16-byte words and 8 bytes of each code array.
   const bool vec = aligned(p, 16) && aligned(g, 16) && aligned(code_m, 8) && aligned(code_v, 8);
-  if (vec) {
-    const int grid = grid_size(adamw8bit_kernel<T, true>, kThreads8, work);
-    adamw8bit_kernel<T, true>
-        <<<grid, kThreads8, 0, stream>>>(p, g, code_m, code_v, absmax_m, absmax_v, qmap_m, qmap_v, n, k);
-  } else {
-    const int grid = grid_size(adamw8bit_kernel<T, false>, kThreads8, work);
-    adamw8bit_kernel<T, false>
-        <<<grid, kThreads8, 0, stream>>>(p, g, code_m, code_v, absmax_m, absmax_v, qmap_m, qmap_v, n, k);
-  }
-  check_launch();
+  const auto kernel = vec ? adamw8bit_kernel<T, true> : adamw8bit_kernel<T, false>;
+  // Launched as a programmatic dependent of the previous kernel in the stream: an optimizer step is
+  // one launch per tensor, and each block's prologue (37 KiB of tables into shared memory) then
+  // overlaps the previous launch's last blocks instead of following them (see the kernel).
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(grid_size(kernel, kThreads8, work)));
+  cfg.blockDim = dim3(kThreads8);
+  cfg.dynamicSmemBytes = 0;
+  cfg.stream = stream;
+  cfg.attrs = &attr;
+  cfg.numAttrs = 1;
+  OPTISCOPE_CUDA_CHECK(
+      cudaLaunchKernelEx(&cfg, kernel, p, g, code_m, code_v, absmax_m, absmax_v, qmap_m, qmap_v, n, k));
 }
 
 // ---------------------------------------------------------------------------------------------
