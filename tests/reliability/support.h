@@ -217,6 +217,27 @@ inline CliResult run_cli(const fs::path& scratch, std::vector<std::string> args,
 }
 
 /// A raw SQLite connection for building hostile files and checking what the store wrote.
+/// Opens `path` every way a program does and reads everything the views read (each comparison's
+/// runs, every run's tables); returns the first error message, or "" when the whole file could be
+/// read.
+inline std::string read_everything(const std::string& path, Store::Mode mode) {
+  try {
+    const Store s = Store::open(path, mode);
+    for (const auto& c : s.comparisons()) (void)s.runs_of(c.id);
+    for (const auto& r : s.runs()) {
+      (void)s.steps(r.id);
+      (void)s.memory_samples(r.id);
+      (void)s.paging_steps(r.id);
+      (void)s.um_events(r.id);
+      (void)s.capture(r.id);
+      (void)s.kernel_summary(r.id);
+    }
+    return "";
+  } catch (const StoreError& e) {
+    return e.what();
+  }
+}
+
 class RawDb {
  public:
   explicit RawDb(const std::string& path, int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {

@@ -16,26 +16,6 @@ std::string valid_store_bytes(const ScratchDir& dir) {
   return bytes;
 }
 
-/// Opens `path` every way a program does and reads everything; returns the first error message,
-/// or "" when the whole file could be read.
-std::string read_everything(const std::string& path, Store::Mode mode) {
-  try {
-    const Store s = Store::open(path, mode);
-    for (const auto& c : s.comparisons()) (void)s.runs_of(c.id);
-    for (const auto& r : s.runs()) {
-      (void)s.steps(r.id);
-      (void)s.memory_samples(r.id);
-      (void)s.paging_steps(r.id);
-      (void)s.um_events(r.id);
-      (void)s.capture(r.id);
-      (void)s.kernel_summary(r.id);
-    }
-    return "";
-  } catch (const StoreError& e) {
-    return e.what();
-  }
-}
-
 struct BadFile {
   std::string name;
   std::string bytes;

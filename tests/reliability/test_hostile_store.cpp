@@ -21,33 +21,6 @@ std::string hostile_store(const ScratchDir& dir, const std::string& name, const 
   return path;
 }
 
-/// Reads every table the views read; returns the first error, "" when all of it was read.
-std::string read_all(const Store& s) {
-  try {
-    (void)s.comparisons();
-    for (const auto& r : s.runs()) {
-      (void)s.steps(r.id);
-      (void)s.memory_samples(r.id);
-      (void)s.paging_steps(r.id);
-      (void)s.um_events(r.id);
-      (void)s.capture(r.id);
-      (void)s.kernel_summary(r.id);
-    }
-    return "";
-  } catch (const StoreError& e) {
-    return e.what();
-  }
-}
-
-std::string open_and_read(const std::string& path, Store::Mode mode) {
-  try {
-    const Store s = Store::open(path, mode);
-    return read_all(s);
-  } catch (const StoreError& e) {
-    return e.what();
-  }
-}
-
 constexpr const char* kCanary = "CREATE TABLE pwned(what TEXT);";
 
 std::string canary(const std::string& path) {
@@ -72,7 +45,7 @@ TEST(HostileStore, TriggersNeverFire) {
   const auto path = hostile_store(dir, "triggers.db", sql);
   ASSERT_EQ(canary(path), "");
 
-  EXPECT_EQ(open_and_read(path, Store::Mode::read_only), "");
+  EXPECT_EQ(read_everything(path, Store::Mode::read_only), "");
   {
     Store s = Store::open(path, Store::Mode::read_write);
     EXPECT_EQ(s.run(1).outcome, Outcome::interrupted);
@@ -203,7 +176,7 @@ TEST(HostileStore, WrongColumnTypesAndNullsDoNotCrashTheReader) {
       "INSERT INTO runs(id, outcome, writer_pid, writer_host) VALUES(78, 'running', 9223372036854775807, '" +
           hostname() + "');");
   for (const auto mode : {Store::Mode::read_only, Store::Mode::read_write}) {
-    const auto error = open_and_read(path, mode);
+    const auto error = read_everything(path, mode);
     EXPECT_EQ(error, "") << "odd values read as odd values, not as errors";
   }
   const Store s = Store::open(path, Store::Mode::read_only);
@@ -268,7 +241,7 @@ TEST(HostileStore, SchemaSqlWithUnsafeFunctionsIsNotRun) {
                                   "INSERT INTO c2(id, name, created_at, spec_json) SELECT id, name, "
                                   "created_at, spec_json FROM comparisons;"
                                   "DROP TABLE comparisons; ALTER TABLE c2 RENAME TO comparisons;");
-  EXPECT_EQ(open_and_read(path, Store::Mode::read_only), "");
+  EXPECT_EQ(read_everything(path, Store::Mode::read_only), "");
   Store s = Store::open(path, Store::Mode::read_write);
   const bool peak_resets = reset_peak_rss();
   const std::int64_t base = rss_bytes();
