@@ -308,7 +308,6 @@ struct AdamConsts {
   float step_size;  // -lr * c2 / c1
   float c2eps;      // c2 * eps
   float decay;      // 1 - lr * wd, exactly 1 without weight decay
-  int decay_on;     // wd > 0
 };
 
 // Host side, in float and in the order adamw_math.cpp uses, so both sides start from the same bits.
@@ -323,7 +322,6 @@ AdamConsts make_consts(const optim::AdamHyper& h) {
   k.step_size = -h.lr * c2 / c1;
   k.c2eps = c2 * h.eps;
   k.decay = h.weight_decay > 0.0f ? 1.0f - h.lr * h.weight_decay : 1.0f;
-  k.decay_on = h.weight_decay > 0.0f ? 1 : 0;
   return k;
 }
 
@@ -354,9 +352,10 @@ __device__ __forceinline__ Bf16Bits from_f<Bf16Bits>(float x) {
 template <typename T>
 __device__ __forceinline__ T adam_param_update(T p, float m, float v, const AdamConsts& k) {
   const float denom = __fadd_rn(__fsqrt_rn(v), k.c2eps);
-  T out = from_f<T>(__fadd_rn(to_f(p), __fmul_rn(k.step_size, __fdiv_rn(m, denom))));
-  if (k.decay_on != 0) out = from_f<T>(__fmul_rn(to_f(out), k.decay));
-  return out;
+  const T out = from_f<T>(__fadd_rn(to_f(p), __fmul_rn(k.step_size, __fdiv_rn(m, denom))));
+  // Without weight decay k.decay is exactly 1, and multiplying by it and rounding again changes no
+  // bits, which is what the CPU's "only if wd > 0" gives.
+  return from_f<T>(__fmul_rn(to_f(out), k.decay));
 }
 
 // Four consecutive elements in one load: 16 bytes of float or 8 bytes of bf16.
@@ -429,8 +428,8 @@ constexpr int kPerLane = kBlock / 32;
 // Normalisation by a reciprocal is exact (RN(a / b), checked against IEEE division) for b in this
 // range and every quotient that can change a code (|a / b| >= 2^-24): y = RN(1/b) is normal and
 // the residuals of the two Markstein corrections are exact. Other blocks take the IEEE division.
-constexpr float kFastDivMin = 0x1p-78f;
-constexpr float kFastDivMax = 0x1p100f;
+constexpr float kNormRecipMin = 0x1p-78f;
+constexpr float kNormRecipMax = 0x1p100f;
 
 // Where the in-range square root and division below are exact. sqrt: v in [2^-101, FLT_MAX], the
 // range ptxas tests before its own fast path. Division a / b: a, b and the quotient within
@@ -472,7 +471,7 @@ __device__ __forceinline__ float div_rn_in_range(float a, float b) {
   return __fmaf_rn(r, __fmaf_rn(-b, q, a), q);
 }
 
-/// RN(1 / b) for b in [kFastDivMin, kFastDivMax]: the in-range sequence of __frcp_rn.
+/// RN(1 / b) for b in [kNormRecipMin, kNormRecipMax]: the in-range sequence of __frcp_rn.
 __device__ __forceinline__ float rcp_rn_in_range(float b) {
   const float r = rcp_approx(b);
   return __fmaf_rn(r, -__fmaf_rn(b, r, -1.0f), r);
@@ -491,8 +490,8 @@ __device__ __forceinline__ float div_by_reciprocal(float a, float b, float y) {
   return __fmaf_rn(r, y, q);
 }
 
-__device__ __forceinline__ bool in_fast_div_range(float mx) {
-  return mx >= kFastDivMin && mx <= kFastDivMax;
+__device__ __forceinline__ bool in_norm_recip_range(float mx) {
+  return mx >= kNormRecipMin && mx <= kNormRecipMax;
 }
 
 __device__ __forceinline__ std::uint32_t byte_of(std::uint32_t word, int j) {
@@ -523,9 +522,9 @@ constexpr int kParamWords = kPerLane* static_cast<int>(sizeof(T)) / 4;
 __device__ __forceinline__ void put_param(std::uint32_t* words, int e, float x) {
   words[e] = __float_as_uint(x);
 }
+// Elements in order: an even one starts its word, the odd one fills the high half.
 __device__ __forceinline__ void put_param(std::uint32_t* words, int e, Bf16Bits x) {
-  const std::uint32_t shift = 16u * static_cast<std::uint32_t>(e & 1);
-  words[e / 2] = (e & 1) == 0 ? x : words[e / 2] | (static_cast<std::uint32_t>(x) << shift);
+  words[e / 2] = (e & 1) == 0 ? x : words[e / 2] | (static_cast<std::uint32_t>(x) << 16);
 }
 
 template <typename T>
@@ -809,7 +808,7 @@ __global__ void __launch_bounds__(kThreads8, 4)
     std::uint32_t cv[kPerLane];
     // Warp-uniform: with finite old absmax values every m and v is finite, so no NaN reaches the
     // search and |m / absmax| <= 1; a zero absmax (all-zero block) goes the general way.
-    if (olds_finite && in_fast_div_range(mx_m) && in_fast_div_range(mx_v)) {
+    if (olds_finite && in_norm_recip_range(mx_m) && in_norm_recip_range(mx_v)) {
       const float ym = rcp_rn_in_range(mx_m);
       const float yv = rcp_rn_in_range(mx_v);
 #pragma unroll
@@ -993,33 +992,48 @@ __global__ void dequantize_kernel(const std::uint8_t* __restrict__ codes, const 
   }
 }
 
-// check_in_range_math's kernels. sqrt: every bit pattern from kSqrtFastMin to FLT_MAX, and 0
-// through the kernel's fmaxf. Division: b log-uniform over [2^-100, 2^100], a quotient q
+// check_in_range_math's kernels. Square root and reciprocal: every float of their ranges (and 0
+// for the root, through the kernel's fmaxf). Division: b log-uniform over [2^-100, 2^100], a quotient q
 // log-uniform over the same range, a = RN(b * q) with a random sign, and both mantissas hashed
 // (so all-ones and power-of-two mantissas come up too); pairs outside the range are skipped.
-__global__ void check_rcp_kernel(std::uint32_t first, std::uint32_t last, unsigned long long* bad) {
+// A branch-free in-range function and the IEEE intrinsic it stands for.
+struct RcpInRange {
+  static constexpr bool kAlsoZero = false;
+  __device__ static float fast(float x) { return rcp_rn_in_range(x); }
+  __device__ static float ieee(float x) { return __frcp_rn(x); }
+};
+struct SqrtInRange {
+  static constexpr bool kAlsoZero = true;  // the kernel maps its NaN for 0 to sqrt(0) with fmaxf
+  __device__ static float fast(float x) { return sqrt_rn_in_range(x); }
+  __device__ static float ieee(float x) { return __fsqrt_rn(x); }
+};
+
+// Every float with bits in [first, last]: the in-range function against the intrinsic.
+template <typename Op>
+__global__ void check_every_float_kernel(std::uint32_t first, std::uint32_t last, unsigned long long* bad) {
   const std::uint32_t stride = gridDim.x * blockDim.x;
   unsigned long long local = 0;
   for (std::uint32_t bits = first + blockIdx.x * blockDim.x + threadIdx.x; bits <= last && bits >= first;
        bits += stride) {
     const float x = __uint_as_float(bits);
-    local += __float_as_uint(rcp_rn_in_range(x)) != __float_as_uint(__frcp_rn(x)) ? 1u : 0u;
+    local += __float_as_uint(Op::fast(x)) != __float_as_uint(Op::ieee(x)) ? 1u : 0u;
+  }
+  if (Op::kAlsoZero && blockIdx.x == 0 && threadIdx.x == 0) {
+    local += __float_as_uint(fmaxf(Op::fast(0.0f), 0.0f)) != __float_as_uint(Op::ieee(0.0f)) ? 1u : 0u;
   }
   if (local != 0) atomicAdd(bad, local);
 }
 
-__global__ void check_sqrt_kernel(std::uint32_t first, std::uint32_t last, unsigned long long* bad) {
-  const std::uint32_t stride = gridDim.x * blockDim.x;
-  unsigned long long local = 0;
-  for (std::uint32_t bits = first + blockIdx.x * blockDim.x + threadIdx.x; bits <= last && bits >= first;
-       bits += stride) {
-    const float x = __uint_as_float(bits);
-    local += __float_as_uint(sqrt_rn_in_range(x)) != __float_as_uint(__fsqrt_rn(x)) ? 1u : 0u;
-  }
-  if (blockIdx.x == 0 && threadIdx.x == 0) {
-    local += __float_as_uint(fmaxf(sqrt_rn_in_range(0.0f), 0.0f)) != 0u ? 1u : 0u;
-  }
-  if (local != 0) atomicAdd(bad, local);
+/// Launches check_every_float_kernel<Op> over [first, last]; returns how many floats it covers.
+template <typename Op>
+std::uint64_t check_every_float(float first, float last, unsigned long long* bad, cudaStream_t s) {
+  const auto lo = std::bit_cast<std::uint32_t>(first);
+  const auto hi = std::bit_cast<std::uint32_t>(last);
+  const auto kernel = check_every_float_kernel<Op>;
+  kernel<<<grid_size(kernel, kThreadsSmall, (hi - lo) / kThreadsSmall + 1), kThreadsSmall, 0, s>>>(lo, hi,
+                                                                                                   bad);
+  check_launch();
+  return static_cast<std::uint64_t>(hi - lo) + 1 + (Op::kAlsoZero ? 1 : 0);
 }
 
 __device__ std::uint64_t mix64(std::uint64_t z) {
@@ -1152,16 +1166,8 @@ InRangeMathCheck check_in_range_math(std::uint64_t div_samples, void* stream) {
   InRangeMathCheck out;
   try {
     OPTISCOPE_CUDA_CHECK(cudaMemsetAsync(counters, 0, 4 * sizeof(unsigned long long), s));
-    const std::uint32_t rcp_first = std::bit_cast<std::uint32_t>(kFastDivMin);
-    const std::uint32_t rcp_last = std::bit_cast<std::uint32_t>(kFastDivMax);
-    check_rcp_kernel<<<grid_size(check_rcp_kernel, kThreadsSmall, (rcp_last - rcp_first) / kThreadsSmall + 1),
-                       kThreadsSmall, 0, s>>>(rcp_first, rcp_last, counters + 3);
-    check_launch();
-    const std::uint32_t first = std::bit_cast<std::uint32_t>(kSqrtFastMin);
-    const std::uint32_t last = std::bit_cast<std::uint32_t>(FLT_MAX);
-    check_sqrt_kernel<<<grid_size(check_sqrt_kernel, kThreadsSmall, (last - first) / kThreadsSmall + 1),
-                        kThreadsSmall, 0, s>>>(first, last, counters);
-    check_launch();
+    out.rcp_checked = check_every_float<RcpInRange>(kNormRecipMin, kNormRecipMax, counters + 3, s);
+    out.sqrt_checked = check_every_float<SqrtInRange>(kSqrtFastMin, FLT_MAX, counters, s);
     const auto work = static_cast<std::int64_t>(div_samples / kThreadsSmall + 1);
     check_div_kernel<<<grid_size(check_div_kernel, kThreadsSmall, work), kThreadsSmall, 0, s>>>(
         div_samples, counters + 1, counters + 2);
@@ -1169,9 +1175,7 @@ InRangeMathCheck check_in_range_math(std::uint64_t div_samples, void* stream) {
     unsigned long long host[4] = {};
     OPTISCOPE_CUDA_CHECK(cudaMemcpyAsync(host, counters, sizeof(host), cudaMemcpyDeviceToHost, s));
     OPTISCOPE_CUDA_CHECK(cudaStreamSynchronize(s));
-    out.rcp_checked = static_cast<std::uint64_t>(rcp_last - rcp_first) + 1;
     out.rcp_mismatches = host[3];
-    out.sqrt_checked = static_cast<std::uint64_t>(last - first) + 2;  // the range and 0
     out.sqrt_mismatches = host[0];
     out.div_checked = host[1];
     out.div_mismatches = host[2];
