@@ -5,19 +5,20 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
-#include <thread>
+#include <algorithm>
 
 #include "engine/device_runtime.h"
+#include "engine/device_runtime_host.h"
 #include "optim/page_manager.h"
-#include "probes/cpu_memory_tracker.h"
 
 namespace optiscope::engine {
 namespace {
 
-using probes::CpuMemoryTracker;
 using Stat = c10::CachingAllocator::StatType;
 
-int index_of(const c10::Device& d) { return d.has_index() ? d.index() : 0; }
+int index_of(const c10::Device& d) {
+  return d.has_index() ? d.index() : 0;
+}
 
 std::int64_t total_memory(int device) {
   size_t free_b = 0;
@@ -47,7 +48,7 @@ bool device_available(const c10::Device& device) {
 }
 
 std::string device_name(const c10::Device& device) {
-  if (device.is_cpu()) return "cpu (" + std::to_string(std::thread::hardware_concurrency()) + " threads)";
+  if (device.is_cpu()) return host::device_name();
   if (!device_available(device)) return device.str() + " (no such CUDA device)";
   cudaDeviceProp prop{};
   cudaGetDeviceProperties(&prop, index_of(device));
@@ -59,20 +60,14 @@ void synchronize(const c10::Device& device) {
 }
 
 void reset_peak_memory(const c10::Device& device) {
-  if (device.is_cpu()) return CpuMemoryTracker::reset_peak();
+  if (device.is_cpu()) return host::reset_peak_memory();
   ensure_initialised(index_of(device));
   c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(index_of(device)));
 }
 
 DeviceMemory memory(const c10::Device& device) {
+  if (device.is_cpu()) return host::memory();
   DeviceMemory m;
-  if (device.is_cpu()) {
-    m.allocated = CpuMemoryTracker::current_bytes();
-    m.peak = CpuMemoryTracker::peak_bytes();
-    m.reserved = m.allocated;
-    m.total = CpuMemoryTracker::budget();
-    return m;
-  }
   const int i = index_of(device);
   ensure_initialised(i);
   const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(i));
@@ -83,7 +78,8 @@ DeviceMemory memory(const c10::Device& device) {
   m.total = g_budget[i] > 0 ? g_budget[i] : total_memory(i);
   size_t free_b = 0;
   size_t total_b = 0;
-  if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) m.driver_used = static_cast<std::int64_t>(total_b - free_b);
+  if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
+    m.driver_used = static_cast<std::int64_t>(total_b - free_b);
   return m;
 }
 
@@ -94,11 +90,7 @@ PagingTotals paging(const c10::Device& device) {
 }
 
 void set_memory_budget(const c10::Device& device, std::int64_t bytes) {
-  if (device.is_cpu()) {
-    CpuMemoryTracker::install();
-    CpuMemoryTracker::set_budget(bytes);
-    return;
-  }
+  if (device.is_cpu()) return host::set_memory_budget(bytes);
   const int i = index_of(device);
   ensure_initialised(i);
   // Each run starts from an empty cache: blocks cached by the previous variant of a comparison
@@ -107,7 +99,8 @@ void set_memory_budget(const c10::Device& device, std::int64_t bytes) {
   c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(i));
   g_budget[i] = bytes;
   const std::int64_t total = total_memory(i);
-  const double fraction = bytes > 0 && total > 0 ? std::min(1.0, static_cast<double>(bytes) / static_cast<double>(total)) : 1.0;
+  const double fraction =
+      bytes > 0 && total > 0 ? std::min(1.0, static_cast<double>(bytes) / static_cast<double>(total)) : 1.0;
   c10::cuda::CUDACachingAllocator::setMemoryFraction(fraction, static_cast<c10::DeviceIndex>(i));
   optim::PageManager::for_device(i).set_budget(bytes);
 }
