@@ -40,6 +40,8 @@ void paintTable(QPainter& painter, const SummaryModel& model, const QRect& where
   font.setPixelSize(15);
   painter.setFont(font);
   const int rowH = 24;
+  // Two header lines: names like "paged, resident" are wider than their column and wrap.
+  const int headerH = 2 * rowH;
   // The variant column is wider: names like paged_adamw_32bit must not be cut.
   const double colW = static_cast<double>(where.width()) / (columns.size() + 0.8);
   const auto colX = [&](int c) { return where.left() + (c == 0 ? 0.0 : (c + 0.8) * colW); };
@@ -49,12 +51,13 @@ void paintTable(QPainter& painter, const SummaryModel& model, const QRect& where
   bold.setBold(true);
   painter.setFont(bold);
   for (int c = 0; c < columns.size(); ++c)
-    painter.drawText(QRectF(colX(c), where.top(), colWidth(c) - 6, rowH), Qt::AlignLeft | Qt::AlignVCenter,
+    painter.drawText(QRectF(colX(c), where.top(), colWidth(c) - 6, headerH),
+                     Qt::AlignLeft | Qt::AlignBottom | Qt::TextWordWrap,
                      model.headerData(columns[c], Qt::Horizontal).toString());
-  painter.drawLine(where.left(), where.top() + rowH, where.right(), where.top() + rowH);
+  painter.drawLine(where.left(), where.top() + headerH, where.right(), where.top() + headerH);
   painter.setFont(font);
-  for (int r = 0; r < model.rowCount() && (r + 2) * rowH < where.height(); ++r) {
-    const int y = where.top() + (r + 1) * rowH + 2;
+  for (int r = 0; r < model.rowCount() && headerH + (r + 1) * rowH < where.height(); ++r) {
+    const int y = where.top() + headerH + r * rowH + 2;
     for (int c = 0; c < columns.size(); ++c) {
       const QModelIndex i = model.index(r, columns[c]);
       const QVariant color = model.data(i, Qt::DecorationRole);
@@ -87,7 +90,7 @@ void paintReport(QPainter& painter, const ReportContent& content) {
                    content.subtitle);
 
   const int top = 100;
-  const int tableH = 40 + 24 * std::min(8, content.summary ? content.summary->rowCount() + 1 : 0);
+  const int tableH = 40 + 24 * std::min(9, content.summary ? content.summary->rowCount() + 2 : 0);
   const int gridH = kHeight - top - kMargin - tableH - 12;
   const int cellW = (kWidth - 2 * kMargin - 16) / 2;
   const int cellH = (gridH - 16) / 2;
