@@ -14,9 +14,12 @@ using nlohmann::json;
   throw TokenizerError("tokenizer.json: " + what);
 }
 
-const json& member(const json& j, const char* key, const std::string& where) {
+// `where` is a view: with a const std::string& every literal argument became a temporary, and
+// GCC 13 warns that the returned reference might bind to it (-Wdangling-reference, an error in
+// the presets that set OPTISCOPE_WERROR).
+const json& member(const json& j, const char* key, std::string_view where) {
   const auto it = j.find(key);
-  if (it == j.end()) fail(where + " has no '" + key + "'");
+  if (it == j.end()) fail(std::string(where) + " has no '" + key + "'");
   return *it;
 }
 
