@@ -5,25 +5,12 @@
 
 namespace optiscope::estimate {
 
-std::int64_t ModelShape::parameter_count() const {
-  const std::int64_t q = hidden_size * num_attention_heads * head_dim;
-  const std::int64_t kv = 2 * hidden_size * num_key_value_heads * head_dim;
-  const std::int64_t o = num_attention_heads * head_dim * hidden_size;
-  const std::int64_t mlp = 3 * hidden_size * intermediate_size;
-  const std::int64_t per_layer = q + kv + o + mlp + 2 * hidden_size;
-  const std::int64_t embed = vocab_size * hidden_size;
-  return embed + (tie_word_embeddings ? 0 : embed) + num_hidden_layers * per_layer + hidden_size;
-}
-
 const std::vector<ModelShape>& model_presets() {
-  // Same geometries as core/model/llama_config.cpp (Hugging Face config.json of the checkpoints).
-  static const std::vector<ModelShape> presets = {
-      {"tiny", 272, 128, 384, 4, 4, 2, 32, true},
-      {"small", 272, 384, 1024, 6, 6, 2, 64, true},
-      {"llama-3.2-1b", 128256, 2048, 8192, 16, 32, 8, 64, true},
-      {"llama-3.2-3b", 128256, 3072, 8192, 28, 24, 8, 128, true},
-      {"llama-3.1-8b", 128256, 4096, 14336, 32, 32, 8, 128, false},
-  };
+  static const std::vector<ModelShape> presets = [] {
+    std::vector<ModelShape> all;
+    for (const auto& name : llama_preset_names()) all.push_back(ModelShape{llama_preset(name), name});
+    return all;
+  }();
   return presets;
 }
 

@@ -1,26 +1,19 @@
 #pragma once
-// Model geometries the calculator offers. The engine's presets live in optiscope_core (built with
-// LibTorch); the calculator must work without it, so it keeps the few numbers it needs here and a
-// test checks them against the published parameter counts.
+// Model geometries the calculator offers: the engine's presets (optiscope_model_config, which needs
+// no LibTorch), and scaled shapes for a parameter count; a test checks the presets against the
+// published parameter counts.
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "model/llama_config.h"
+
 namespace optiscope::estimate {
 
-struct ModelShape {
+/// A geometry with the name the calculator shows (parameter_count() comes with LlamaConfig).
+struct ModelShape : LlamaConfig {
   std::string name;
-  std::int64_t vocab_size = 0;
-  std::int64_t hidden_size = 0;
-  std::int64_t intermediate_size = 0;
-  std::int64_t num_hidden_layers = 0;
-  std::int64_t num_attention_heads = 0;
-  std::int64_t num_key_value_heads = 0;
-  std::int64_t head_dim = 0;
-  bool tie_word_embeddings = true;
-
-  std::int64_t parameter_count() const;
 };
 
 /// tiny, small, llama-3.2-1b, llama-3.2-3b, llama-3.1-8b (the engine's preset names).

@@ -15,6 +15,12 @@ std::int64_t LlamaConfig::parameter_count() const {
   return embed + (tie_word_embeddings ? 0 : embed) + num_hidden_layers * per_layer + hidden_size;
 }
 
+const std::vector<std::string>& llama_preset_names() {
+  static const std::vector<std::string> names = {"tiny", "small", "llama-3.2-1b", "llama-3.2-3b",
+                                                 "llama-3.1-8b"};
+  return names;
+}
+
 LlamaConfig llama_preset(const std::string& name) {
   LlamaConfig c;
   if (name == "tiny") return c;  // the defaults: ~0.9 M parameters, byte-level vocabulary

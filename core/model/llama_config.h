@@ -2,6 +2,7 @@
 // Geometry of a Llama 3.x decoder, with the field names of Hugging Face's config.json.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace optiscope {
 
@@ -28,7 +29,10 @@ struct LlamaConfig {
   std::int64_t parameter_count() const;
 };
 
-/// tiny, small, llama-3.2-1b, llama-3.2-3b, llama-3.1-8b. Throws std::invalid_argument otherwise.
+/// tiny, small, llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, in that order.
+const std::vector<std::string>& llama_preset_names();
+
+/// One of llama_preset_names(). Throws std::invalid_argument otherwise.
 LlamaConfig llama_preset(const std::string& name);
 
 }  // namespace optiscope

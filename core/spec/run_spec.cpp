@@ -7,6 +7,8 @@
 #include <type_traits>
 #include <nlohmann/json.hpp>
 
+#include "model/llama_config.h"
+
 namespace optiscope {
 namespace {
 
@@ -174,11 +176,7 @@ const std::vector<std::string>& known_optimizers() {
   return names;
 }
 
-const std::vector<std::string>& known_model_presets() {
-  static const std::vector<std::string> names = {"tiny", "small", "llama-3.2-1b", "llama-3.2-3b",
-                                                 "llama-3.1-8b"};
-  return names;
-}
+const std::vector<std::string>& known_model_presets() { return llama_preset_names(); }
 
 std::vector<std::string> validate(const RunSpec& s) {
   std::vector<std::string> problems;
