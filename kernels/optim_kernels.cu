@@ -49,26 +49,40 @@ constexpr std::uint32_t kSignedZeroCode = 127;  // signed map entry 127 is +0.0
 // j+1 has one float threshold T_j from which hi wins, and code(x) = #{j : x >= T_j}. The thresholds
 // are bucketed by the top 16 bits of |x| (8 exponent bits, 7 mantissa bits) over [2^-24, 1]; the
 // maps are sparse enough that a bucket holds at most one threshold (checked when the tables are
-// built), and a threshold shares its bucket's top bits, so one 32-bit entry answers a bucket:
-// ((L - 1) << 8) | code at the bucket's start, where the code steps up by one once the low 16 bits
-// of |x| reach L (L = 0x10000: no threshold in the bucket; a threshold at the bucket's start is
-// folded into the code). The search key is those low bits shifted up by 8 with a zero low byte,
-// which exceeds the entry exactly when they reach L: one byte permute with a zero register and
-// one compare. For x < 0 the low bits are flipped so that the same comparison works while |x|
-// grows. That is one shared-memory load per search instead of
-// eight for a binary search, and the exact quantize_nearest answer (an exhaustive test over all
-// floats checks it on the device).
-constexpr std::uint32_t kTabFirst = 0x33800000u;  // 2^-24, below every threshold
-constexpr std::uint32_t kTabLast = 0x3f800000u;   // 1.0, the largest normalised magnitude
-constexpr int kTabEntries = static_cast<int>((kTabLast >> 16) - (kTabFirst >> 16)) + 1;
-constexpr int kTabStride = (kTabEntries + 3) / 4 * 4;  // whole uint4s, for the shared-memory copy
-// Table order in global memory; the 8-bit kernel copies the first three into shared memory.
-constexpr int kTabSignedPos = 0;                  // signed map, x >= +0
-constexpr int kTabSignedNegFixed = kTabStride;    // signed map, x <= -0, with the sign fix folded in
-constexpr int kTabUnsigned = 2 * kTabStride;      // unsigned map, x >= +0 (x < 0 gives code 0)
-constexpr int kTabSignedNegRaw = 3 * kTabStride;  // signed map, x <= -0, plain nearest entry
-constexpr int kTabWordsAll = 4 * kTabStride;
-constexpr int kTabWords8bit = 3 * kTabStride;
+// built), and a threshold shares its bucket's top bits, so within a bucket the code is c, plus one
+// once the low 16 bits of the search key reach the threshold's L (L = 0x10000: no threshold).
+//
+// The search key is |x|'s bits; for x < 0 its low 16 bits are flipped, so that the same "reaches
+// L" works while |x| grows, and so is bit 28, which moves the negative buckets' top bits from
+// [0x3380, 0x3f80] to [0x2380, 0x2f80]: one table indexed by key >> 16 then serves both signs, and
+// one three-input logic instruction makes the key. An entry holds ((c - key_hi) << 16) +
+// (0x10000 - L), so that entry + key = (c << 16) + (0x10000 - L + low): the carry out of the low
+// half is the step, byte 2 is the code. That is one shared-memory load and one add per search
+// (instead of eight loads for a binary search), and exactly the quantize_nearest answer (an
+// exhaustive test over all floats checks it on the device).
+constexpr std::uint32_t kTabFirst = 0x33800000u;        // 2^-24, below every threshold
+constexpr std::uint32_t kTabLast = 0x3f800000u;         // 1.0, the largest normalised magnitude
+constexpr std::uint32_t kNegKeyFlip = 0x1000ffffu;      // what a negative x flips in its key
+constexpr std::uint32_t kPosHiFirst = kTabFirst >> 16;  // 0x3380
+constexpr std::uint32_t kHiLast = kTabLast >> 16;       // 0x3f80
+constexpr std::uint32_t kNegHiFirst = (kTabFirst ^ kNegKeyFlip) >> 16;  // 0x2380
+// Bit 28 is set for every magnitude in range, so flipping it moves the negative keys below the
+// positive ones as one contiguous block.
+static_assert(kPosHiFirst >= 0x3000u && kHiLast <= 0x3fffu);
+static_assert(((kTabLast ^ kNegKeyFlip) >> 16) < kPosHiFirst);
+constexpr int kBuckets = static_cast<int>(kHiLast - kPosHiFirst) + 1;
+constexpr int kSignedEntries = static_cast<int>(kHiLast - kNegHiFirst) + 1;  // both signs and the gap
+constexpr int round_up4(int n) {
+  return (n + 3) / 4 * 4;  // whole uint4s, for the shared-memory copy
+}
+constexpr int kSignedStride = round_up4(kSignedEntries);
+constexpr int kUnsignedStride = round_up4(kBuckets);
+// Table order in global memory; the 8-bit kernel copies the first two into shared memory.
+constexpr int kTabSignedFixed = 0;                              // signed map, sign fix folded in
+constexpr int kTabUnsigned = kSignedStride;                     // unsigned map (x < 0 gives code 0)
+constexpr int kTabSignedRaw = kSignedStride + kUnsignedStride;  // signed map, plain nearest entry
+constexpr int kTabWordsAll = 2 * kSignedStride + kUnsignedStride;
+constexpr int kTabWords8bit = kSignedStride + kUnsignedStride;
 constexpr std::uint32_t kNoThreshold = 0x10000u;  // larger than any 16-bit low part
 
 __device__ __align__(16) std::uint32_t g_quant_tables[kTabWordsAll];
@@ -81,38 +95,35 @@ __host__ __device__ inline std::uint32_t float_bits(float x) {
 #endif
 }
 
-// (low 16 bits of mag ^ flip) << 8: exceeds ((L - 1) << 8) | code exactly when "low >= L".
-__host__ __device__ inline std::uint32_t search_key(std::uint32_t mag, std::uint32_t flip) {
-#ifdef __CUDA_ARCH__
-  return __byte_perm(mag ^ flip, 0u, 0x4104);
-#else
-  return ((mag ^ flip) & 0xffffu) << 8;
-#endif
+/// The search key of a magnitude in [kTabFirst, kTabLast]; neg_mask is all ones for x < 0, else 0.
+__host__ __device__ inline std::uint32_t search_key(std::uint32_t mag, std::uint32_t neg_mask) {
+  return mag ^ (neg_mask & kNegKeyFlip);
 }
 
-/// Table lookup for a magnitude mag <= bits of 1.0 + a few ulps; flip is all ones for x < 0
-/// (with the matching negative table), else 0. The code is the low byte of the result.
-__host__ __device__ inline std::uint32_t table_code(std::uint32_t mag, std::uint32_t flip,
-                                                    const std::uint32_t* tab) {
-  mag = mag < kTabFirst ? kTabFirst : mag;
-  const std::uint32_t e = tab[(mag >> 16) - (kTabFirst >> 16)];
-  return e + (search_key(mag, flip) > e ? 1u : 0u);
+/// Entry + key: the code in byte 2. `tab` starts at the bucket whose key has top bits first_hi.
+__host__ __device__ inline std::uint32_t table_sum(std::uint32_t key, const std::uint32_t* tab,
+                                                   std::uint32_t first_hi) {
+  return tab[(key >> 16) - first_hi] + key;
 }
 
-/// Any float: the code optim::quantize_nearest returns (NaN gives 0) when neg is the plain
-/// negative table, that code with the sign fix applied when neg is the folded one.
+__host__ __device__ inline std::uint32_t sum_code(std::uint32_t sum) {
+  return (sum >> 16) & 0xffu;
+}
+
+/// Any float: the code optim::quantize_nearest returns (NaN gives 0) when the signed table is the
+/// plain one, that code with the sign fix applied when it is the folded one.
 template <bool kSigned>
-__host__ __device__ inline std::uint32_t nearest_code(float x, const std::uint32_t* pos,
-                                                      const std::uint32_t* neg) {
+__host__ __device__ inline std::uint32_t nearest_code(float x, const std::uint32_t* tab) {
   const std::uint32_t bits = float_bits(x);
   std::uint32_t mag = bits & 0x7fffffffu;
   const bool negative = (bits >> 31) != 0;
   if (mag > 0x7f800000u) return 0;     // NaN: lower_bound finds no entry below it
   if (mag > kTabLast) mag = kTabLast;  // no threshold above 1.0
+  if (mag < kTabFirst) mag = kTabFirst;
   if constexpr (kSigned) {
-    return table_code(mag, negative ? 0xffffffffu : 0u, negative ? neg : pos) & 0xffu;
+    return sum_code(table_sum(search_key(mag, negative ? 0xffffffffu : 0u), tab, kNegHiFirst));
   } else {
-    return negative ? 0u : table_code(mag, 0u, pos) & 0xffu;
+    return negative ? 0u : sum_code(table_sum(mag, tab, kPosHiFirst));
   }
 }
 
@@ -142,15 +153,14 @@ float upper_choice_threshold(float lo, float hi) {
   return from_order_key(b);
 }
 
-std::uint32_t entry(std::uint32_t code, std::uint32_t low_limit) {
-  if (low_limit == 0) return ((kNoThreshold - 1) << 8) | (code + 1);  // every x in the bucket is past it
-  return ((low_limit - 1) << 8) | code;
+// Code c at the bucket's start, one more once the key's low bits reach low_limit; key_hi is the
+// top 16 bits of the keys of the bucket.
+std::uint32_t entry(std::uint32_t code, std::uint32_t low_limit, std::uint32_t key_hi) {
+  return ((code - key_hi) << 16) + (kNoThreshold - low_limit);
 }
 
-// neg_fixed (signed maps only) folds in the sign fix: a negative x never gets a code above
-// sign_fix_max, the largest code of a negative entry.
-void fill_tables(const optim::QuantMap& map, bool is_signed, std::uint32_t* pos, std::uint32_t* neg_raw,
-                 std::uint32_t* neg_fixed, std::uint32_t sign_fix_max) {
+// The thresholds of a strictly increasing map (see "Nearest-code search").
+std::array<float, 255> thresholds(const optim::QuantMap& map) {
   for (std::size_t j = 0; j + 1 < map.size(); ++j) {
     if (!(map[j] < map[j + 1])) throw std::logic_error("quantization map is not strictly increasing");
   }
@@ -160,41 +170,77 @@ void fill_tables(const optim::QuantMap& map, bool is_signed, std::uint32_t* pos,
   for (const float t : thr) {
     if (!(std::fabs(t) >= first_bucket_end))
       throw std::logic_error("quantization threshold below table range");
-    if (!is_signed && !(t > 0.0f)) throw std::logic_error("unsigned quantization map has a threshold <= 0");
   }
-  for (int k = 0; k < kTabEntries; ++k) {
-    const std::uint32_t lo_bits = kTabFirst + (static_cast<std::uint32_t>(k) << 16);
-    const float lo = std::bit_cast<float>(lo_bits);
-    const float hi = std::bit_cast<float>(lo_bits + 0x10000u);
-    // x in [lo, hi): thresholds below lo all count, one inside counts once x's low bits reach its.
-    std::uint32_t below = 0;
-    std::uint32_t inside = 0;
-    std::uint32_t limit = kNoThreshold;
-    for (const float t : thr) {
-      if (t < lo) ++below;
-      if (t >= lo && t < hi) {
-        ++inside;
-        limit = float_bits(t) & 0xffffu;
-      }
+  return thr;
+}
+
+// A bucket's code at its start and the low bits of the threshold inside it, if any.
+struct Bucket {
+  std::uint32_t code = 0;
+  std::uint32_t limit = kNoThreshold;
+};
+
+// x in [lo, hi): thresholds below lo all count, one inside counts once x's low bits reach its.
+Bucket positive_bucket(const std::array<float, 255>& thr, float lo, float hi) {
+  Bucket b;
+  int inside = 0;
+  for (const float t : thr) {
+    if (t < lo) ++b.code;
+    if (t >= lo && t < hi) {
+      ++inside;
+      b.limit = float_bits(t) & 0xffffu;
     }
-    if (inside > 1) throw std::logic_error("two quantization thresholds share a table bucket");
-    pos[k] = entry(below, limit);
-    if (!is_signed) continue;
-    // x in (-hi, -lo]: thresholds at or below -hi all count, one inside (magnitude S) counts while
-    // |x| <= S, i.e. while the flipped low bits of |x| are >= the flipped low bits of S.
-    std::uint32_t at_or_below = 0;
-    inside = 0;
-    limit = kNoThreshold;
-    for (const float t : thr) {
-      if (t <= -hi) ++at_or_below;
-      if (t > -hi && t <= -lo) {
-        ++inside;
-        limit = (float_bits(t) & 0xffffu) ^ 0xffffu;
-      }
+  }
+  if (inside > 1) throw std::logic_error("two quantization thresholds share a table bucket");
+  return b;
+}
+
+// x in (-hi, -lo]: thresholds at or below -hi all count, one inside (magnitude S) counts while
+// |x| <= S, i.e. while the flipped low bits of |x| are >= the flipped low bits of S.
+Bucket negative_bucket(const std::array<float, 255>& thr, float lo, float hi) {
+  Bucket b;
+  int inside = 0;
+  for (const float t : thr) {
+    if (t <= -hi) ++b.code;
+    if (t > -hi && t <= -lo) {
+      ++inside;
+      b.limit = (float_bits(t) & 0xffffu) ^ 0xffffu;
     }
-    if (inside > 1) throw std::logic_error("two quantization thresholds share a table bucket");
-    neg_raw[k] = entry(at_or_below, limit);
-    neg_fixed[k] = at_or_below + inside > sign_fix_max ? entry(sign_fix_max, kNoThreshold) : neg_raw[k];
+  }
+  if (inside > 1) throw std::logic_error("two quantization thresholds share a table bucket");
+  return b;
+}
+
+// The signed tables, plain and with the sign fix folded in: a negative x never gets a code above
+// sign_fix_max, the largest code of a negative entry.
+void fill_signed_tables(const optim::QuantMap& map, std::uint32_t* raw, std::uint32_t* fixed,
+                        std::uint32_t sign_fix_max) {
+  const std::array<float, 255> thr = thresholds(map);
+  for (int k = 0; k < kBuckets; ++k) {
+    const std::uint32_t hi_bits = kPosHiFirst + static_cast<std::uint32_t>(k);
+    const float lo = std::bit_cast<float>(hi_bits << 16);
+    const float hi = std::bit_cast<float>((hi_bits + 1) << 16);
+    const Bucket pos = positive_bucket(thr, lo, hi);
+    raw[hi_bits - kNegHiFirst] = fixed[hi_bits - kNegHiFirst] = entry(pos.code, pos.limit, hi_bits);
+    const Bucket neg = negative_bucket(thr, lo, hi);
+    const std::uint32_t key_hi = ((hi_bits << 16) ^ kNegKeyFlip) >> 16;
+    raw[key_hi - kNegHiFirst] = entry(neg.code, neg.limit, key_hi);
+    fixed[key_hi - kNegHiFirst] = neg.code + (neg.limit == kNoThreshold ? 0u : 1u) > sign_fix_max
+                                      ? entry(sign_fix_max, kNoThreshold, key_hi)
+                                      : raw[key_hi - kNegHiFirst];
+  }
+}
+
+void fill_unsigned_table(const optim::QuantMap& map, std::uint32_t* tab) {
+  const std::array<float, 255> thr = thresholds(map);
+  for (const float t : thr) {
+    if (!(t > 0.0f)) throw std::logic_error("unsigned quantization map has a threshold <= 0");
+  }
+  for (int k = 0; k < kBuckets; ++k) {
+    const std::uint32_t hi_bits = kPosHiFirst + static_cast<std::uint32_t>(k);
+    const Bucket pos =
+        positive_bucket(thr, std::bit_cast<float>(hi_bits << 16), std::bit_cast<float>((hi_bits + 1) << 16));
+    tab[k] = entry(pos.code, pos.limit, hi_bits);
   }
 }
 
@@ -206,9 +252,8 @@ std::vector<std::uint32_t> build_quant_tables() {
       throw std::logic_error("signed map: unexpected sign layout");
   }
   std::vector<std::uint32_t> tabs(kTabWordsAll, 0u);
-  fill_tables(qm, true, tabs.data() + kTabSignedPos, tabs.data() + kTabSignedNegRaw,
-              tabs.data() + kTabSignedNegFixed, kSignedZeroCode - 1);
-  fill_tables(optim::unsigned_dynamic_map(), false, tabs.data() + kTabUnsigned, nullptr, nullptr, 0);
+  fill_signed_tables(qm, tabs.data() + kTabSignedRaw, tabs.data() + kTabSignedFixed, kSignedZeroCode - 1);
+  fill_unsigned_table(optim::unsigned_dynamic_map(), tabs.data() + kTabUnsigned);
   return tabs;
 }
 
@@ -267,7 +312,7 @@ void ensure_tables(cudaStream_t stream) {
 
 // Blocks for a grid-stride kernel: enough to fill every SM, never more than there is work for.
 template <typename Kernel>
-int grid_size(Kernel kernel, int threads, std::int64_t work_blocks) {
+int grid_size(Kernel kernel, int threads, std::int64_t work_blocks, std::size_t dynamic_smem = 0) {
   if (work_blocks <= 0) return 0;
   int per_sm = 0;
   int sms = 0;
@@ -280,7 +325,13 @@ int grid_size(Kernel kernel, int threads, std::int64_t work_blocks) {
       if (k == key) per_sm = b;
     }
     if (per_sm == 0) {
-      OPTISCOPE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0));
+      // A kernel with dynamic shared memory may raise its limit first (see launch_adamw8bit).
+      if (dynamic_smem > 0) {
+        OPTISCOPE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                  static_cast<int>(dynamic_smem)));
+      }
+      OPTISCOPE_CUDA_CHECK(
+          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, dynamic_smem));
       if (per_sm < 1) per_sm = 1;
       info.blocks_per_sm.emplace_back(key, per_sm);
     }
@@ -414,22 +465,38 @@ __device__ __forceinline__ void store4(T* ptr, const T* in) {
 // case of __fsqrt_rn / __fdiv_rn, and blocks outside those ranges take the IEEE intrinsics.
 // Results are bit-identical either way (tests/gpu checks both paths against the CPU oracle).
 //
-// What is left is mostly waiting for loads (H100, bf16, 1.07 G parameters: 742 instructions per
-// block, long-scoreboard stalls the largest share). Measured and dropped, each slower: loading
-// the next block ahead into registers (spills, or 3 blocks per SM), cp.async staging of the next
-// block in shared memory (hid the latency but cost more instructions than it saved), L2 prefetch
-// of blocks ahead, and streaming cache hints on the loads and stores.
-// bench/results/adamw8bit_kernel_notes.md has the numbers.
+// That left the kernel waiting for its loads with 32 warps per SM. Now each warp's next block
+// is in flight while it updates the current one: the copy engine stages it in shared memory
+// (see "Staging"), which costs few instructions, unlike per-thread cp.async or a register copy.
+// The code search takes one load and one add per element, and the normalising division shares
+// its reciprocal across the block. Measured and dropped, each slower: loading the next block
+// ahead into registers, cp.async staging, L2 prefetch, streaming cache hints, one producer warp
+// staging for the others. bench/results/adamw8bit_kernel_notes.md has the numbers.
 
-constexpr int kThreads8 = 256;
-constexpr int kWarps8 = kThreads8 / 32;
+// CUDA block shape, per parameter type. The kernel needs 80 registers (fewer spill), the tables
+// 43 KiB of shared memory per CUDA block and the staging buffers 3 KiB (bf16) or 5 KiB (fp32) per
+// warp. Measured on the H100 (bench/results/adamw8bit_kernel_notes.md): bf16 runs fastest with
+// two blocks of 12 warps per SM, fp32 with blocks of 8 warps (two per SM, shared memory bound).
+template <typename T>
+struct Shape8 {
+  static constexpr int kThreads = 384;
+  static constexpr int kMinBlocks = 2;
+};
+template <>
+struct Shape8<float> {
+  static constexpr int kThreads = 256;
+  static constexpr int kMinBlocks = 3;
+};
+template <typename T>
+constexpr int kWarps8 = Shape8<T>::kThreads / 32;
 constexpr int kPerLane = kBlock / 32;
 
-// Normalisation by a reciprocal is exact (RN(a / b), checked against IEEE division) for b in this
-// range and every quotient that can change a code (|a / b| >= 2^-24): y = RN(1/b) is normal and
-// the residuals of the two Markstein corrections are exact. Other blocks take the IEEE division.
-constexpr float kNormRecipMin = 0x1p-78f;
-constexpr float kNormRecipMax = 0x1p100f;
+// Normalisation |x| / absmax takes the in-range division below, its reciprocal of absmax computed
+// once per block, for absmax in this range: every quotient that can change a code (>= 2^-24, the
+// first table bucket) then has |x| >= 2^-100 and is exact; smaller ones stay small (they all share
+// the first bucket's code). Other blocks take the IEEE division.
+constexpr float kNormDivMin = 0x1p-76f;
+constexpr float kNormDivMax = 0x1p100f;
 
 // Where the in-range square root and division below are exact. sqrt: v in [2^-101, FLT_MAX], the
 // range ptxas tests before its own fast path. Division a / b: a, b and the quotient within
@@ -463,44 +530,38 @@ __device__ __forceinline__ float sqrt_rn_in_range(float v) {
   return __fmaf_rn(__fmaf_rn(-s, s, v), h, s);
 }
 
-/// RN(a / b) for |a|, b and |a / b| in [kDivFastMin, kDivFastMax]; +0 in magnitude for a = +-0.
-__device__ __forceinline__ float div_rn_in_range(float a, float b) {
-  float r = rcp_approx(b);
-  r = __fmaf_rn(r, __fmaf_rn(-b, r, 1.0f), r);
+/// The refined reciprocal the in-range division uses: the part that depends on the divisor alone.
+__device__ __forceinline__ float div_recip(float b) {
+  const float r = rcp_approx(b);
+  return __fmaf_rn(r, __fmaf_rn(-b, r, 1.0f), r);
+}
+
+/// div_rn_in_range(a, b) given r = div_recip(b).
+__device__ __forceinline__ float div_rn_with_recip(float a, float b, float r) {
   const float q = __fmul_rn(a, r);
   return __fmaf_rn(r, __fmaf_rn(-b, q, a), q);
 }
 
-/// RN(1 / b) for b in [kNormRecipMin, kNormRecipMax]: the in-range sequence of __frcp_rn.
-__device__ __forceinline__ float rcp_rn_in_range(float b) {
-  const float r = rcp_approx(b);
-  return __fmaf_rn(r, -__fmaf_rn(b, r, -1.0f), r);
+/// RN(a / b) for |a|, b and |a / b| in [kDivFastMin, kDivFastMax]; +0 in magnitude for a = +-0.
+__device__ __forceinline__ float div_rn_in_range(float a, float b) {
+  return div_rn_with_recip(a, b, div_recip(b));
 }
 
 __device__ __forceinline__ std::int64_t lane_offset(int lane, int e) {
   return lane * kPerLane + e;
 }
 
-// RN(a / b) for a >= 0 given y = RN(1 / b).
-__device__ __forceinline__ float div_by_reciprocal(float a, float b, float y) {
-  float q = __fmul_rn(a, y);
-  float r = __fmaf_rn(-b, q, a);
-  q = __fmaf_rn(r, y, q);
-  r = __fmaf_rn(-b, q, a);
-  return __fmaf_rn(r, y, q);
-}
-
-__device__ __forceinline__ bool in_norm_recip_range(float mx) {
-  return mx >= kNormRecipMin && mx <= kNormRecipMax;
+__device__ __forceinline__ bool in_norm_div_range(float mx) {
+  return mx >= kNormDivMin && mx <= kNormDivMax;
 }
 
 __device__ __forceinline__ std::uint32_t byte_of(std::uint32_t word, int j) {
   return (word >> (8 * j)) & 0xffu;
 }
 
-// Packs the low bytes of four codes into one word.
+// Packs four codes, each in byte 2 of its word (table_sum's result), into one word.
 __device__ __forceinline__ std::uint32_t pack_codes(const std::uint32_t* c) {
-  return __byte_perm(__byte_perm(c[0], c[1], 0x0040), __byte_perm(c[2], c[3], 0x0040), 0x5410);
+  return __byte_perm(__byte_perm(c[0], c[1], 0x0062), __byte_perm(c[2], c[3], 0x0062), 0x5410);
 }
 
 template <typename T>
@@ -672,16 +733,109 @@ __device__ __forceinline__ bool finite_grad(T g) {
   return fabsf(to_f(g)) <= FLT_MAX;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Staging. Each warp has two buffers in shared memory, each holding one quantization block as it
+// lies in global memory (parameters, gradients, both code arrays). While the warp works on one,
+// the copy engine (cp.async.bulk, completion counted in bytes on an mbarrier) fills the other with
+// the warp's next block: one lane issues four copies, so the loads of the next block are in flight
+// during the whole update of this one. The parameters are read from the buffer only when the
+// update needs them, so they take no registers meanwhile.
+
+template <typename T>
+struct StagedBlock {
+  T p[kBlock];
+  T g[kBlock];
+  std::uint8_t cm[kBlock];
+  std::uint8_t cv[kBlock];
+};
+static_assert(sizeof(StagedBlock<float>) % 16 == 0 && sizeof(StagedBlock<Bf16Bits>) % 16 == 0);
+
+template <typename T>
+constexpr std::size_t kStagingBytes = static_cast<std::size_t>(kWarps8<T>) * 2 * sizeof(StagedBlock<T>);
+
+__device__ __forceinline__ std::uint32_t smem_addr(const void* ptr) {
+  return static_cast<std::uint32_t>(__cvta_generic_to_shared(ptr));
+}
+
+__device__ __forceinline__ void mbar_init(std::uint64_t* bar, std::uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+
+// Makes the initialised barriers visible to the copy engine.
+__device__ __forceinline__ void fence_barrier_init() {
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+}
+
+__device__ __forceinline__ void mbar_wait(std::uint64_t* bar, std::uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred done;\n"
+      "WAIT_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT_%=;\n"
+      "}\n" ::"r"(smem_addr(bar)),
+      "r"(parity)
+      : "memory");
+}
+
+/// Starts the copy of quantization block qb into `buf`, counted on `bar` (one lane calls it): the byte count
+/// the barrier must see, then one bulk copy per array. One asm statement, so that ptxas moves the
+/// operands into uniform registers once for all four copies.
+template <typename T>
+__device__ __forceinline__ void stage_block(StagedBlock<T>* buf, std::uint64_t* bar, const T* p, const T* g,
+                                            const std::uint8_t* code_m, const std::uint8_t* code_v,
+                                            std::int64_t qb) {
+  // No proxy fence before overwriting the buffer: the warp only ever reads it (see the caller). A
+  // fence here (MEMBAR.CTA) would also wait for this lane's global stores of the previous block.
+  const std::int64_t base = qb * kBlock;
+  using B = StagedBlock<T>;
+  asm volatile(
+      "mbarrier.arrive.expect_tx.shared::cta.b64 _, [%5], %6;\n"
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %7, [%5];\n"
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0+%8], [%2], %7, [%5];\n"
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0+%9], [%3], %11, [%5];\n"
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0+%10], [%4], %11, [%5];\n" ::"r"(
+          smem_addr(buf)),
+      "l"(p + base), "l"(g + base), "l"(code_m + base), "l"(code_v + base), "r"(smem_addr(bar)),
+      "n"(sizeof(B)), "n"(kBlock * sizeof(T)), "n"(offsetof(B, g)), "n"(offsetof(B, cm)),
+      "n"(offsetof(B, cv)), "n"(kBlock)
+      : "memory");
+}
+
+/// A lane's gradients and codes from a staged block; its parameters come later (read_staged_params),
+/// when the update needs them, so they take no registers meanwhile.
+template <typename T>
+__device__ __forceinline__ void read_staged(LaneBlock<T>& b, const StagedBlock<T>& buf, int lane) {
+  uint4 gw[kVecWords<T>];
+  for (int h = 0; h < kVecWords<T>; ++h)
+    gw[h] = reinterpret_cast<const uint4*>(buf.g)[lane * kVecWords<T> + h];
+  unpack_values(gw, b.g);
+  const uint2 cm = reinterpret_cast<const uint2*>(buf.cm)[lane];
+  const uint2 cv = reinterpret_cast<const uint2*>(buf.cv)[lane];
+  b.cm[0] = cm.x;
+  b.cm[1] = cm.y;
+  b.cv[0] = cv.x;
+  b.cv[1] = cv.y;
+}
+
+template <typename T>
+__device__ __forceinline__ void read_staged_params(LaneBlock<T>& b, const StagedBlock<T>& buf, int lane) {
+  uint4 pw[kVecWords<T>];
+  for (int h = 0; h < kVecWords<T>; ++h)
+    pw[h] = reinterpret_cast<const uint4*>(buf.p)[lane * kVecWords<T> + h];
+  unpack_values(pw, b.p);
+}
+
 /// (bits << 1) - 2: orders non-negative magnitudes (the sign bit drops out) and sends +-0 to the
 /// top, so one unsigned minimum finds the smallest non-zero magnitude.
 __device__ __forceinline__ std::uint32_t nonzero_order(float x) {
   return (__float_as_uint(x) << 1) - 2u;
 }
 
-// 64 registers per thread allow 4 blocks of 256 threads per SM (ptxas spills a few bytes); a
-// bound of 5 blocks spilled ~200 bytes and ran slower.
+// kVector: every block but a partial last one is staged (16-byte aligned arrays); otherwise each
+// lane loads its elements one by one.
 template <typename T, bool kVector>
-__global__ void __launch_bounds__(kThreads8, 4)
+__global__ void __launch_bounds__(Shape8<T>::kThreads, Shape8<T>::kMinBlocks)
     adamw8bit_kernel(T* __restrict__ p, const T* __restrict__ g, std::uint8_t* __restrict__ code_m,
                      std::uint8_t* __restrict__ code_v, float* __restrict__ absmax_m,
                      float* __restrict__ absmax_v, const float* __restrict__ qmap_m,
@@ -689,6 +843,8 @@ __global__ void __launch_bounds__(kThreads8, 4)
   __shared__ float s_qm[256];
   __shared__ float s_qv[256];
   __shared__ __align__(16) std::uint32_t s_tabs[kTabWords8bit];
+  __shared__ std::uint64_t s_filled[kWarps8<T>][2];           // per warp and buffer: the copies have landed
+  extern __shared__ __align__(16) unsigned char s_staging[];  // kStagingBytes<T> when kVector
   // Programmatic dependent launch: this block may start while the previous kernel in the stream
   // drains. The search tables are written once per device, before any update, with a stream
   // synchronization (ensure_tables), so they are copied before waiting; the maps, p, g and the
@@ -696,31 +852,63 @@ __global__ void __launch_bounds__(kThreads8, 4)
   // prologue as our blocks exit.
   copy_tables(s_tabs, 0, kTabWords8bit);
   asm volatile("griddepcontrol.wait;" ::: "memory");
-  for (int i = static_cast<int>(threadIdx.x); i < 256; i += kThreads8) {
+  for (int i = static_cast<int>(threadIdx.x); i < 256; i += Shape8<T>::kThreads) {
     s_qm[i] = qmap_m[i];
     s_qv[i] = qmap_v[i];
   }
+  if (kVector && threadIdx.x == 0) {
+    for (int w = 0; w < kWarps8<T>; ++w) {
+      mbar_init(&s_filled[w][0], 1);
+      mbar_init(&s_filled[w][1], 1);
+    }
+    fence_barrier_init();
+  }
   __syncthreads();
   asm volatile("griddepcontrol.launch_dependents;");
-  const std::uint32_t* tab_pos = s_tabs + kTabSignedPos;
-  const std::uint32_t* tab_neg = s_tabs + kTabSignedNegFixed;
+  const std::uint32_t* tab_m = s_tabs + kTabSignedFixed;
   const std::uint32_t* tab_v = s_tabs + kTabUnsigned;
-  static_assert(kTabSignedNegFixed - kTabSignedPos == kTabStride);
   // Launch-uniform: the Adam division's denominator is at least c2*eps, and a finite step size
   // lets a non-finite gradient's zero step leave its parameter exactly as it was.
   const bool consts_in_range =
       k.c2eps >= kDivFastMin && k.c2eps <= kDivFastMax && fabsf(k.step_size) <= FLT_MAX;
 
   const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int warp = static_cast<int>(threadIdx.x) >> 5;
   const std::int64_t nqb = (n + kBlock - 1) / kBlock;
-  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * kWarps8;
-  for (std::int64_t qb = static_cast<std::int64_t>(blockIdx.x) * kWarps8 + (threadIdx.x >> 5); qb < nqb;
-       qb += stride) {
+  const std::int64_t full_qb = n / kBlock;  // blocks that can be staged
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * kWarps8<T>;
+  StagedBlock<T>* bufs = reinterpret_cast<StagedBlock<T>*>(s_staging) + 2 * warp;
+  std::int64_t qb = static_cast<std::int64_t>(blockIdx.x) * kWarps8<T> + warp;
+  if (kVector && qb < full_qb && lane == 0)
+    stage_block(&bufs[0], &s_filled[warp][0], p, g, code_m, code_v, qb);
+  float am_next = qb < nqb ? absmax_m[qb] : 0.0f;  // the next block's absmax values, loaded ahead
+  float av_next = qb < nqb ? absmax_v[qb] : 0.0f;
+  for (std::uint32_t it = 0; qb < nqb; qb += stride, ++it) {
     const std::int64_t base = qb * kBlock;
+    const std::int64_t next = qb + stride;
+    const float am_old = am_next;
+    const float av_old = av_next;
+    if (next < nqb) {
+      am_next = absmax_m[next];
+      av_next = absmax_v[next];
+    }
     LaneBlock<T> in;
-    load_lane<T, kVector>(in, p, g, code_m, code_v, base, n, lane);
-    const float am_old = absmax_m[qb];
-    const float av_old = absmax_v[qb];
+    // Only a partial last block is not staged, so `it` counts the uses of the buffers.
+    const bool staged = kVector && qb < full_qb;
+    const StagedBlock<T>& buf = bufs[it & 1];
+    if (staged) {
+      if (next < full_qb) {
+        // The other buffer was read in the previous iteration by every lane of the warp; their
+        // reads have returned (the values were used), so the copy engine may overwrite it.
+        __syncwarp();
+        if (lane == 0)
+          stage_block(&bufs[(it + 1) & 1], &s_filled[warp][(it + 1) & 1], p, g, code_m, code_v, next);
+      }
+      mbar_wait(&s_filled[warp][it & 1], (it >> 1) & 1);
+      read_staged(in, buf, lane);
+    } else {
+      load_lane<T, false>(in, p, g, code_m, code_v, base, n, lane);
+    }
 
     // Moments. A non-finite gradient must give zero moments (and, below, no decay and a zero
     // step, which leave the parameter exactly as it was); warps without one, the usual case, skip
@@ -771,6 +959,7 @@ __global__ void __launch_bounds__(kThreads8, 4)
     // maxima with mx_m / c2eps <= 2^100 and every non-zero m and v at least
     // 2^-100 * max(1, largest denominator) >= 2^-100 > 2^-101, so every quotient is >= 2^-100.
     std::uint32_t p_words[kParamWords<T>];
+    if (staged) read_staged_params(in, buf, lane);
     // Only a bound: RN(sqrt) is monotone, so the in-range root of max(mx_v, its lower end) is at
     // least every element's root (NaN for an infinite mx_v, which fails the range test below).
     const float denom_max = __fadd_rn(sqrt_rn_in_range(fmaxf(mx_v, kSqrtFastMin)), k.c2eps);
@@ -804,39 +993,39 @@ __global__ void __launch_bounds__(kThreads8, 4)
         put_param(p_words, e, finite_grad(in.g[e]) ? adam_param_update(in.p[e], m[e], v[e], k) : in.p[e]);
     }
 
+    // Codes, each in byte 2 of its word (see "Nearest-code search").
     std::uint32_t cm[kPerLane];
     std::uint32_t cv[kPerLane];
     // Warp-uniform: with finite old absmax values every m and v is finite, so no NaN reaches the
     // search and |m / absmax| <= 1; a zero absmax (all-zero block) goes the general way.
-    if (olds_finite && in_norm_recip_range(mx_m) && in_norm_recip_range(mx_v)) {
-      const float ym = rcp_rn_in_range(mx_m);
-      const float yv = rcp_rn_in_range(mx_v);
+    if (olds_finite && in_norm_div_range(mx_m) && in_norm_div_range(mx_v)) {
+      const float rm = div_recip(mx_m);
+      const float rv = div_recip(mx_v);
 #pragma unroll
       for (int e = 0; e < kPerLane; ++e) {
         // The sign comes from m itself (a -0.0 must still take the sign fix); |m| feeds the
         // division so the quotient's bits are its magnitude.
-        const std::uint32_t flip =
+        const std::uint32_t neg_mask =
             static_cast<std::uint32_t>(static_cast<std::int32_t>(__float_as_uint(m[e])) >> 31);
-        const float qm = div_by_reciprocal(fabsf(m[e]), mx_m, ym);
-        const float qv = div_by_reciprocal(fabsf(v[e]), mx_v, yv);
-        // The negative table follows the positive one: select it with the sign mask, no branch.
-        cm[e] =
-            table_code(__float_as_uint(qm), flip, tab_pos + (flip & static_cast<std::uint32_t>(kTabStride)));
-        cv[e] = table_code(__float_as_uint(qv), 0u, tab_v);
+        const float qm = div_rn_with_recip(fabsf(m[e]), mx_m, rm);
+        const float qv = div_rn_with_recip(fabsf(v[e]), mx_v, rv);
+        cm[e] = table_sum(search_key(max(__float_as_uint(qm), kTabFirst), neg_mask), tab_m, kNegHiFirst);
+        cv[e] = table_sum(max(__float_as_uint(qv), kTabFirst), tab_v, kPosHiFirst);
       }
     } else {
 #pragma unroll
       for (int e = 0; e < kPerLane; ++e) {
-        cm[e] = kSignedZeroCode;
+        std::uint32_t code = kSignedZeroCode;
         if (mx_m > 0.0f) {
-          cm[e] = nearest_code<true>(__fdiv_rn(m[e], mx_m), tab_pos, tab_neg);
+          code = nearest_code<true>(__fdiv_rn(m[e], mx_m), tab_m);
           // Sign fix, for what the folded table cannot see: a NaN quotient (code 0) of a positive m.
-          const bool code_negative = cm[e] < kSignedZeroCode;
+          const bool code_negative = code < kSignedZeroCode;
           if (code_negative != ((__float_as_uint(m[e]) >> 31) != 0)) {
-            cm[e] = (m[e] > 0.0f ? cm[e] + 1u : cm[e] - 1u) & 0xffu;
+            code = (m[e] > 0.0f ? code + 1u : code - 1u) & 0xffu;
           }
         }
-        cv[e] = mx_v > 0.0f ? nearest_code<false>(__fdiv_rn(v[e], mx_v), tab_v, nullptr) : 0u;
+        cm[e] = code << 16;
+        cv[e] = (mx_v > 0.0f ? nearest_code<false>(__fdiv_rn(v[e], mx_v), tab_v) : 0u) << 16;
       }
     }
     const std::uint32_t cm_out[2] = {pack_codes(cm), pack_codes(cm + 4)};
@@ -854,20 +1043,21 @@ void launch_adamw8bit(T* p, const T* g, std::uint8_t* code_m, std::uint8_t* code
                       float* absmax_v, const float* qmap_m, const float* qmap_v, std::int64_t n,
                       const AdamConsts& k, cudaStream_t stream) {
   const std::int64_t nqb = (n + kBlock - 1) / kBlock;
-  const std::int64_t work = (nqb + kWarps8 - 1) / kWarps8;
-  // A lane's 8 elements are one or two 16-byte words and 8 bytes of each code array.
-  const bool vec = aligned(p, 16) && aligned(g, 16) && aligned(code_m, 8) && aligned(code_v, 8);
+  // Staging copies whole blocks with 16-byte aligned addresses.
+  const bool vec = aligned(p, 16) && aligned(g, 16) && aligned(code_m, 16) && aligned(code_v, 16);
+  const std::int64_t work = (nqb + kWarps8<T> - 1) / kWarps8<T>;
   const auto kernel = vec ? adamw8bit_kernel<T, true> : adamw8bit_kernel<T, false>;
+  const std::size_t staging = vec ? kStagingBytes<T> : 0;
   // Launched as a programmatic dependent of the previous kernel in the stream: an optimizer step is
-  // one launch per tensor, and each block's prologue (37 KiB of tables into shared memory) then
+  // one launch per tensor, and each block's prologue (41 KiB of tables into shared memory) then
   // overlaps the previous launch's last blocks instead of following them (see the kernel).
   cudaLaunchAttribute attr{};
   attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr.val.programmaticStreamSerializationAllowed = 1;
   cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(static_cast<unsigned>(grid_size(kernel, kThreads8, work)));
-  cfg.blockDim = dim3(kThreads8);
-  cfg.dynamicSmemBytes = 0;
+  cfg.gridDim = dim3(static_cast<unsigned>(grid_size(kernel, Shape8<T>::kThreads, work, staging)));
+  cfg.blockDim = dim3(Shape8<T>::kThreads);
+  cfg.dynamicSmemBytes = staging;
   cfg.stream = stream;
   cfg.attrs = &attr;
   cfg.numAttrs = 1;
@@ -968,18 +1158,17 @@ __global__ void fill_zero_kernel(unsigned char* __restrict__ ptr, std::size_t he
 template <bool kSigned>
 __global__ void __launch_bounds__(kThreadsSmall)
     quantize_kernel(const float* __restrict__ x, std::uint8_t* __restrict__ codes, std::int64_t n) {
-  __shared__ __align__(16) std::uint32_t s_tabs[2 * kTabStride];
+  __shared__ __align__(16) std::uint32_t s_tabs[kSignedStride];
   if constexpr (kSigned) {
-    copy_tables(s_tabs, kTabSignedPos, kTabStride);
-    copy_tables(s_tabs + kTabStride, kTabSignedNegRaw, kTabStride);
+    copy_tables(s_tabs, kTabSignedRaw, kSignedStride);
   } else {
-    copy_tables(s_tabs, kTabUnsigned, kTabStride);
+    copy_tables(s_tabs, kTabUnsigned, kUnsignedStride);
   }
   __syncthreads();
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
-    codes[i] = static_cast<std::uint8_t>(nearest_code<kSigned>(x[i], s_tabs, s_tabs + kTabStride));
+    codes[i] = static_cast<std::uint8_t>(nearest_code<kSigned>(x[i], s_tabs));
   }
 }
 
@@ -997,11 +1186,6 @@ __global__ void dequantize_kernel(const std::uint8_t* __restrict__ codes, const 
 // log-uniform over the same range, a = RN(b * q) with a random sign, and both mantissas hashed
 // (so all-ones and power-of-two mantissas come up too); pairs outside the range are skipped.
 // A branch-free in-range function and the IEEE intrinsic it stands for.
-struct RcpInRange {
-  static constexpr bool kAlsoZero = false;
-  __device__ static float fast(float x) { return rcp_rn_in_range(x); }
-  __device__ static float ieee(float x) { return __frcp_rn(x); }
-};
 struct SqrtInRange {
   static constexpr bool kAlsoZero = true;  // the kernel maps its NaN for 0 to sqrt(0) with fmaxf
   __device__ static float fast(float x) { return sqrt_rn_in_range(x); }
@@ -1049,7 +1233,12 @@ __device__ float hashed_float(std::uint64_t h, int exp_lo, int exp_hi) {
                          (static_cast<std::uint32_t>(h) & 0x7fffffu));
 }
 
-__global__ void check_div_kernel(std::uint64_t samples, unsigned long long* checked,
+// Division samples: b and the quotient log-uniform over the exponent ranges of `r`.
+struct DivSampleRange {
+  int b_lo, b_hi, q_lo, q_hi;
+};
+
+__global__ void check_div_kernel(std::uint64_t samples, DivSampleRange r, unsigned long long* checked,
                                  unsigned long long* bad) {
   const std::uint64_t stride = static_cast<std::uint64_t>(gridDim.x) * blockDim.x;
   unsigned long long n_checked = 0;
@@ -1058,8 +1247,8 @@ __global__ void check_div_kernel(std::uint64_t samples, unsigned long long* chec
        i += stride) {
     const std::uint64_t h1 = mix64(2 * i + 0x1234567ull);
     const std::uint64_t h2 = mix64(2 * i + 0x89abcdeull);
-    const float b = hashed_float(h1, -100, 99);
-    float a = __fmul_rn(b, hashed_float(h2, -100, 99));
+    const float b = hashed_float(h1, r.b_lo, r.b_hi);
+    float a = __fmul_rn(b, hashed_float(h2, r.q_lo, r.q_hi));
     if (((h2 >> 63) & 1u) != 0) a = -a;
     const float q = __fdiv_rn(a, b);
     const bool in_range =
@@ -1162,20 +1351,26 @@ void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, const 
 InRangeMathCheck check_in_range_math(std::uint64_t div_samples, void* stream) {
   const auto s = static_cast<cudaStream_t>(stream);
   unsigned long long* counters = nullptr;
-  OPTISCOPE_CUDA_CHECK(cudaMalloc(&counters, 4 * sizeof(unsigned long long)));
+  OPTISCOPE_CUDA_CHECK(cudaMalloc(&counters, 5 * sizeof(unsigned long long)));
   InRangeMathCheck out;
   try {
-    OPTISCOPE_CUDA_CHECK(cudaMemsetAsync(counters, 0, 4 * sizeof(unsigned long long), s));
-    out.rcp_checked = check_every_float<RcpInRange>(kNormRecipMin, kNormRecipMax, counters + 3, s);
+    OPTISCOPE_CUDA_CHECK(cudaMemsetAsync(counters, 0, 5 * sizeof(unsigned long long), s));
     out.sqrt_checked = check_every_float<SqrtInRange>(kSqrtFastMin, FLT_MAX, counters, s);
     const auto work = static_cast<std::int64_t>(div_samples / kThreadsSmall + 1);
-    check_div_kernel<<<grid_size(check_div_kernel, kThreadsSmall, work), kThreadsSmall, 0, s>>>(
-        div_samples, counters + 1, counters + 2);
+    const int grid = grid_size(check_div_kernel, kThreadsSmall, work);
+    // The whole in-range domain, then the normalisation's part of it: absmax in
+    // [kNormDivMin, kNormDivMax], quotients in [2^-24, 1).
+    check_div_kernel<<<grid, kThreadsSmall, 0, s>>>(div_samples, DivSampleRange{-100, 99, -100, 99},
+                                                    counters + 1, counters + 2);
     check_launch();
-    unsigned long long host[4] = {};
+    check_div_kernel<<<grid, kThreadsSmall, 0, s>>>(div_samples, DivSampleRange{-76, 99, -24, -1},
+                                                    counters + 3, counters + 4);
+    check_launch();
+    unsigned long long host[5] = {};
     OPTISCOPE_CUDA_CHECK(cudaMemcpyAsync(host, counters, sizeof(host), cudaMemcpyDeviceToHost, s));
     OPTISCOPE_CUDA_CHECK(cudaStreamSynchronize(s));
-    out.rcp_mismatches = host[3];
+    out.norm_div_checked = host[3];
+    out.norm_div_mismatches = host[4];
     out.sqrt_mismatches = host[0];
     out.div_checked = host[1];
     out.div_mismatches = host[2];

@@ -59,14 +59,14 @@ struct InRangeMathCheck {
   std::uint64_t sqrt_mismatches = 0;
   std::uint64_t div_checked = 0;
   std::uint64_t div_mismatches = 0;
-  std::uint64_t rcp_checked = 0;
-  std::uint64_t rcp_mismatches = 0;
+  std::uint64_t norm_div_checked = 0;  // the division's normalisation use (quotients in [2^-24, 1))
+  std::uint64_t norm_div_mismatches = 0;
 };
 
-/// For tests: the 8-bit kernel's branch-free square root, reciprocal and division against the IEEE
-/// intrinsics (__fsqrt_rn, __frcp_rn, __fdiv_rn) on the current device, over every float of the
-/// square root's and the reciprocal's ranges (and 0 for the root) and `div_samples` hashed pairs
-/// spread over the division's range. Synchronizes `stream`.
+/// For tests: the 8-bit kernel's branch-free square root and division against the IEEE intrinsics
+/// (__fsqrt_rn, __fdiv_rn) on the current device, over every float of the square root's range (and
+/// 0 for the root), `div_samples` hashed pairs spread over the division's range and as many over
+/// the part of it that normalises the moments for the code search. Synchronizes `stream`.
 InRangeMathCheck check_in_range_math(std::uint64_t div_samples, void* stream);
 
 }  // namespace optiscope::kernels

@@ -37,7 +37,8 @@ run_part() {  # name, time limit (s), command...
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.max.sm,clocks.max.mem \
   --format=csv >"$out/nvidia-smi.csv" 2>&1 || true
-commit=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# COMMIT overrides what git says (a copied working tree may carry a stale .git).
+commit=${COMMIT:-$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
 status=0
 for part in $parts; do
   case $part in

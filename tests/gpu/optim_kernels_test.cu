@@ -475,20 +475,20 @@ void run_32bit_against_cpu(std::int64_t n, float wd, std::size_t offset, bool pa
 // ---------------------------------------------------------------------------------------------
 // Tests.
 
-// The 8-bit kernel's branch-free square root, reciprocal and division are the in-range instruction
-// sequences of __fsqrt_rn, __frcp_rn and __fdiv_rn; outside their ranges it takes the intrinsics.
-// Every float of the root's and reciprocal's ranges and 2^32 hashed quotients must round exactly
-// as the intrinsics do.
+// The 8-bit kernel's branch-free square root and division are the in-range instruction sequences
+// of __fsqrt_rn and __fdiv_rn; outside their ranges it takes the intrinsics. Every float of the
+// root's range and 2^32 hashed quotients (and 2^32 more where the kernel normalises moments by
+// their block's absmax) must round exactly as the intrinsics do.
 TEST(GpuExactMath, InRangeSqrtAndDivisionMatchIeee) {
   REQUIRE_CUDA_DEVICE();
   const InRangeMathCheck c = check_in_range_math(std::uint64_t{1} << 32, nullptr);
-  std::cout << "[ info     ] sqrt: " << c.sqrt_checked << " floats, reciprocal: " << c.rcp_checked
-            << " floats, division: " << c.div_checked << " pairs in range\n";
+  std::cout << "[ info     ] sqrt: " << c.sqrt_checked << " floats, division: " << c.div_checked
+            << " pairs in range, normalisation: " << c.norm_div_checked << " pairs\n";
   EXPECT_EQ(c.sqrt_mismatches, 0u);
-  EXPECT_EQ(c.rcp_mismatches, 0u);
-  EXPECT_GT(c.rcp_checked, std::uint64_t{1} << 30);
   EXPECT_EQ(c.div_mismatches, 0u);
   EXPECT_GT(c.div_checked, std::uint64_t{1} << 30);
+  EXPECT_EQ(c.norm_div_mismatches, 0u);
+  EXPECT_GT(c.norm_div_checked, std::uint64_t{1} << 31);
 }
 
 TEST(GpuQuantMaps, UploadMatchesHostMaps) {
