@@ -26,13 +26,13 @@ find_binary() {
 run_part() {  # name, time limit (s), command...
   local name=$1 limit=$2
   shift 2
-  echo "== $(date -u +%H:%M:%S) $name"
+  echo "== $(date -u +%H:%M:%S) $name" >&2  # stderr: some parts write their JSON to stdout
   if [[ -z $1 ]]; then
-    echo "!! $name: binary not built under $build"
+    echo "!! $name: binary not built under $build" >&2
     status=1
     return
   fi
-  timeout "$limit" "$@" || { echo "!! $name failed (rc $?)"; status=1; }
+  timeout "$limit" "$@" || { echo "!! $name failed (rc $?)" >&2; status=1; }
 }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.max.sm,clocks.max.mem \
