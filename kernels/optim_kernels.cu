@@ -658,36 +658,14 @@ __device__ __forceinline__ void unpack_values(const uint4* w, T* out) {
   }
 }
 
+/// Loads a lane's share element by element, straight from global memory (blocks that are not
+/// staged: a partial last block, or arrays not aligned for the copy engine). Elements past n get a
+/// NaN gradient, which the update treats like any non-finite gradient (moments 0, parameter
+/// untouched), so the math needs no validity mask.
 template <typename T>
-__device__ __forceinline__ void unpack_lane(LaneBlock<T>& b, const uint4* p, const uint4* g, uint2 cm,
-                                            uint2 cv) {
-  unpack_values(p, b.p);
-  unpack_values(g, b.g);
-  b.cm[0] = cm.x;
-  b.cm[1] = cm.y;
-  b.cv[0] = cv.x;
-  b.cv[1] = cv.y;
-}
-
-/// Loads a lane's share straight from global memory. Elements past n get a NaN gradient, which
-/// the update treats like any non-finite gradient (moments 0, parameter untouched), so the math
-/// needs no validity mask.
-template <typename T, bool kVector>
 __device__ __forceinline__ void load_lane(LaneBlock<T>& b, const T* p, const T* g, const std::uint8_t* code_m,
                                           const std::uint8_t* code_v, std::int64_t base, std::int64_t n,
                                           int lane) {
-  if (kVector && base + kBlock <= n) {
-    const std::int64_t i = base + lane_offset(lane, 0);
-    uint4 pw[kVecWords<T>];
-    uint4 gw[kVecWords<T>];
-    for (int h = 0; h < kVecWords<T>; ++h) {
-      pw[h] = reinterpret_cast<const uint4*>(p + i)[h];
-      gw[h] = reinterpret_cast<const uint4*>(g + i)[h];
-    }
-    unpack_lane(b, pw, gw, *reinterpret_cast<const uint2*>(code_m + i),
-                *reinterpret_cast<const uint2*>(code_v + i));
-    return;
-  }
   b.cm[0] = b.cm[1] = b.cv[0] = b.cv[1] = 0;
 #pragma unroll
   for (int e = 0; e < kPerLane; ++e) {
@@ -907,7 +885,7 @@ __global__ void __launch_bounds__(Shape8<T>::kThreads, Shape8<T>::kMinBlocks)
       mbar_wait(&s_filled[warp][it & 1], (it >> 1) & 1);
       read_staged(in, buf, lane);
     } else {
-      load_lane<T, false>(in, p, g, code_m, code_v, base, n, lane);
+      load_lane(in, p, g, code_m, code_v, base, n, lane);
     }
 
     // Moments. A non-finite gradient must give zero moments (and, below, no decay and a zero
