@@ -780,28 +780,26 @@ __device__ __forceinline__ void stage_block(StagedBlock<T>* buf, std::uint64_t* 
       : "memory");
 }
 
-/// A lane's gradients and codes from a staged block; its parameters come later (read_staged_params),
-/// when the update needs them, so they take no registers meanwhile.
+/// A lane's 8 values of one staged array (parameters or gradients), unpacked.
+template <typename T>
+__device__ __forceinline__ void read_lane_values(const T* staged, int lane, T* out) {
+  uint4 w[kVecWords<T>];
+  for (int h = 0; h < kVecWords<T>; ++h)
+    w[h] = reinterpret_cast<const uint4*>(staged)[lane * kVecWords<T> + h];
+  unpack_values(w, out);
+}
+
+/// A lane's gradients and codes from a staged block; its parameters come later (read_lane_values
+/// on buf.p), when the update needs them, so they take no registers meanwhile.
 template <typename T>
 __device__ __forceinline__ void read_staged(LaneBlock<T>& b, const StagedBlock<T>& buf, int lane) {
-  uint4 gw[kVecWords<T>];
-  for (int h = 0; h < kVecWords<T>; ++h)
-    gw[h] = reinterpret_cast<const uint4*>(buf.g)[lane * kVecWords<T> + h];
-  unpack_values(gw, b.g);
+  read_lane_values(buf.g, lane, b.g);
   const uint2 cm = reinterpret_cast<const uint2*>(buf.cm)[lane];
   const uint2 cv = reinterpret_cast<const uint2*>(buf.cv)[lane];
   b.cm[0] = cm.x;
   b.cm[1] = cm.y;
   b.cv[0] = cv.x;
   b.cv[1] = cv.y;
-}
-
-template <typename T>
-__device__ __forceinline__ void read_staged_params(LaneBlock<T>& b, const StagedBlock<T>& buf, int lane) {
-  uint4 pw[kVecWords<T>];
-  for (int h = 0; h < kVecWords<T>; ++h)
-    pw[h] = reinterpret_cast<const uint4*>(buf.p)[lane * kVecWords<T> + h];
-  unpack_values(pw, b.p);
 }
 
 /// (bits << 1) - 2: orders non-negative magnitudes (the sign bit drops out) and sends +-0 to the
@@ -937,7 +935,7 @@ __global__ void __launch_bounds__(Shape8<T>::kThreads, Shape8<T>::kMinBlocks)
     // maxima with mx_m / c2eps <= 2^100 and every non-zero m and v at least
     // 2^-100 * max(1, largest denominator) >= 2^-100 > 2^-101, so every quotient is >= 2^-100.
     std::uint32_t p_words[kParamWords<T>];
-    if (staged) read_staged_params(in, buf, lane);
+    if (staged) read_lane_values(buf.p, lane, in.p);
     // Only a bound: RN(sqrt) is monotone, so the in-range root of max(mx_v, its lower end) is at
     // least every element's root (NaN for an infinite mx_v, which fails the range test below).
     const float denom_max = __fadd_rn(sqrt_rn_in_range(fmaxf(mx_v, kSqrtFastMin)), k.c2eps);
