@@ -2,6 +2,7 @@
 # One call on the GPU machine: build the CUDA preset (no GUI), run the GPU tests, the kernel
 # benchmark and whatever recordings are asked for, leaving logs and stores under $OUT.
 # Usage: bench/gpu/device_session.sh [build|tests|bench|record ...]   (default: build tests)
+# crashtrace-<gtest filter>: an AddressSanitizer run of one engine test, frames symbolised.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -84,6 +85,27 @@ for step in $steps; do
         --name "seed: $preset, ${budget} GiB budget" --db "$OUT/stores/$preset-${budget}g.db" \
         > "$OUT/stores/$preset-${budget}g.log" 2>&1
       echo "rc=$?"; tail -7 "$OUT/stores/$preset-${budget}g.log" ;;
+    crashtrace-*)
+      # crashtrace-<gtest filter>: a test that crashes only on the GPU machine (no gdb there), under
+      # AddressSanitizer with the slow unwinder (frames without frame pointers too), each frame
+      # symbolised with addr2line. Builds its own tree, build/asan-trace.
+      filter=${step#crashtrace-}
+      log "crash trace of $filter"
+      cmake -S . -B "$root/build/asan-trace" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOPTISCOPE_CUDA=ON \
+        -DOPTISCOPE_GUI=OFF -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$deps" \
+        -DSQLite3_INCLUDE_DIR="$deps/include" -DSQLite3_LIBRARY="$sqlite_lib" \
+        -DOPTISCOPE_GTEST_SOURCE_DIR="$deps/src/googletest" \
+        "-DCMAKE_CXX_FLAGS=-fsanitize=address -fno-omit-frame-pointer" \
+        "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address" > "$OUT/crashtrace-configure.log" 2>&1
+      cmake --build "$root/build/asan-trace" -j16 --target optiscope_engine_tests > "$OUT/crashtrace-build.log" 2>&1 \
+        || { grep -E "error|FAILED" "$OUT/crashtrace-build.log" | head; continue; }
+      ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0:fast_unwind_on_fatal=0:symbolize=0 \
+        "$root/build/asan-trace/tests/core/optiscope_engine_tests" --gtest_filter="$filter" > "$OUT/crashtrace.log" 2>&1
+      # Frames look like "#3 0x... (/path/module+0xoffset)": one addr2line call per frame.
+      grep -oE '#[0-9]+ 0x[0-9a-f]+ +\([^)]*\+0x[0-9a-f]+\)' "$OUT/crashtrace.log" | while read -r num _ where; do
+        where=${where#(}; where=${where%)}
+        echo "$num $(addr2line -f -C -i -e "${where%+*}" "${where##*+}" 2>/dev/null | paste -sd' ') [$where]"
+      done | tee "$OUT/crashtrace-symbolised.txt" | head -40 ;;
     pack)
       # The device returns at most 8 files of 16 MiB each: one xz archive, split into 15 MiB parts
       # (put back together with: cat results.tar.xz.part-* | tar xJ).
