@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 
@@ -115,7 +117,11 @@ void run_steps(Optimizer& opt, std::vector<torch::Tensor>& ps, int from, int to)
   }
 }
 
-std::string temp_path(const std::string& name) { return ::testing::TempDir() + "optiscope_" + name + ".safetensors"; }
+// ctest runs each test in its own process, in parallel: the process id keeps two tests that use
+// one name (the f32 and bf16 cases of a variant) from writing the same file at once.
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "optiscope_" + name + "_" + std::to_string(::getpid()) + ".safetensors";
+}
 
 }  // namespace
 
