@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <limits>
@@ -235,7 +236,9 @@ TEST_P(GpuStateFile, ContinuesIdentically) {
   auto straight = fresh_params(torch::kCUDA, dtype, 7);
   auto straight_opt = make_optimizer(name, straight, o);
   run_steps(*straight_opt, straight, 1, 5);
-  const std::string path = ::testing::TempDir() + "optiscope_gpu_" + name + ".safetensors";
+  // The process id: ctest may run the f32 and bf16 cases of a variant at once.
+  const std::string path =
+      ::testing::TempDir() + "optiscope_gpu_" + name + "_" + std::to_string(::getpid()) + ".safetensors";
   straight_opt->save(path);
   auto resumed = copies(straight, torch::kCUDA);
   auto resumed_opt = make_optimizer(name, resumed, o);
@@ -263,7 +266,8 @@ TEST(GpuStateFileCross, CpuFileResumesOnTheGpuAndPlacementsShareFiles) {
   auto a = fresh_params(torch::kCUDA, torch::kBFloat16, 8);
   auto plain = make_optimizer("adamw_8bit", a, OptimizerOptions{});
   run_steps(*plain, a, 1, 4);
-  const std::string path = ::testing::TempDir() + "optiscope_gpu_cross.safetensors";
+  const std::string path =
+      ::testing::TempDir() + "optiscope_gpu_cross_" + std::to_string(::getpid()) + ".safetensors";
   plain->save(path);
   auto b = copies(a, torch::kCUDA);
   auto c = copies(a, torch::kCUDA);
