@@ -1157,10 +1157,11 @@ __global__ void dequantize_kernel(const std::uint8_t* __restrict__ codes, const 
   }
 }
 
-// check_in_range_math's kernels. Square root and reciprocal: every float of their ranges (and 0
-// for the root, through the kernel's fmaxf). Division: b log-uniform over [2^-100, 2^100], a quotient q
-// log-uniform over the same range, a = RN(b * q) with a random sign, and both mantissas hashed
-// (so all-ones and power-of-two mantissas come up too); pairs outside the range are skipped.
+// check_in_range_math's kernels. Square root: every float of its range (and 0, through the
+// kernel's fmaxf). Division: b and a quotient q log-uniform over the exponent ranges asked for
+// (the whole in-range domain, then the normalisation's part), a = RN(b * q) with a random sign, and
+// both mantissas hashed (so all-ones and power-of-two mantissas come up too); pairs outside the
+// range are skipped.
 // A branch-free in-range function and the IEEE intrinsic it stands for.
 struct SqrtInRange {
   static constexpr bool kAlsoZero = true;  // the kernel maps its NaN for 0 to sqrt(0) with fmaxf

@@ -13,16 +13,23 @@ build="$root/build/cuda"
 log() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$OUT/session.log"; }
 
 sqlite_lib=$(ls /usr/lib/x86_64-linux-gnu/libsqlite3.so.0 2>/dev/null || ls "$deps"/lib/x86_64-linux-gnu/libsqlite3.so.0)
+# configure_cuda BUILD_DIR BUILD_TYPE [cmake args...]: the GPU machine's CUDA configuration (no GUI,
+# SQLite headers and GoogleTest from .gpu-deps).
+configure_cuda() {
+  local dir=$1 type=$2
+  shift 2
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DOPTISCOPE_CUDA=ON -DOPTISCOPE_GUI=OFF \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$deps" \
+    -DSQLite3_INCLUDE_DIR="$deps/include" -DSQLite3_LIBRARY="$sqlite_lib" \
+    -DOPTISCOPE_GTEST_SOURCE_DIR="$deps/src/googletest" "$@"
+}
 steps=${*:-build tests}
 for step in $steps; do
   case "$step" in
     build)
       log "configure"
       nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv > "$OUT/nvidia-smi.csv" 2>&1
-      cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOPTISCOPE_CUDA=ON -DOPTISCOPE_GUI=OFF \
-        -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$deps" \
-        -DSQLite3_INCLUDE_DIR="$deps/include" -DSQLite3_LIBRARY="$sqlite_lib" \
-        -DOPTISCOPE_GTEST_SOURCE_DIR="$deps/src/googletest" > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
+      configure_cuda "$build" Release > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
       log "build"
       cmake --build "$build" -j16 -- -k 0 > "$OUT/build.log" 2>&1 || { grep -E "error|FAILED" "$OUT/build.log" | head -40; exit 1; }
       log "built" ;;
@@ -91,10 +98,7 @@ for step in $steps; do
       # symbolised with addr2line. Builds its own tree, build/asan-trace.
       filter=${step#crashtrace-}
       log "crash trace of $filter"
-      cmake -S . -B "$root/build/asan-trace" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOPTISCOPE_CUDA=ON \
-        -DOPTISCOPE_GUI=OFF -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$deps" \
-        -DSQLite3_INCLUDE_DIR="$deps/include" -DSQLite3_LIBRARY="$sqlite_lib" \
-        -DOPTISCOPE_GTEST_SOURCE_DIR="$deps/src/googletest" \
+      configure_cuda "$root/build/asan-trace" RelWithDebInfo \
         "-DCMAKE_CXX_FLAGS=-fsanitize=address -fno-omit-frame-pointer" \
         "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address" > "$OUT/crashtrace-configure.log" 2>&1
       cmake --build "$root/build/asan-trace" -j16 --target optiscope_engine_tests > "$OUT/crashtrace-build.log" 2>&1 \
