@@ -9,8 +9,9 @@
 namespace optiscope::kernels {
 
 [[noreturn]] inline void throw_cuda(cudaError_t err, const char* what, const char* file, int line) {
-  throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorName(err) + ": " + cudaGetErrorString(err) +
-                           " (" + what + " at " + file + ":" + std::to_string(line) + ")");
+  throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorName(err) + ": " +
+                           cudaGetErrorString(err) + " (" + what + " at " + file + ":" +
+                           std::to_string(line) + ")");
 }
 
 }  // namespace optiscope::kernels

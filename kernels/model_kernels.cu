@@ -18,7 +18,7 @@ namespace optiscope::kernels {
 namespace {
 
 using bf16 = __nv_bfloat16;
-constexpr int kVec = 8;                  // bf16 elements per 16-byte access
+constexpr int kVec = 8;  // bf16 elements per 16-byte access
 // Threads of one row's block: 512 at most, so that the backward kernel's registers (up to 128 per
 // thread under __launch_bounds__) fit one block's share of the register file.
 constexpr int kMaxRowThreads = 512;
@@ -72,8 +72,9 @@ __device__ float block_sum(float v, float* shared) {
 // loops over them unroll, so the arrays stay in registers).
 
 template <int kPerThread>
-__global__ void __launch_bounds__(kMaxRowThreads) rms_norm_forward_kernel(const bf16* __restrict__ x, const bf16* __restrict__ w, bf16* __restrict__ y,
-                                        float* __restrict__ rstd, int cols, float eps) {
+__global__ void __launch_bounds__(kMaxRowThreads)
+    rms_norm_forward_kernel(const bf16* __restrict__ x, const bf16* __restrict__ w, bf16* __restrict__ y,
+                            float* __restrict__ rstd, int cols, float eps) {
   __shared__ float shared[32];
   const std::int64_t row_offset = static_cast<std::int64_t>(blockIdx.x) * cols;
   const int vecs = cols / kVec;
@@ -106,10 +107,11 @@ __global__ void __launch_bounds__(kMaxRowThreads) rms_norm_forward_kernel(const 
 }
 
 template <int kPerThread>
-__global__ void __launch_bounds__(kMaxRowThreads) rms_norm_backward_kernel(const bf16* __restrict__ dy, const bf16* __restrict__ x,
-                                         const bf16* __restrict__ w, const float* __restrict__ rstd,
-                                         bf16* __restrict__ dx, float* __restrict__ scratch, std::int64_t rows,
-                                         int cols) {
+__global__ void __launch_bounds__(kMaxRowThreads)
+    rms_norm_backward_kernel(const bf16* __restrict__ dy, const bf16* __restrict__ x,
+                             const bf16* __restrict__ w, const float* __restrict__ rstd,
+                             bf16* __restrict__ dx, float* __restrict__ scratch, std::int64_t rows,
+                             int cols) {
   __shared__ float shared[32];
   const int vecs = cols / kVec;
   const float inv_cols = 1.0f / static_cast<float>(cols);
@@ -253,8 +255,8 @@ __global__ void swiglu_backward_kernel(const bf16* __restrict__ dout, const bf16
   if (tail < n) {
     float dg = 0.0f;
     float du = 0.0f;
-    swiglu_backward_one(__bfloat162float(dout[tail]), __bfloat162float(gate[tail]), __bfloat162float(up[tail]), dg,
-                        du);
+    swiglu_backward_one(__bfloat162float(dout[tail]), __bfloat162float(gate[tail]),
+                        __bfloat162float(up[tail]), dg, du);
     d_gate[tail] = __float2bfloat16_rn(dg);
     d_up[tail] = __float2bfloat16_rn(du);
   }
@@ -271,8 +273,8 @@ struct RopeSide {
   std::int64_t items;  // rows (batch * seq * heads) times vectors per half
 };
 
-__global__ void rope_kernel(RopeSide q, RopeSide k, const bf16* __restrict__ cos, const bf16* __restrict__ sin,
-                            std::int64_t seq, int head_dim, bool inverse) {
+__global__ void rope_kernel(RopeSide q, RopeSide k, const bf16* __restrict__ cos,
+                            const bf16* __restrict__ sin, std::int64_t seq, int head_dim, bool inverse) {
   std::int64_t item = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   // Chosen field by field: a pointer to either parameter would put both in local memory.
   const bool on_k = item >= q.items;
@@ -363,18 +365,20 @@ void dispatch_per_thread(int per_thread, Launch&& launch) {
 
 unsigned elementwise_blocks(std::int64_t vecs) {
   // Grid-stride: enough blocks to fill the device several times over, never past the grid limit.
-  const std::int64_t wanted = std::max<std::int64_t>(1, (vecs + kElementwiseThreads - 1) / kElementwiseThreads);
+  const std::int64_t wanted =
+      std::max<std::int64_t>(1, (vecs + kElementwiseThreads - 1) / kElementwiseThreads);
   return static_cast<unsigned>(std::min<std::int64_t>(wanted, 1 << 20));
 }
 
 }  // namespace
 
 bool rms_norm_supported(std::int64_t cols) {
-  return cols > 0 && cols % kVec == 0 && cols <= static_cast<std::int64_t>(kMaxRowThreads) * kMaxVecsPerThread * kVec;
+  return cols > 0 && cols % kVec == 0 &&
+         cols <= static_cast<std::int64_t>(kMaxRowThreads) * kMaxVecsPerThread * kVec;
 }
 
-void rms_norm_forward(const void* x, const void* w, void* y, float* rstd, std::int64_t rows, std::int64_t cols,
-                      float eps, void* stream) {
+void rms_norm_forward(const void* x, const void* w, void* y, float* rstd, std::int64_t rows,
+                      std::int64_t cols, float eps, void* stream) {
   if (rows == 0) return;
   const RowShape shape = row_shape(cols);
   require_aligned(x, "x");
@@ -413,8 +417,8 @@ void rms_norm_backward(const void* dy, const void* x, const void* w, const float
   });
   OPTISCOPE_CUDA_CHECK(cudaGetLastError());
   const dim3 block(32, kColumnSumWarps);
-  column_sum_kernel<<<static_cast<unsigned>((cols + 31) / 32), block, 0, s>>>(scratch, parts, static_cast<int>(cols),
-                                                                             static_cast<bf16*>(dw));
+  column_sum_kernel<<<static_cast<unsigned>((cols + 31) / 32), block, 0, s>>>(
+      scratch, parts, static_cast<int>(cols), static_cast<bf16*>(dw));
   OPTISCOPE_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -423,13 +427,14 @@ void swiglu_forward(const void* gate, const void* up, void* out, std::int64_t n,
   require_aligned(gate, "gate");
   require_aligned(up, "up");
   require_aligned(out, "out");
-  swiglu_forward_kernel<<<elementwise_blocks(n / kVec), kElementwiseThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+  swiglu_forward_kernel<<<elementwise_blocks(n / kVec), kElementwiseThreads, 0,
+                          static_cast<cudaStream_t>(stream)>>>(
       static_cast<const bf16*>(gate), static_cast<const bf16*>(up), static_cast<bf16*>(out), n);
   OPTISCOPE_CUDA_CHECK(cudaGetLastError());
 }
 
-void swiglu_backward(const void* dout, const void* gate, const void* up, void* d_gate, void* d_up, std::int64_t n,
-                     void* stream) {
+void swiglu_backward(const void* dout, const void* gate, const void* up, void* d_gate, void* d_up,
+                     std::int64_t n, void* stream) {
   if (n == 0) return;
   require_aligned(dout, "dout");
   require_aligned(gate, "gate");
@@ -447,20 +452,24 @@ bool rope_supported(std::int64_t head_dim) {
   return head_dim > 0 && head_dim % (2 * kVec) == 0;
 }
 
-void rope_apply(const RopeTensor& q, const RopeTensor& k, const void* cos, const void* sin, std::int64_t batch,
-                std::int64_t seq, std::int64_t head_dim, bool inverse, void* stream) {
+void rope_apply(const RopeTensor& q, const RopeTensor& k, const void* cos, const void* sin,
+                std::int64_t batch, std::int64_t seq, std::int64_t head_dim, bool inverse, void* stream) {
   if (!rope_supported(head_dim))
     throw std::invalid_argument("rope: head_dim " + std::to_string(head_dim) + " is not a multiple of 16");
-  for (const void* p : {q.in, static_cast<const void*>(q.out), k.in, static_cast<const void*>(k.out), cos, sin})
+  for (const void* p :
+       {q.in, static_cast<const void*>(q.out), k.in, static_cast<const void*>(k.out), cos, sin})
     require_aligned(p, "a rope operand");
   const std::int64_t per_half = head_dim / 2 / kVec;
-  const RopeSide qs{static_cast<const bf16*>(q.in), static_cast<bf16*>(q.out), q.heads, batch * seq * q.heads * per_half};
-  const RopeSide ks{static_cast<const bf16*>(k.in), static_cast<bf16*>(k.out), k.heads, batch * seq * k.heads * per_half};
+  const RopeSide qs{static_cast<const bf16*>(q.in), static_cast<bf16*>(q.out), q.heads,
+                    batch * seq * q.heads * per_half};
+  const RopeSide ks{static_cast<const bf16*>(k.in), static_cast<bf16*>(k.out), k.heads,
+                    batch * seq * k.heads * per_half};
   const std::int64_t items = qs.items + ks.items;
   if (items == 0) return;
   const auto blocks = static_cast<unsigned>((items + kElementwiseThreads - 1) / kElementwiseThreads);
   rope_kernel<<<blocks, kElementwiseThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      qs, ks, static_cast<const bf16*>(cos), static_cast<const bf16*>(sin), seq, static_cast<int>(head_dim), inverse);
+      qs, ks, static_cast<const bf16*>(cos), static_cast<const bf16*>(sin), seq, static_cast<int>(head_dim),
+      inverse);
   OPTISCOPE_CUDA_CHECK(cudaGetLastError());
 }
 

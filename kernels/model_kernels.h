@@ -21,8 +21,8 @@ bool rms_norm_supported(std::int64_t cols);
 /// y[r, c] = bf16(w[c] * bf16(x[r, c] * rstd[r])), rstd[r] = 1 / sqrt(mean_c(x[r, c]^2) + eps) in
 /// float32: transformers' LlamaRMSNorm (normalise in float32, round, then scale by the weight).
 /// rstd (rows floats) is kept for the backward pass.
-void rms_norm_forward(const void* x, const void* w, void* y, float* rstd, std::int64_t rows, std::int64_t cols,
-                      float eps, void* stream);
+void rms_norm_forward(const void* x, const void* w, void* y, float* rstd, std::int64_t rows,
+                      std::int64_t cols, float eps, void* stream);
 
 /// Rows of partial weight gradients rms_norm_backward needs in its float32 scratch (scratch holds
 /// this many rows of cols floats): one per block of the backward grid on the current device.
@@ -38,8 +38,8 @@ void rms_norm_backward(const void* dy, const void* x, const void* w, const float
 void swiglu_forward(const void* gate, const void* up, void* out, std::int64_t n, void* stream);
 
 /// d_gate = dout * up * s * (1 + gate * (1 - s)) with s = sigmoid(gate), d_up = dout * silu(gate).
-void swiglu_backward(const void* dout, const void* gate, const void* up, void* d_gate, void* d_up, std::int64_t n,
-                     void* stream);
+void swiglu_backward(const void* dout, const void* gate, const void* up, void* d_gate, void* d_up,
+                     std::int64_t n, void* stream);
 
 /// What rope_apply accepts: head_dim % 16 == 0 (each half a whole number of 8-element vectors).
 bool rope_supported(std::int64_t head_dim);
@@ -55,7 +55,7 @@ struct RopeTensor {
 /// [seq, head_dim] cos and sin tables (halves duplicated, as Llama's are). Forward (inverse false):
 /// out = x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1]. Backward (inverse true): the
 /// transpose, dx = g * cos + rotate_half^T(g * sin), rotate_half^T(y) = [y2, -y1].
-void rope_apply(const RopeTensor& q, const RopeTensor& k, const void* cos, const void* sin, std::int64_t batch,
-                std::int64_t seq, std::int64_t head_dim, bool inverse, void* stream);
+void rope_apply(const RopeTensor& q, const RopeTensor& k, const void* cos, const void* sin,
+                std::int64_t batch, std::int64_t seq, std::int64_t head_dim, bool inverse, void* stream);
 
 }  // namespace optiscope::kernels

@@ -40,7 +40,7 @@ struct KernelTotal {
 struct Recorder final : engine::RunRecorder {
   std::int64_t first_timed_step = 1;
   std::vector<StepRecord> steps;
-  std::vector<std::int64_t> peak_allocated;  // per step: the largest of its phase peaks
+  std::vector<std::int64_t> peak_allocated;    // per step: the largest of its phase peaks
   std::map<std::string, KernelTotal> kernels;  // timed steps only, by mangled name
   void on_bundle(const StepBundle& b) override {
     for (const auto& k : b.kernels) {
@@ -146,7 +146,8 @@ int main(int argc, char** argv) {
   }
   if (top_kernels > 0) {
     std::vector<std::pair<std::string, KernelTotal>> sorted(rec.kernels.begin(), rec.kernels.end());
-    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second.ns > b.second.ns; });
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return a.second.ns > b.second.ns; });
     std::int64_t all_ns = 0;
     std::int64_t all_launches = 0;
     for (const auto& [name, t] : sorted) {

@@ -28,8 +28,9 @@ torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up);
 /// q [batch, seq, heads, head_dim] and k [batch, seq, kv_heads, head_dim] (the projections' rows,
 /// before the transpose to heads-first), cos and sin [seq, head_dim]: q * cos + rotate_half(q) * sin
 /// and the same for k, in one launch. The results have q's and k's shapes, contiguous.
-bool can_rope(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& cos, const torch::Tensor& sin);
-std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& cos,
-                                             const torch::Tensor& sin);
+bool can_rope(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& cos,
+              const torch::Tensor& sin);
+std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor& q, const torch::Tensor& k,
+                                             const torch::Tensor& cos, const torch::Tensor& sin);
 
 }  // namespace optiscope::fused

@@ -64,8 +64,9 @@ class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
     auto dx = torch::empty_like(x);
     auto dw = torch::empty_like(w);
     auto scratch = torch::empty({kernels::rms_norm_backward_scratch_rows(rows), cols}, rstd.options());
-    kernels::rms_norm_backward(dy.data_ptr(), x.data_ptr(), w.data_ptr(), rstd.data_ptr<float>(), dx.data_ptr(),
-                               dw.data_ptr(), scratch.data_ptr<float>(), rows, cols, stream_of(x));
+    kernels::rms_norm_backward(dy.data_ptr(), x.data_ptr(), w.data_ptr(), rstd.data_ptr<float>(),
+                               dx.data_ptr(), dw.data_ptr(), scratch.data_ptr<float>(), rows, cols,
+                               stream_of(x));
     return {dx, dw, torch::Tensor()};
   }
 };
@@ -98,10 +99,11 @@ class SwiGluFunction : public torch::autograd::Function<SwiGluFunction> {
 
 // q and k in one launch each way; cos and sin are tables, without gradients.
 void rope_launch(const torch::Tensor& q_in, const torch::Tensor& q_out, const torch::Tensor& k_in,
-                 const torch::Tensor& k_out, const torch::Tensor& cos, const torch::Tensor& sin, bool inverse) {
-  kernels::rope_apply({q_in.data_ptr(), q_out.data_ptr(), q_in.size(2)}, {k_in.data_ptr(), k_out.data_ptr(), k_in.size(2)},
-                      cos.data_ptr(), sin.data_ptr(), q_in.size(0), q_in.size(1), q_in.size(3), inverse,
-                      stream_of(q_in));
+                 const torch::Tensor& k_out, const torch::Tensor& cos, const torch::Tensor& sin,
+                 bool inverse) {
+  kernels::rope_apply({q_in.data_ptr(), q_out.data_ptr(), q_in.size(2)},
+                      {k_in.data_ptr(), k_out.data_ptr(), k_in.size(2)}, cos.data_ptr(), sin.data_ptr(),
+                      q_in.size(0), q_in.size(1), q_in.size(3), inverse, stream_of(q_in));
 }
 
 class RopeFunction : public torch::autograd::Function<RopeFunction> {
@@ -153,17 +155,18 @@ torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up) {
   return SwiGluFunction::apply(gate, up);
 }
 
-bool can_rope(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& cos, const torch::Tensor& sin) {
+bool can_rope(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& cos,
+              const torch::Tensor& sin) {
   if (!enabled() || !bf16_cuda(q) || !bf16_cuda(k) || !bf16_cuda(cos) || !bf16_cuda(sin)) return false;
   if (!same_device(q, k) || !same_device(q, cos) || !same_device(q, sin)) return false;
   if (q.dim() != 4 || k.dim() != 4 || cos.dim() != 2 || cos.sizes() != sin.sizes()) return false;
   const auto head_dim = q.size(3);
-  return k.size(0) == q.size(0) && k.size(1) == q.size(1) && k.size(3) == head_dim && cos.size(0) == q.size(1) &&
-         cos.size(1) == head_dim && kernels::rope_supported(head_dim);
+  return k.size(0) == q.size(0) && k.size(1) == q.size(1) && k.size(3) == head_dim &&
+         cos.size(0) == q.size(1) && cos.size(1) == head_dim && kernels::rope_supported(head_dim);
 }
 
-std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& cos,
-                                             const torch::Tensor& sin) {
+std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor& q, const torch::Tensor& k,
+                                             const torch::Tensor& cos, const torch::Tensor& sin) {
   const auto out = RopeFunction::apply(q, k, cos, sin);
   return {out[0], out[1]};
 }

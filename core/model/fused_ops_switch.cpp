@@ -25,6 +25,8 @@ bool enabled() {
   return state == 1;
 }
 
-void set_enabled(bool on) { g_enabled.store(on ? 1 : 0); }
+void set_enabled(bool on) {
+  g_enabled.store(on ? 1 : 0);
+}
 
 }  // namespace optiscope::fused

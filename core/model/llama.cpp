@@ -97,7 +97,7 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   const auto b = x.size(0);
   const auto t = x.size(1);
   const auto [q, k] = apply_rotary(q_proj(x).view({b, t, heads_, head_dim_}),
-                                    k_proj(x).view({b, t, kv_heads_, head_dim_}), cos, sin);
+                                   k_proj(x).view({b, t, kv_heads_, head_dim_}), cos, sin);
   const auto v = v_proj(x).view({b, t, kv_heads_, head_dim_}).transpose(1, 2);
   // Fused attention (flash / memory-efficient kernels on CUDA); grouped-query heads are expanded
   // inside the kernel rather than materialised.
