@@ -7,9 +7,13 @@
 // --no-fused turns the fused CUDA ops of core/model off (OPTISCOPE_FUSED_OPS=0), for comparison.
 // --kernels N turns CUPTI capture on and adds the N kernels with the most device time per timed
 // step ("kernels", demangled names); capture costs time, so take step_ms from a run without it.
+// step_ms is the engine's own (device time per step without capture, which reads each step back
+// one step late; host clock around each synchronised step with it); wall_step_ms checks it with
+// the host clock between the records of the last warm-up step and of the last step.
 #include <cxxabi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +36,17 @@ std::string demangled(const std::string& name) {
   return status == 0 && d ? std::string(d.get()) : name;
 }
 
+// Whether the model's fused CUDA ops can be on: a CUDA build, not switched off. (They apply to
+// bf16 CUDA tensors only.)
+bool fused_ops_on() {
+#ifdef OPTISCOPE_WITH_CUDA
+  const char* env = std::getenv("OPTISCOPE_FUSED_OPS");
+  return env == nullptr || std::string(env) != "0";
+#else
+  return false;
+#endif
+}
+
 struct KernelTotal {
   std::int64_t launches = 0;
   std::int64_t ns = 0;
@@ -40,8 +55,9 @@ struct KernelTotal {
 struct Recorder final : engine::RunRecorder {
   std::int64_t first_timed_step = 1;
   std::vector<StepRecord> steps;
-  std::vector<std::int64_t> peak_allocated;    // per step: the largest of its phase peaks
-  std::map<std::string, KernelTotal> kernels;  // timed steps only, by mangled name
+  std::vector<std::int64_t> peak_allocated;                    // per step: the largest of its phase peaks
+  std::vector<std::chrono::steady_clock::time_point> arrived;  // per step: when its record came
+  std::map<std::string, KernelTotal> kernels;                  // timed steps only, by mangled name
   void on_bundle(const StepBundle& b) override {
     for (const auto& k : b.kernels) {
       if (k.step < first_timed_step) continue;
@@ -51,6 +67,7 @@ struct Recorder final : engine::RunRecorder {
     }
     if (!b.step) return;
     steps.push_back(*b.step);
+    arrived.push_back(std::chrono::steady_clock::now());
     std::int64_t peak = 0;
     for (const auto& m : b.memory) {
       // parameters + gradients + device state + activations is what the allocator handed out.
@@ -123,8 +140,7 @@ int main(int argc, char** argv) {
                         {"seq_len", spec.max_seq_length},
                         {"precision", spec.precision},
                         {"optim", spec.optim},
-                        {"fused_ops", std::getenv("OPTISCOPE_FUSED_OPS") == nullptr ||
-                                          std::string(std::getenv("OPTISCOPE_FUSED_OPS")) != "0"},
+                        {"fused_ops", fused_ops_on()},
                         {"capture", options.capture},
                         {"outcome", to_string(result.outcome)},
                         {"detail", result.detail}};
@@ -141,6 +157,10 @@ int main(int argc, char** argv) {
     out["step_ms"] = ms / steps;
     out["tokens_per_s"] = static_cast<double>(tokens) / (ms / 1000.0);
     out["peak_gib"] = static_cast<double>(peak) / (1024.0 * 1024.0 * 1024.0);
+    if (warmup > 0) {
+      const auto wall = rec.arrived.back() - rec.arrived[static_cast<std::size_t>(warmup) - 1];
+      out["wall_step_ms"] = std::chrono::duration<double, std::milli>(wall).count() / steps;
+    }
     out["first_loss"] = rec.steps.front().loss;
     out["last_loss"] = rec.steps.back().loss;
   }
