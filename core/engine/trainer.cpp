@@ -160,10 +160,6 @@ struct LaunchedStep {
   StepBundle bundle;
 };
 
-bool captures_events(const CaptureInfo& c) {
-  return c.kernels || c.memcpy || c.um_counters;
-}
-
 // The loss on its way to the host without waiting for it: a non-blocking copy into pinned memory
 // on CUDA (readable once the device has passed the step's end mark), the tensor itself on a CPU.
 torch::Tensor host_copy(const torch::Tensor& t) {
@@ -274,7 +270,7 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
         spec.per_device_eval_batch_size > 0 ? spec.per_device_eval_batch_size : batch;
     const auto params = model->parameters();
 
-    deferred = options.deferred_readback.value_or(device.is_cuda() && !captures_events(capture->info()));
+    deferred = options.deferred_readback.value_or(device.is_cuda() && !options.capture);
     timers = {make_phase_timer(device), make_phase_timer(device)};
     synchronize(device);  // model upload and initialisation stay out of step 1
     for (step = 1; step <= total; ++step) {

@@ -35,9 +35,9 @@ struct TrainOptions {
   /// so the host never waits for the device to drain and the device never waits between steps;
   /// step_ms is then device time from one step's start to the next one's. Records reach the
   /// recorder one step late (a cancel stops one step later). Every-step mode instead synchronises
-  /// at the end of each step and times it with the host clock. Unset: deferred on CUDA when
-  /// nothing is captured (CUPTI assigns its records to steps by host time, which needs the device
-  /// idle at each boundary), every-step otherwise.
+  /// at the end of each step and times it with the host clock. Unset: deferred on CUDA runs with
+  /// capture off, every-step otherwise (CUPTI assigns its records to steps by host time, which
+  /// needs the device idle at each boundary).
   std::optional<bool> deferred_readback;
 };
 
