@@ -41,16 +41,10 @@ run() {
   timeout "$run_timeout" "$@" > "$tmp/$name.json" 2> "$tmp/$name.log" || { tail -5 "$tmp/$name.log" >&2; echo '{}' >> "$tmp/$name.json"; }
   tail -1 "$tmp/$name.json" >&2
 }
-for g in $geometries; do
-  ours=("$bench" --preset "$g" --batch 4 --seq-len 512 --precision bf16 --optim adamw_torch_fused --warmup "$warmup" --steps "$steps")
-  ref=(python3 "$root/bench/engine/hf_reference.py" --geometry "$g" --batch 4 --seq-len 512 --warmup "$warmup" --steps "$steps")
-  run "$g.ours" "${ours[@]}"
-  if [[ $unfused == 1 ]]; then run "$g.unfused" "${ours[@]}" --no-fused; fi
-  run "$g.ref" "${ref[@]}"
-  if [[ $compiled == 1 ]]; then run "$g.compiled" "${ref[@]}" --compile; fi
-done
-
-python3 - "$tmp" "$out_json" "$card" "$commit" "$0 $build $geometries" "$warmup" "$steps" $geometries <<'PY'
+# summarise: bench/results/engine_throughput.json from the geometries measured so far (run after
+# each one, so that a run cut short by a timeout still leaves the finished ones).
+summarise() {
+  python3 - "$tmp" "$out_json" "$card" "$commit" "$0 $build $geometries" "$warmup" "$steps" $done_geometries <<'PY'
 import json, sys, datetime
 tmp, out, card, commit, command, warmup, steps, *geoms = sys.argv[1:]
 def load(p):
@@ -69,16 +63,15 @@ for g in geoms:
            "step_ms": ours.get("step_ms"), "ref_step_ms": ref.get("step_ms"), "ours": ours, "reference": ref}
     row["speed_ratio"] = ratio(row["tokens_per_s"], row["ref_tokens_per_s"])
     row["peak_ratio"] = ratio(row["peak_gib"], row["ref_peak_gib"])
-    if os.path.exists(f"{tmp}/{g}.compiled.json"):
-        comp = load(f"{tmp}/{g}.compiled.json")
-        row.update({"compiled_tokens_per_s": comp.get("tokens_per_s"), "compiled_peak_gib": comp.get("peak_gib"),
-                    "compiled_step_ms": comp.get("step_ms"), "compiled_reference": comp})
-        row["compiled_speed_ratio"] = ratio(row["tokens_per_s"], row["compiled_tokens_per_s"])
-        row["compiled_peak_ratio"] = ratio(row["peak_gib"], row["compiled_peak_gib"])
-    if os.path.exists(f"{tmp}/{g}.unfused.json"):
-        unf = load(f"{tmp}/{g}.unfused.json")
-        row.update({"unfused_tokens_per_s": unf.get("tokens_per_s"), "unfused_peak_gib": unf.get("peak_gib"),
-                    "unfused_step_ms": unf.get("step_ms"), "ours_unfused": unf})
+    # The optional runs: their figures under a prefix, the whole object under its own key.
+    for run, prefix, key in (("compiled", "compiled_", "compiled_reference"), ("unfused", "unfused_", "ours_unfused")):
+        if not os.path.exists(f"{tmp}/{g}.{run}.json"):
+            continue
+        other = load(f"{tmp}/{g}.{run}.json")
+        row.update({prefix + k: other.get(k) for k in ("tokens_per_s", "peak_gib", "step_ms")})
+        row[key] = other
+    row["compiled_speed_ratio"] = ratio(row["tokens_per_s"], row.get("compiled_tokens_per_s"))
+    row["compiled_peak_ratio"] = ratio(row["peak_gib"], row.get("compiled_peak_gib"))
     rows[g] = row
 doc = {"card": card, "commit": commit, "command": command,
        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
@@ -100,5 +93,18 @@ for g, r in rows.items():
     if r.get("compiled_speed_ratio"):
         print(f"{'':14}   speed vs compiled {r['compiled_speed_ratio']:.3f}x, peak vs compiled {r['compiled_peak_ratio'] or 0:.3f}x")
 PY
-if [[ -n ${OUT:-} ]]; then mkdir -p "$OUT" && cp "$out_json" "$OUT/"; fi
+  if [[ -n ${OUT:-} ]]; then mkdir -p "$OUT" && cp "$out_json" "$OUT/"; fi
+}
+done_geometries=""
+for g in $geometries; do
+  ours=("$bench" --preset "$g" --batch 4 --seq-len 512 --precision bf16 --optim adamw_torch_fused --warmup "$warmup" --steps "$steps")
+  ref=(python3 "$root/bench/engine/hf_reference.py" --geometry "$g" --batch 4 --seq-len 512 --warmup "$warmup" --steps "$steps")
+  run "$g.ours" "${ours[@]}"
+  if [[ $unfused == 1 ]]; then run "$g.unfused" "${ours[@]}" --no-fused; fi
+  run "$g.ref" "${ref[@]}"
+  if [[ $compiled == 1 ]]; then run "$g.compiled" "${ref[@]}" --compile; fi
+  done_geometries="$done_geometries $g"
+  summarise
+done
+
 rm -rf "$tmp"
