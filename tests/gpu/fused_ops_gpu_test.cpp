@@ -3,18 +3,21 @@
 // reference by ||out - ref|| / ||ref||. The fused result must sit in the bf16 band (under 1e-2)
 // and be no less accurate than the unfused bf16 ops (it rounds less often, so usually more
 // accurate). The raw kernels are also run on NaN-poisoned outputs, to show every element written.
+// Last, the trainer's deferred readback on the device (it uses the fused ops on the tiny preset).
 // Every test skips itself, loudly, without a CUDA device.
 #include <ATen/cuda/CUDAContext.h>
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "engine/trainer.h"
 #include "model/fused_ops.h"
 #include "model/llama.h"
 #include "model/llama_config.h"
@@ -351,6 +354,52 @@ TEST(FusedModel, LossAndGradientsMatchUnfusedAndFloat64) {
   const double g_ckpt = rel_err(ckpt_run.grads, fused_run.grads);
   std::printf("[ info ] model gradients, checkpointed against not: rel diff %.3e\n", g_ckpt);
   EXPECT_LT(g_ckpt, 1e-2);
+}
+
+}  // namespace
+
+namespace {
+
+// The trainer's deferred readback on a real device (CUDA events, pinned loss copies, pinned batch
+// copies): the same steps as every-step mode. Step 1's loss comes before any update, so it is the
+// same bits; later steps may differ by the attention backward's non-deterministic sums.
+TEST(DeferredReadbackOnCuda, RecordsTheSameStepsAsEveryStepMode) {
+  REQUIRE_CUDA();
+  RunSpec s;
+  s.device = "cuda";
+  s.precision = "bf16";
+  s.max_steps = 6;
+  s.eval_split = 0.2;
+  s.eval_steps = 3;
+  s.max_eval_samples = 4;
+  auto record = [&](bool deferred) {
+    struct Collect final : engine::RunRecorder {
+      std::vector<StepRecord> steps;
+      void on_bundle(const StepBundle& b) override {
+        if (b.step) steps.push_back(*b.step);
+      }
+    } rec;
+    engine::TrainOptions options;
+    options.capture = false;
+    options.deferred_readback = deferred;
+    const auto r = engine::train(s, &rec, nullptr, options);
+    EXPECT_EQ(r.outcome, Outcome::completed) << r.detail;
+    return rec.steps;
+  };
+  const auto every = record(false);
+  const auto deferred = record(true);
+  ASSERT_EQ(every.size(), 6u);
+  ASSERT_EQ(deferred.size(), 6u);
+  EXPECT_DOUBLE_EQ(deferred[0].loss, every[0].loss);
+  for (std::size_t i = 0; i < every.size(); ++i) {
+    std::printf("[ info ] step %zu: loss %.6f / %.6f, step_ms %.2f / %.2f (deferred / every step)\n", i + 1,
+                deferred[i].loss, every[i].loss, deferred[i].step_ms, every[i].step_ms);
+    EXPECT_EQ(deferred[i].step, static_cast<std::int64_t>(i) + 1);
+    EXPECT_NEAR(deferred[i].loss, every[i].loss, 1e-2 * std::abs(every[i].loss));
+    EXPECT_EQ(deferred[i].eval_loss.has_value(), (i + 1) % 3 == 0);
+    EXPECT_GT(deferred[i].step_ms, 0.0);
+    EXPECT_GT(*deferred[i].optimizer_ms, 0.0);
+  }
 }
 
 }  // namespace
