@@ -350,7 +350,8 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       s.bundle.step = s.rec;  // the step number for the capture; finish_step completes the record
       capture->step_finished(step, s.bundle);
       if (deferred) {
-        // Step `step` is queued behind nothing the host waits for: read the previous one back now.
+        // This step is queued: read the previous one back, waiting only until the device has
+        // started this one (the queue keeps this step's work in flight meanwhile).
         finish_pending();
         pending = std::move(s);
       } else {
