@@ -54,7 +54,7 @@ def main():
             continue
         kernels = doc.get("kernels", [])
         total = doc.get("kernel_ms_per_step", 0.0)
-        print(f"\n## {label}: step {doc.get('step_ms', 0):.1f} ms (timed run), kernels {total:.1f} ms/step, "
+        print(f"\n## {label}: step {doc.get('step_ms', 0):.1f} ms in this run (capture on), kernels {total:.1f} ms/step, "
               f"{doc.get('kernel_launches_per_step', 0):.0f} launches/step, {doc.get('distinct_kernels', 0)} distinct")
         by_kind = {}
         for k in kernels:
