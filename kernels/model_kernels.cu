@@ -24,7 +24,7 @@ constexpr int kVec = 8;  // bf16 elements per 16-byte access
 constexpr int kMaxRowThreads = 512;
 constexpr int kMaxVecsPerThread = 4;  // so rows up to 512 * 4 * 8 = 16384 elements
 constexpr int kElementwiseThreads = 256;
-constexpr int kColumnSumWarps = 8;  // warps that split one column group's partial rows
+constexpr int kColumnSumWarps = 32;  // warps that split one column group's partial rows
 
 __device__ inline void load8(const bf16* p, float (&f)[kVec]) {
   const uint4 raw = *reinterpret_cast<const uint4*>(p);
@@ -178,6 +178,8 @@ __global__ void column_sum_kernel(const float* __restrict__ scratch, std::int64_
   const int c = static_cast<int>(blockIdx.x) * 32 + static_cast<int>(threadIdx.x);
   float s = 0.0f;
   if (c < cols) {
+    // Unrolled so that several loads are in flight per thread: the sum is latency-bound otherwise.
+#pragma unroll 4
     for (std::int64_t p = threadIdx.y; p < parts; p += kColumnSumWarps) s += scratch[p * cols + c];
   }
   sums[threadIdx.y][threadIdx.x] = s;
