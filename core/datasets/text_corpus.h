@@ -14,6 +14,11 @@ class DatasetError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The most one record may take: a JSONL line, or a paragraph of a text file. The tokenizer turns
+/// each byte into an 8-byte id and the JSON parser copies the line, so one 100 MB line used to cost
+/// gigabytes; longer documents belong on several lines.
+inline constexpr std::size_t kMaxRecordBytes = 16u * 1024 * 1024;
+
 /// Documents of JSONL bytes: each non-blank line is an object whose `field` is a string.
 std::vector<std::string> parse_jsonl_texts(std::string_view bytes, const std::string& field = "text",
                                            const std::string& what = "dataset");

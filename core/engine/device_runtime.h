@@ -30,6 +30,9 @@ void synchronize(const c10::Device& device);
 void reset_peak_memory(const c10::Device& device);
 DeviceMemory memory(const c10::Device& device);
 PagingTotals paging(const c10::Device& device);
+/// Device memory free now per the driver (cudaMemGetInfo), whatever the budget; 0 on a CPU or
+/// when unknown.
+std::int64_t free_device_memory(const c10::Device& device);
 /// Caps what the allocator may hand out (0 = no cap): the emulated smaller card.
 void set_memory_budget(const c10::Device& device, std::int64_t bytes);
 

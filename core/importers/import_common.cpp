@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "store/sqlite_statement.h"
 #include "store/store.h"
 
 namespace optiscope::importers {
@@ -33,24 +34,26 @@ std::string file_label(const std::string& path) {
 }
 
 WriteTransaction::WriteTransaction(Store& store) : store_(store) {
-  char* error = nullptr;
-  if (sqlite3_exec(store_.handle(), "BEGIN IMMEDIATE", nullptr, nullptr, &error) != SQLITE_OK) {
-    const std::string message = error != nullptr ? error : "unknown error";
-    sqlite3_free(error);
-    throw StoreError("cannot start writing to " + store_.path() + ": " + message);
+  try {
+    detail::exec(store_.handle(), "BEGIN IMMEDIATE");
+  } catch (const StoreDiskFull&) {
+    throw;
+  } catch (const StoreError& e) {
+    throw StoreError("cannot start writing to " + store_.path() + ": " + e.what());
   }
 }
 
 WriteTransaction::~WriteTransaction() {
-  if (!done_) sqlite3_exec(store_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+  if (!done_) detail::rollback_if_open(store_.handle());
 }
 
 void WriteTransaction::commit() {
-  char* error = nullptr;
-  if (sqlite3_exec(store_.handle(), "COMMIT", nullptr, nullptr, &error) != SQLITE_OK) {
-    const std::string message = error != nullptr ? error : "unknown error";
-    sqlite3_free(error);
-    throw StoreError("cannot commit the import to " + store_.path() + ": " + message);
+  try {
+    detail::exec(store_.handle(), "COMMIT");
+  } catch (const StoreDiskFull&) {
+    throw;
+  } catch (const StoreError& e) {
+    throw StoreError("cannot commit the import to " + store_.path() + ": " + e.what());
   }
   done_ = true;
 }

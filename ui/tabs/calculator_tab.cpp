@@ -6,9 +6,12 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QSignalBlocker>
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QVBoxLayout>
+#include <algorithm>
+#include <cmath>
 
 #include "charts/bytes_ticker.h"
 #include "estimate/memory_estimate.h"
@@ -64,7 +67,7 @@ CalculatorTab::CalculatorTab(QWidget* parent)
         QString::fromStdString(m.name));
   model_->addItem(tr("By parameter count"), QString());
   model_->setCurrentIndex(model_->findData(QStringLiteral("llama-3.1-8b")));
-  billions_->setRange(0.001, 2000);
+  billions_->setRange(0.000001, 2000);
   billions_->setDecimals(3);
   billions_->setValue(7.0);
   billions_->setSuffix(tr(" G parameters"));
@@ -169,10 +172,23 @@ void CalculatorTab::recompute() {
   billions_->setEnabled(preset.isEmpty());
   estimate::Workload w;
   if (preset.isEmpty()) {
+    if (billions_->decimals() != 3) {
+      const QSignalBlocker quiet(billions_);
+      billions_->setDecimals(3);
+    }
     w.parameters = static_cast<std::int64_t>(billions_->value() * 1e9);
     w.model = estimate::shape_for_parameter_count(w.parameters);
   } else {
     w.model = *estimate::model_preset(preset.toStdString());
+    // The greyed field shows the preset's own count, the figure the model list names, not a
+    // leftover value of its own.
+    // Three significant digits, as the list writes it ("8.03 G"), however small the model.
+    const QSignalBlocker quiet(billions_);
+    const double g = static_cast<double>(w.model.parameter_count()) / 1e9;
+    const int decimals = std::clamp(2 - static_cast<int>(std::floor(std::log10(g))), 3, 6);
+    billions_->setDecimals(decimals);
+    const double scale = std::pow(10.0, decimals);
+    billions_->setValue(std::round(g * scale) / scale);
   }
   w.precision = precision_->currentText().toStdString();
   w.optim = optim_->currentText().toStdString();
@@ -235,6 +251,18 @@ void CalculatorTab::recompute() {
 
 QString CalculatorTab::fitsText() const {
   return fits_->text();
+}
+
+}  // namespace optiscope::ui
+
+namespace optiscope::ui {
+
+QString CalculatorTab::modelText() const {
+  return model_->currentText();
+}
+
+QString CalculatorTab::parametersText() const {
+  return billions_->text();
 }
 
 }  // namespace optiscope::ui

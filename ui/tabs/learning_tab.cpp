@@ -9,7 +9,9 @@
 #include <QLabel>
 #include <QSplitter>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 #include "charts/chart_kit.h"
@@ -19,6 +21,27 @@
 
 namespace optiscope::ui {
 namespace {
+
+// Curves of close variants lie on top of each other (adamw_torch and adamw_8bit differ in the third
+// decimal): each run gets a marker shape of its own, a few markers along its curve, and earlier
+// runs are drawn wider beneath the later ones, so a covered curve still shows at both edges.
+constexpr int kMarkersPerCurve = 12;
+
+struct CurveLook {
+  double width;
+  QCPScatterStyle::ScatterShape marker;
+};
+
+CurveLook curveLook(int index, int count, bool smoothing) {
+  static constexpr QCPScatterStyle::ScatterShape kShapes[] = {
+      QCPScatterStyle::ssCircle,           QCPScatterStyle::ssSquare,  QCPScatterStyle::ssTriangle,
+      QCPScatterStyle::ssDiamond,          QCPScatterStyle::ssTriangleInverted, QCPScatterStyle::ssCrossSquare,
+      QCPScatterStyle::ssPlusCircle};
+  const double base = smoothing ? 2.0 : 1.0;
+  const double wider = std::min(count - 1 - index, 3) * 0.9;
+  return {base + std::max(0.0, wider), kShapes[static_cast<std::size_t>(index) % std::size(kShapes)]};
+}
+
 
 QVector<double> toQVector(const std::vector<double>& v) {
   return QVector<double>(v.begin(), v.end());
@@ -203,6 +226,7 @@ void LearningTab::redraw() {
   eval_.clear();
   const double w = smooth_->value();
   const bool smoothing = w > 0.0;
+  int index = 0;
   for (const auto& run : runs_) {
     const std::vector<double> x = xValues(run);
     std::vector<double> loss;
@@ -222,7 +246,12 @@ void LearningTab::redraw() {
       raw_.insert(run.info.id, raw);
     }
     QCPGraph* main = loss_->addGraph();
-    main->setPen(QPen(color, smoothing ? 2.0 : 1.0, run.look.style));
+    const CurveLook look = curveLook(index++, static_cast<int>(runs_.size()), smoothing);
+    main->setPen(QPen(color, look.width, run.look.style));
+    main->setScatterStyle(QCPScatterStyle(look.marker, color, color, 6));
+    // Long runs are drawn decimated (LevelOfDetail), to about as many points as the plot has pixels.
+    const int drawn = std::min(static_cast<int>(x.size()), LevelOfDetail::kThreshold / 2);
+    main->setScatterSkip(std::max(0, drawn / kMarkersPerCurve - 1));
     main->setName(run.look.label);
     lossLod_->setData(main, toQVector(x), toQVector(smoothing ? debiasedEma(loss, w) : loss));
     smoothed_.insert(run.info.id, main);
