@@ -1,9 +1,11 @@
 #include "run_details_view.h"
 
+#include <QGuiApplication>
 #include <QLabel>
 #include <QLocale>
 #include <QVBoxLayout>
 
+#include "charts/paper_style.h"
 #include "outcome_text.h"
 #include "run_summary.h"
 #include "spec/run_spec.h"
@@ -13,9 +15,18 @@
 namespace optiscope::ui {
 namespace {
 
+// Muted and alarm colours from the palette, so that a dark theme keeps them readable.
+QString mutedColor() {
+  return QGuiApplication::palette().color(QPalette::PlaceholderText).name();
+}
+
+QString alarmColor() {
+  return colorsFor(QGuiApplication::palette()).dark ? QStringLiteral("#ff7b72") : QStringLiteral("#b01c1c");
+}
+
 QString row(const QString& name, const QString& value) {
-  return QStringLiteral("<tr><td style='color:#666; padding-right:14px'>%1</td><td>%2</td></tr>")
-      .arg(name, value.toHtmlEscaped());
+  return QStringLiteral("<tr><td style='color:%3; padding-right:14px'>%1</td><td>%2</td></tr>")
+      .arg(name, value.toHtmlEscaped(), mutedColor());
 }
 
 QString bytes(std::int64_t n) {
@@ -37,8 +48,8 @@ RunDetailsView::RunDetailsView(QWidget* parent) : QWidget(parent), label_(new QL
 
 void RunDetailsView::showNothing() {
   runId_ = 0;
-  label_->setText(QStringLiteral("<span style='color:#888'>%1</span>")
-                      .arg(tr("Select a run to see its settings and summary.")));
+  label_->setText(QStringLiteral("<span style='color:%2'>%1</span>")
+                      .arg(tr("Select a run to see its settings and summary."), mutedColor()));
 }
 
 void RunDetailsView::showRun(const Store& store, std::int64_t run_id) {
@@ -92,8 +103,8 @@ void RunDetailsView::showRun(const Store& store, std::int64_t run_id) {
   if (summary.peak_mem_bytes) html += row(tr("Peak memory"), bytes(*summary.peak_mem_bytes));
   html += QStringLiteral("</table>");
   if (run.outcome != Outcome::completed && !run.outcome_detail.empty())
-    html += QStringLiteral("<p style='color:#b01c1c'>%1</p>")
-                .arg(QString::fromStdString(run.outcome_detail).toHtmlEscaped());
+    html += QStringLiteral("<p style='color:%2'>%1</p>")
+                .arg(QString::fromStdString(run.outcome_detail).toHtmlEscaped(), alarmColor());
   label_->setText(html);
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Training text from files, without LibTorch: JSONL with one document per line in a "text" field
-// (the seed's SFT format, TRL's dataset_text_field), or plain text with documents separated by
+// (the article's SFT format, TRL's dataset_text_field), or plain text with documents separated by
 // blank lines. Every document must be UTF-8; errors name the file, the line and the problem.
 #include <stdexcept>
 #include <string>

@@ -14,6 +14,7 @@
 #include <cmath>
 
 #include "charts/bytes_ticker.h"
+#include "charts/paper_style.h"
 #include "estimate/memory_estimate.h"
 #include "spec/run_spec.h"
 
@@ -237,9 +238,11 @@ void CalculatorTab::recompute() {
   QString html = tr("<b>Which cards it fits</b><table cellspacing=4>");
   for (const auto& card : estimate::cards()) {
     const estimate::Fit f = estimate::fit_on(e, card.bytes);
-    const char* mark = f == estimate::Fit::fits               ? "#1a7f37"
-                       : f == estimate::Fit::fits_with_paging ? "#b36b00"
-                                                              : "#c01020";
+    // Darker marks on a light theme, lighter ones on a dark one: the same meaning, readable on both.
+    const bool dark = colorsFor(palette()).dark;
+    const char* mark = f == estimate::Fit::fits               ? (dark ? "#56d364" : "#1a7f37")
+                       : f == estimate::Fit::fits_with_paging ? (dark ? "#e3b341" : "#b36b00")
+                                                              : (dark ? "#ff7b72" : "#c01020");
     const char* sym = f == estimate::Fit::fits ? "✔" : f == estimate::Fit::fits_with_paging ? "◐" : "✘";
     html += QStringLiteral("<tr><td><span style='color:%1'>%2</span></td><td>%3</td><td>%4</td></tr>")
                 .arg(QString::fromLatin1(mark), QString::fromUtf8(sym), QString::fromStdString(card.name),

@@ -200,7 +200,7 @@ void PagingTab::drawRun() {
   line(perStep_, tr("to host (page manager)"), keys, manDtoH, kToHost.darker(140), Qt::DashLine, false);
   line(faults_, tr("GPU fault groups"), keys, gpuF, QColor(0x81, 0x72, 0xB2), Qt::SolidLine, false);
   line(faults_, tr("CPU faults"), keys, cpuF, QColor(0x55, 0xA8, 0x68), Qt::SolidLine, false);
-  QCPGraph* c = line(faults_, tr("completeness (right axis)"), keys, complete, QColor(0x33, 0x33, 0x33),
+  QCPGraph* c = line(faults_, tr("completeness (right axis)"), keys, complete, QColor(0x88, 0x88, 0x88),
                      Qt::DotLine, false, faults_->yAxis2);
   c->setLineStyle(QCPGraph::lsLine);
   if (keys.size() < 150) c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 3));
