@@ -1,6 +1,7 @@
 #include "run_details_view.h"
 
 #include <QGuiApplication>
+#include <QPalette>
 #include <QLabel>
 #include <QLocale>
 #include <QVBoxLayout>

@@ -4,6 +4,7 @@
 #include <QColor>
 #include <QFont>
 #include <QGuiApplication>
+#include <QPalette>
 #include <algorithm>
 
 #include "charts/paper_style.h"

@@ -33,14 +33,23 @@ std::string file_label(const std::string& path) {
   return label;
 }
 
-WriteTransaction::WriteTransaction(Store& store) : store_(store) {
+namespace {
+
+// One statement of the import's transaction; a full disk keeps its own message (and exit code).
+void run_statement(Store& store, const char* sql, const std::string& doing) {
   try {
-    detail::exec(store_.handle(), "BEGIN IMMEDIATE");
+    detail::exec(store.handle(), sql);
   } catch (const StoreDiskFull&) {
     throw;
   } catch (const StoreError& e) {
-    throw StoreError("cannot start writing to " + store_.path() + ": " + e.what());
+    throw StoreError(doing + store.path() + ": " + e.what());
   }
+}
+
+}  // namespace
+
+WriteTransaction::WriteTransaction(Store& store) : store_(store) {
+  run_statement(store_, "BEGIN IMMEDIATE", "cannot start writing to ");
 }
 
 WriteTransaction::~WriteTransaction() {
@@ -48,13 +57,7 @@ WriteTransaction::~WriteTransaction() {
 }
 
 void WriteTransaction::commit() {
-  try {
-    detail::exec(store_.handle(), "COMMIT");
-  } catch (const StoreDiskFull&) {
-    throw;
-  } catch (const StoreError& e) {
-    throw StoreError("cannot commit the import to " + store_.path() + ": " + e.what());
-  }
+  run_statement(store_, "COMMIT", "cannot commit the import to ");
   done_ = true;
 }
 
