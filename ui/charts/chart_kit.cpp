@@ -54,6 +54,7 @@ void moveLegendOutside(QCustomPlot& plot) {
   plot.legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);
   plot.legend->setWrap(3);
   plot.legend->setBorderPen(Qt::NoPen);
+  plot.legend->setBrush(Qt::NoBrush);
   plot.legend->setColumnSpacing(10);
   plot.legend->setMargins(QMargins(6, 0, 6, 4));
 }

@@ -186,7 +186,7 @@ void CalculatorTab::recompute() {
     // Three significant digits, as the list writes it ("8.03 G"), however small the model.
     const QSignalBlocker quiet(billions_);
     const double g = static_cast<double>(w.model.parameter_count()) / 1e9;
-    const int decimals = std::clamp(2 - static_cast<int>(std::floor(std::log10(g))), 3, 6);
+    const int decimals = std::clamp(2 - static_cast<int>(std::floor(std::log10(g))), 0, 6);
     billions_->setDecimals(decimals);
     const double scale = std::pow(10.0, decimals);
     billions_->setValue(std::round(g * scale) / scale);

@@ -25,7 +25,9 @@ namespace {
 // Curves of close variants lie on top of each other (adamw_torch and adamw_8bit differ in the third
 // decimal): each run gets a marker shape of its own, a few markers along its curve, and earlier
 // runs are drawn wider beneath the later ones, so a covered curve still shows at both edges.
-constexpr int kMarkersPerCurve = 12;
+constexpr std::size_t kMarkersPerCurve = 12;
+// A scatter skip longer than any run: the curve graph itself draws one marker only.
+constexpr int kNoMoreMarkers = 1 << 28;
 
 struct CurveLook {
   double width;
@@ -75,6 +77,8 @@ LearningTab::LearningTab(QWidget* parent)
   logY_->setToolTip(tr("Logarithmic loss axis"));
   diffA_->setToolTip(tr("Difference = A − B, smoothed like the curves above"));
   diffB_->setToolTip(diffA_->toolTip());
+  // Wide enough for the variant names: "adamw_t" and "paged_a" named nothing.
+  for (QComboBox* c : {diffA_, diffB_}) c->setSizeAdjustPolicy(QComboBox::AdjustToContents);
 
   auto* bar = new QHBoxLayout;
   bar->setContentsMargins(6, 4, 6, 0);
@@ -102,6 +106,8 @@ LearningTab::LearningTab(QWidget* parent)
   layout->addLayout(bar);
   layout->addWidget(split, 1);
 
+  // The markers along the curves sit above every curve, so no later curve covers an earlier one's.
+  loss_->addLayer(QStringLiteral("markers"), loss_->layer(QStringLiteral("main")), QCustomPlot::limAbove);
   loss_->yAxis->setLabel(tr("loss"));
   diff_->yAxis->setLabel(tr("Δ loss"));
   if (!eval_.isEmpty()) {
@@ -246,14 +252,26 @@ void LearningTab::redraw() {
       raw_.insert(run.info.id, raw);
     }
     QCPGraph* main = loss_->addGraph();
-    const CurveLook look = curveLook(index++, static_cast<int>(runs_.size()), smoothing);
+    const int ordinal = index++;
+    const CurveLook look = curveLook(ordinal, static_cast<int>(runs_.size()), smoothing);
     main->setPen(QPen(color, look.width, run.look.style));
-    main->setScatterStyle(QCPScatterStyle(look.marker, color, color, 6));
-    // Long runs are drawn decimated (LevelOfDetail), to about as many points as the plot has pixels.
-    const int drawn = std::min(static_cast<int>(x.size()), LevelOfDetail::kThreshold / 2);
-    main->setScatterSkip(std::max(0, drawn / kMarkersPerCurve - 1));
+    // The curve's own marker serves its legend entry (and its first point); the markers along the
+    // curve are a graph of their own, staggered so that curves on top of each other show all theirs.
+    main->setScatterStyle(QCPScatterStyle(look.marker, QPen(color.darker(120), 1.2), color, 8));
+    main->setScatterSkip(kNoMoreMarkers);
     main->setName(run.look.label);
-    lossLod_->setData(main, toQVector(x), toQVector(smoothing ? debiasedEma(loss, w) : loss));
+    const std::vector<double> shown = smoothing ? debiasedEma(loss, w) : loss;
+    lossLod_->setData(main, toQVector(x), toQVector(shown));
+    QCPGraph* marks = loss_->addGraph();
+    marks->setName(run.look.label);
+    marks->setLineStyle(QCPGraph::lsNone);
+    marks->setScatterStyle(QCPScatterStyle(look.marker, QPen(color.darker(120), 1.2), color, 8));
+    marks->removeFromLegend();
+    marks->setLayer(QStringLiteral("markers"));
+    const std::size_t period = std::max<std::size_t>(1, x.size() / kMarkersPerCurve);
+    for (std::size_t j = period * static_cast<std::size_t>(ordinal) / runs_.size() + period / 2; j < x.size();
+         j += period)
+      marks->addData(x[j], shown[j]);
     smoothed_.insert(run.info.id, main);
     if (!smoothing) raw_.insert(run.info.id, main);
 

@@ -20,7 +20,8 @@
 namespace optiscope::ui {
 namespace {
 
-const QColor kAlarm(0xC0, 0x10, 0x20);
+// A red that reads on the light charts and on the dark ones alike.
+const QColor kAlarm(0xE0, 0x36, 0x3C);
 
 void useBytesAxis(QCPAxis* axis, const QString& label) {
   axis->setTicker(QSharedPointer<BytesTicker>::create());

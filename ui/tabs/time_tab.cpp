@@ -77,6 +77,9 @@ TimeTab::TimeTab(QWidget* parent)
     enableBarTips(*p);
   }
   throughput_->legend->setVisible(false);
+  // Legends under the plots: in the corner they covered the warm-up note and the last bar.
+  moveLegendOutside(*steps_);
+  moveLegendOutside(*phases_);
   stepsLod_ = new LevelOfDetail(*steps_);
   hover_ = new HoverReadout(*steps_, [this](const QCPGraph& g, double key, double value) {
     // A warm-up marker sits at the top of the axis; its read-out gives the real time.
@@ -199,6 +202,11 @@ void TimeTab::resetView() {
   for (const WarmUp& w : warmUps_) w.graph->setVisible(false);
   rescaleAll(*steps_);
   for (const WarmUp& w : warmUps_) w.graph->setVisible(true);
+  if (!warmUps_.empty()) {
+    // Half a step of room on the left: a marker on the first step is otherwise cut in half.
+    const QCPRange x = steps_->xAxis->range();
+    steps_->xAxis->setRange(x.lower - 0.5, x.upper);
+  }
   placeWarmUps();
   const int n = static_cast<int>(runs_.size());
   for (QCustomPlot* p : {phases_, throughput_}) {
