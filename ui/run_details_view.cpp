@@ -6,6 +6,7 @@
 #include <QLocale>
 #include <QVBoxLayout>
 
+#include "charts/bytes_ticker.h"
 #include "charts/paper_style.h"
 #include "outcome_text.h"
 #include "run_summary.h"
@@ -30,8 +31,10 @@ QString row(const QString& name, const QString& value) {
       .arg(name, value.toHtmlEscaped(), mutedColor());
 }
 
+// The units of every chart and table ("15.5 GiB"): Qt's traditional format wrote "15.5 GB" for the
+// same 1024-based figure, which read as a different number.
 QString bytes(std::int64_t n) {
-  return QLocale().formattedDataSize(n, 1, QLocale::DataSizeTraditionalFormat);
+  return formatBytes(static_cast<double>(n));
 }
 
 }  // namespace

@@ -58,6 +58,13 @@ MemoryCheck check_memory(const RunSpec& spec) {
   MemoryCheck check;
   const auto config = model_config(spec);
   if (!config) return check;
+  // The sequence must fit the model's positions before its memory means anything (the engine says
+  // the same words when it meets it).
+  if (spec.max_seq_length > config->max_position_embeddings) {
+    check.refusal = "max_seq_length " + std::to_string(spec.max_seq_length) + " is longer than the model's " +
+                    std::to_string(config->max_position_embeddings) + " positions";
+    return check;
+  }
   estimate::Workload w;
   static_cast<LlamaConfig&>(w.model) = *config;
   w.model.name = spec.model;

@@ -26,7 +26,8 @@ struct MemoryCheck {
   std::string refusal;
 };
 
-/// The check for one run. Specs whose model cannot be resolved here (no such preset, an unreadable
+/// The check for one run; a sequence longer than the model's positions is refused here too. Specs
+/// whose model cannot be resolved here (no such preset, an unreadable
 /// config.json) pass: the engine reports those itself, with the file and the problem.
 MemoryCheck check_memory(const RunSpec& spec);
 /// Throws SpecError with check_memory(spec).refusal when there is one.

@@ -17,6 +17,7 @@
 #include "charts/chart_kit.h"
 #include "charts/hover_readout.h"
 #include "charts/level_of_detail.h"
+#include "charts/paper_style.h"
 #include "charts/smoothing.h"
 
 namespace optiscope::ui {
@@ -243,8 +244,11 @@ void LearningTab::redraw() {
       QCPGraph* raw = loss_->addGraph();
       // An opaque tint rather than a translucent pen: a long noisy curve decimated to min/max columns
       // is a dense zigzag, and translucent strokes of it cost the raster engine a hundred times more.
-      const QColor faint = QColor::fromRgbF(0.72 + 0.28 * color.redF(), 0.72 + 0.28 * color.greenF(),
-                                            0.72 + 0.28 * color.blueF());
+      // Mixed into the chart's background, light or dark: towards white it shone on a dark chart.
+      const QColor bg = colorsFor(palette()).background;
+      const QColor faint = QColor::fromRgbF(0.72 * bg.redF() + 0.28 * color.redF(),
+                                            0.72 * bg.greenF() + 0.28 * color.greenF(),
+                                            0.72 * bg.blueF() + 0.28 * color.blueF());
       raw->setPen(QPen(faint, 1.0, run.look.style));
       raw->setName(run.look.label);
       lossLod_->setData(raw, toQVector(x), toQVector(loss));
