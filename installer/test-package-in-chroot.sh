@@ -8,7 +8,8 @@
 #   installer/test-package-in-chroot.sh DEB [ROOT]   (default ROOT: /var/tmp/optiscope-bookworm)
 #
 # ROOT is made with `debootstrap --variant=minbase bookworm` when it does not exist yet, and left
-# in place afterwards (without optiscope) so a second run starts in seconds. Needs root.
+# in place afterwards, purged of optiscope and everything it pulled in, so a second run starts
+# from the same clean root in seconds. Needs root.
 # installer/test-package.sh --chroot ROOT builds the package and calls this.
 set -euo pipefail
 deb=$(readlink -f "${1:?usage: test-package-in-chroot.sh DEB [ROOT]}")
@@ -21,6 +22,8 @@ pass() { echo "PASS: $*"; passes=$((passes + 1)); }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "needs root (debootstrap, chroot, mount)"
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+# Packages installed in the root (not those removed with their configuration left).
+package_count() { in_root dpkg-query -W -f='${db:Status-Abbrev}\n' | grep -c '^ii'; }
 
 step "a clean Debian 12 root in $root"
 if [ ! -x "$root/usr/bin/apt-get" ]; then
@@ -31,11 +34,14 @@ fi
 grep -q 'VERSION_ID="12"' "$root/etc/os-release" || fail "$root is not Debian 12"
 in_root dpkg-query -W -f='${Status}' optiscope 2> /dev/null | grep -q "install ok installed" \
   && fail "optiscope is already installed in $root"
-echo "$(grep PRETTY_NAME "$root/etc/os-release"), $(in_root dpkg-query -W -f='${binary:Package}\n' | wc -l) packages"
+echo "$(grep PRETTY_NAME "$root/etc/os-release"), $(package_count) packages"
 pass "Debian 12 minbase root without optiscope"
 
 mounted=()
+installed=0
 cleanup() {
+  # A failed check must not leave optiscope in the root: the next run starts from a clean one.
+  if [ "$installed" = 1 ]; then in_root apt-get purge -y -qq --autoremove optiscope > /dev/null 2>&1 || true; fi
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" 2> /dev/null || true; done
   rm -f "$root/tmp/$(basename "$deb")"
 }
@@ -49,10 +55,11 @@ cp "$deb" "$root/tmp/"
 
 step "apt-get install ./$(basename "$deb")"
 in_root apt-get update -qq > /tmp/optiscope-chroot-apt.log 2>&1 || { cat /tmp/optiscope-chroot-apt.log; fail "apt-get update"; }
-before=$(in_root dpkg-query -W -f='${binary:Package}\n' | wc -l)
+before=$(package_count)
+installed=1
 DEBIAN_FRONTEND=noninteractive in_root apt-get install -y -q --no-install-recommends "/tmp/$(basename "$deb")" \
   > /tmp/optiscope-chroot-install.log 2>&1 || { tail -40 /tmp/optiscope-chroot-install.log; fail "apt-get install"; }
-after=$(in_root dpkg-query -W -f='${binary:Package}\n' | wc -l)
+after=$(package_count)
 grep -E "^(Get|Setting up optiscope)" /tmp/optiscope-chroot-install.log | sed -n '1,3p;$p'
 in_root dpkg-query -W -f='${binary:Package} ${Version} ${Status}\n' optiscope
 pass "installed with $((after - before - 1)) dependencies from the Debian mirror"
@@ -81,7 +88,7 @@ zcat "$root/usr/share/man/man1/optiscope.1.gz" | grep -q 'dark' || fail "optisco
 pass "desktop entry (Exec, Icon), SVG icon, both manual pages, copyright, sample store"
 
 step "every program and bundled library finds its libraries"
-for f in /usr/bin/optiscope /usr/bin/optiscope-cli /usr/lib/optiscope/*.so*; do
+for f in "$root"/usr/bin/optiscope "$root"/usr/bin/optiscope-cli "$root"/usr/lib/optiscope/*.so*; do
   f=${f#"$root"}
   out=$(in_root ldd "$f" 2>&1) || fail "ldd $f: $out"
   if grep -q "not found" <<< "$out"; then echo "$out"; fail "$f: a library is not found"; fi
@@ -111,11 +118,14 @@ for shot in store first-start; do
 done
 pass "optiscope draws a store and a first start (pictures in ${out_dir#"$here/"}/chroot-*.png)"
 
-step "apt-get remove"
-in_root apt-get remove -y -qq optiscope > /dev/null 2>&1 || fail "apt-get remove"
+step "apt-get purge --autoremove"
+# With what it pulled in: the root is minbase again for the next run.
+in_root apt-get purge -y -qq --autoremove optiscope > /dev/null 2>&1 || fail "apt-get purge --autoremove"
+installed=0
 [ ! -e "$root/usr/bin/optiscope-cli" ] && [ ! -e "$root/usr/lib/optiscope/libtorch_cpu.so" ] \
   || fail "files left after removal"
 rm -f "$root"/tmp/x.db* "$root"/tmp/*.png
-pass "apt-get remove optiscope leaves no program or library behind"
+[ "$(package_count)" -eq "$before" ] || fail "the root holds $(package_count) packages after removal, $before before"
+pass "apt-get purge --autoremove optiscope leaves no program, library or dependency behind ($before packages)"
 
 echo "package test in a clean Debian 12 root: $passes checks passed ($(basename "$deb"))"

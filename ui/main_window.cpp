@@ -113,7 +113,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), runsModel_(new Ru
   learning_->setSmoothing(settings.value(QStringLiteral("view/smoothing"), 0.6).toDouble());
   connect(tabs_, &QTabWidget::currentChanged, this, [this] { refreshCharts(false); });
   updateStatus();
-  updateActions();
+  // Drawn once with no runs: each tab's empty state says what to do, rather than bare axes.
+  syncCharts();
 }
 
 MainWindow::~MainWindow() {
