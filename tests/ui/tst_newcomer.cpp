@@ -141,6 +141,18 @@ class NewcomerTest : public QObject {
     }
   }
 
+  // The report and --export-charts draw plots that were never shown, at a size of their own.
+  void exportsFitTheLabelsToTheExportedSize() {
+    ui::MemoryTab tab;
+    tab.showRuns(longNamedRuns());
+    QCustomPlot& plot = tab.peaksPlot();
+    plot.resize(200, 150);  // as small as a plot in a window that was never shown
+    (void)plot.toPixmap(1400, 600);
+    const auto ticks = plot.xAxis->ticker().dynamicCast<QCPAxisTickerText>()->ticks();
+    QCOMPARE(ticks.value(1), QStringLiteral("adamw_torch\ncompleted"));
+    QCOMPARE(ticks.value(2), QStringLiteral("paged_adamw_32bit\ncompleted"));
+  }
+
   void warmUpStepsAreMarkedAndOffTheScale() {
     const std::vector<RunData> runs = longNamedRuns();
     QCOMPARE(ui::warmUpSteps(runs[0].steps), std::size_t{1});

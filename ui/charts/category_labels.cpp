@@ -47,24 +47,23 @@ QStringList fitLine(const QString& line, const QFontMetrics& fm, int width) {
   return out;
 }
 
-void refit(QCustomPlot& plot) {
+// Fits the labels to the slot the last layout gave each category; true when they changed.
+bool refit(QCustomPlot& plot) {
   const QStringList labels = plot.property(kLabelsProperty).toStringList();
   auto ticker = plot.xAxis->ticker().dynamicCast<QCPAxisTickerText>();
-  if (!ticker) return;
-  // The slot of one category in pixels: the axis rect's width over the visible key range. This runs
-  // before the layout of a replot (a resize among them), so the rect is the widget's new width less
-  // the margins of the last layout; before the first layout, a guess at those margins.
-  const QCPAxisRect& rect = *plot.axisRect();
-  const int margins = rect.outerRect().width() > 0 ? rect.outerRect().width() - rect.width() : 80;
-  const int rectWidth = std::max(plot.width() - margins, 50);
+  if (!ticker) return false;
+  // The slot of one category in pixels: the axis rect's width over the visible key range. Before
+  // the first layout the rect has no width yet; the viewport's, less typical margins, stands in.
+  const int rectWidth = plot.axisRect()->width() > 50 ? plot.axisRect()->width() : plot.viewport().width() - 80;
   const double range = std::max(plot.xAxis->range().size(), 1e-9);
   const int slot = std::max(24, static_cast<int>(rectWidth / range) - kGap);
   const QFont font = plot.xAxis->tickLabelFont();
   const QString key = QStringLiteral("%1|%2|%3").arg(slot).arg(font.toString(), labels.join(QLatin1Char('\x1f')));
-  if (plot.property(kFittedProperty).toString() == key) return;
+  if (plot.property(kFittedProperty).toString() == key) return false;
   plot.setProperty(kFittedProperty, key);
   ticker->clear();
   for (int i = 0; i < labels.size(); ++i) ticker->addTick(i + 1, fitLabel(labels[i], font, slot));
+  return true;
 }
 
 }  // namespace
@@ -84,7 +83,15 @@ void setCategoryLabels(QCustomPlot& plot, const QStringList& labels) {
   plot.xAxis->setTickLabelRotation(0);
   if (!plot.property("categoryLabelsConnected").toBool()) {
     plot.setProperty("categoryLabelsConnected", true);
-    QObject::connect(&plot, &QCustomPlot::beforeReplot, &plot, [&plot] { refit(plot); });
+    // After every layout (a replot, a resize, an export through toPixmap at another size): once the
+    // axis rect has its width, refit, and lay out again when the labels changed, so that the picture
+    // drawn next already has them.
+    QObject::connect(&plot, &QCustomPlot::afterLayout, &plot, [&plot] {
+      if (!refit(plot)) return;
+      for (const auto phase : {QCPLayoutElement::upPreparation, QCPLayoutElement::upMargins,
+                               QCPLayoutElement::upLayout})
+        plot.plotLayout()->update(phase);
+    });
   }
   refit(plot);
 }

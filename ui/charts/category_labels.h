@@ -2,8 +2,8 @@
 // Category labels under bar charts that never overlap. Each label gets the width of its bar's slot
 // (one key unit in pixels); a name wider than that wraps after its underscores
 // ("paged_adamw_" / "32bit"), and a piece that still does not fit is elided in the middle, with the
-// whole label in a tool tip over the label and over the bar (enableBarTips). Refitted before every
-// replot, so a narrower window or a zoom keeps the labels apart.
+// whole label in a tool tip over the label and over the bar (enableBarTips). Refitted after every
+// layout, so a narrower window, a zoom or an export at another size keeps the labels apart.
 #include <QString>
 #include <QStringList>
 
