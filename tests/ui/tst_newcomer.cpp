@@ -4,6 +4,7 @@
 // parameter count in the calculator, losses labelled by what they are, the first-start offer of
 // the sample store, and charts that follow a dark palette.
 #include <QApplication>
+#include <QMouseEvent>
 #include <QDoubleSpinBox>
 #include <QFontMetrics>
 #include <QPushButton>
@@ -174,6 +175,19 @@ class NewcomerTest : public QObject {
       if (auto* t = qobject_cast<QCPItemText*>(tab.stepTimePlot().item(i)))
         noted |= t->text().contains(QStringLiteral("adamw_torch warm-up, step 1: 1500 ms"));
     QVERIFY(noted);
+    // Drawn again and hovered: the warm-up note goes, the hover read-out's own items stay.
+    tab.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&tab));
+    tab.showRuns(runs);
+    QCustomPlot& plot = tab.stepTimePlot();
+    const QPoint at(static_cast<int>(plot.xAxis->coordToPixel(20)), static_cast<int>(plot.yAxis->coordToPixel(61)));
+    QMouseEvent move(QEvent::MouseMove, at, plot.mapToGlobal(at), Qt::NoButton, Qt::NoButton, Qt::NoModifier);
+    QCoreApplication::sendEvent(&plot, &move);
+    int notes = 0;
+    for (int i = 0; i < plot.itemCount(); ++i)
+      if (auto* t = qobject_cast<QCPItemText*>(plot.item(i)); t && t->text().contains(QStringLiteral("warm-up,")))
+        ++notes;
+    QCOMPARE(notes, 1);
   }
 
   void pagingTabSaysWhyNothingWasPaged() {

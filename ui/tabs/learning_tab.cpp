@@ -26,7 +26,7 @@ namespace {
 // Curves of close variants lie on top of each other (adamw_torch and adamw_8bit differ in the third
 // decimal): each run gets a marker shape of its own, a few markers along its curve, and earlier
 // runs are drawn wider beneath the later ones, so a covered curve still shows at both edges.
-constexpr std::size_t kMarkersPerCurve = 12;
+constexpr std::size_t kMarkersPerCurve = 8;
 // A scatter skip longer than any run: the curve graph itself draws one marker only.
 constexpr int kNoMoreMarkers = 1 << 28;
 
@@ -41,7 +41,7 @@ CurveLook curveLook(int index, int count, bool smoothing) {
       QCPScatterStyle::ssDiamond,          QCPScatterStyle::ssTriangleInverted, QCPScatterStyle::ssCrossSquare,
       QCPScatterStyle::ssPlusCircle};
   const double base = smoothing ? 2.0 : 1.0;
-  const double wider = std::min(count - 1 - index, 3) * 0.9;
+  const double wider = std::min(count - 1 - index, 2) * 0.7;
   return {base + std::max(0.0, wider), kShapes[static_cast<std::size_t>(index) % std::size(kShapes)]};
 }
 
@@ -117,7 +117,8 @@ LearningTab::LearningTab(QWidget* parent)
     key->setName(tr("evaluation loss"));
     key->setLineStyle(QCPGraph::lsNone);
     key->setPen(QPen(QColor(0x70, 0x70, 0x70)));
-    key->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QColor(0x70, 0x70, 0x70), Qt::white, 7));
+    key->setScatterStyle(
+        QCPScatterStyle(QCPScatterStyle::ssDiamond, QColor(0x70, 0x70, 0x70), colorsFor(palette()).background, 7));
   }
   loss_->xAxis->setLabel(xLabel());
   diff_->xAxis->setLabel(xLabel());
@@ -292,7 +293,9 @@ void LearningTab::redraw() {
       QColor evalColor = run.look.color;
       evalColor.setAlpha(160);
       eval->setPen(QPen(evalColor, 1.0, Qt::DotLine));
-      eval->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, run.look.color, Qt::white, 7));
+      // Hollow: filled with the chart's background, white on a dark chart shone like a light.
+      eval->setScatterStyle(
+          QCPScatterStyle(QCPScatterStyle::ssDiamond, run.look.color, colorsFor(palette()).background, 7));
       eval->setName(tr("%1 (eval)").arg(run.look.label));
       eval->setData(ex, ey, true);
       eval->removeFromLegend();

@@ -13,6 +13,7 @@
 
 #include "charts/bytes_ticker.h"
 #include "charts/chart_kit.h"
+#include "charts/paper_style.h"
 
 namespace optiscope::ui {
 namespace {
@@ -196,8 +197,10 @@ void PagingTab::drawRun() {
   };
   line(perStep_, tr("to device (recorded)"), keys, recHtoD, kToDevice, Qt::SolidLine, true);
   line(perStep_, tr("to host (recorded)"), keys, recDtoH, kToHost, Qt::SolidLine, true);
-  line(perStep_, tr("to device (page manager)"), keys, manHtoD, kToDevice.darker(140), Qt::DashLine, false);
-  line(perStep_, tr("to host (page manager)"), keys, manDtoH, kToHost.darker(140), Qt::DashLine, false);
+  // The page manager's dashes a shade away from the recorded colour: darker on paper, lighter on a dark theme.
+  const auto shade = [dark = colorsFor(palette()).dark](const QColor& c) { return dark ? c.lighter(140) : c.darker(140); };
+  line(perStep_, tr("to device (page manager)"), keys, manHtoD, shade(kToDevice), Qt::DashLine, false);
+  line(perStep_, tr("to host (page manager)"), keys, manDtoH, shade(kToHost), Qt::DashLine, false);
   line(faults_, tr("GPU fault groups"), keys, gpuF, QColor(0x81, 0x72, 0xB2), Qt::SolidLine, false);
   line(faults_, tr("CPU faults"), keys, cpuF, QColor(0x55, 0xA8, 0x68), Qt::SolidLine, false);
   QCPGraph* c = line(faults_, tr("completeness (right axis)"), keys, complete, QColor(0x88, 0x88, 0x88),

@@ -59,6 +59,8 @@ TimeTab::TimeTab(QWidget* parent)
   auto* bottom = new QSplitter(Qt::Horizontal, this);
   bottom->addWidget(phases_);
   bottom->addWidget(throughput_);
+  // Half each: the throughput bars were left a third, too narrow for their names and figures.
+  bottom->setSizes({500, 500});
   auto* split = new QSplitter(Qt::Vertical, this);
   split->addWidget(steps_);
   split->addWidget(bottom);
@@ -98,7 +100,6 @@ void TimeTab::showRuns(const std::vector<RunData>& runs) {
   hover_->hide();
   stepsLod_->clear();
   steps_->clearGraphs();
-  steps_->clearItems();
   warmUps_.clear();
   warmUpGraphs_.clear();
   for (QCustomPlot* p : {phases_, throughput_}) {
@@ -184,7 +185,9 @@ void TimeTab::showRuns(const std::vector<RunData>& runs) {
     double total = 0;
     for (const auto& s : r.steps) total += s.step_ms;
     auto* label = new QCPItemText(throughput_);
-    label->setText(tr("%L1 tok/s\n%2 total").arg(rate, 0, 'f', 0).arg(durationText(total / 1000.0)));
+    // Short enough for a bar's slot ("26.9 k tok/s"): five full figures side by side ran into each other.
+    const QString rateText = rate >= 10000 ? tr("%L1 k").arg(rate / 1000.0, 0, 'f', 1) : QStringLiteral("%L1").arg(rate, 0, 'f', 0);
+    label->setText(tr("%1 tok/s\n%2 total").arg(rateText, durationText(total / 1000.0)));
     label->setProperty("inkText", true);
     label->setColor(colorsFor(palette()).ink);
     label->setFont(QFont(throughput_->font().family(), 8));
@@ -219,7 +222,9 @@ void TimeTab::resetView() {
 }
 
 void TimeTab::placeWarmUps() {
-  steps_->clearItems();
+  // Only the note of the last drawing goes: the hover read-out's items live on this plot too.
+  if (warmUpNote_) steps_->removeItem(warmUpNote_);
+  warmUpNote_ = nullptr;
   if (warmUps_.empty()) return;
   // The steady steps set the scale (rescaleAll above ran with the markers hidden); a warm-up step
   // above it sits at the top edge, and the note says how long it really took.
@@ -235,6 +240,7 @@ void TimeTab::placeWarmUps() {
     lines << tr("%1 warm-up, %2").arg(w.graph->name(), times.join(QStringLiteral(", ")));
   }
   QCPItemText* note = addPlotNote(*steps_);
+  warmUpNote_ = note;
   note->setText(lines.join(QLatin1Char('\n')));
   note->position->setCoords(0.99, 0.03);
   note->setPositionAlignment(Qt::AlignRight | Qt::AlignTop);

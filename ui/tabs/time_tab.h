@@ -7,6 +7,7 @@
 #include "tabs/chart_tab.h"
 
 class QCPGraph;
+class QCPItemText;
 
 namespace optiscope::ui {
 
@@ -44,6 +45,7 @@ class TimeTab : public ChartTab {
   std::vector<RunData> runs_;
   std::vector<WarmUp> warmUps_;
   std::vector<QCPGraph*> warmUpGraphs_;
+  QCPItemText* warmUpNote_ = nullptr;
 };
 
 }  // namespace optiscope::ui
