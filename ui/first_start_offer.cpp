@@ -22,10 +22,11 @@ FirstStartOffer::FirstStartOffer(const QString& samplePath, QWidget* parent)
   text_->setText(
       tr("<b>No store is open.</b> Optiscope shows optimizer comparisons recorded into a store file "
          "(SQLite). %1")
-          .arg(samplePath.isEmpty()
-                   ? tr("Record a comparison (a tiny model runs in seconds on a CPU) or open a store.")
-                   : tr("To look around first, open the sample recording that comes with Optiscope: optimizer "
-                        "variants compared on a GPU, with memory, paging and time recorded.")));
+          .arg(
+              samplePath.isEmpty()
+                  ? tr("Record a comparison (a tiny model runs in seconds on a CPU) or open a store.")
+                  : tr("To look around first, open the sample recording that comes with Optiscope: optimizer "
+                       "variants compared on a GPU, with memory, paging and time recorded.")));
   sample_->setVisible(!samplePath.isEmpty());
   sample_->setToolTip(samplePath);
   sample_->setDefault(true);

@@ -1,9 +1,9 @@
 #include "run_details_view.h"
 
 #include <QGuiApplication>
-#include <QPalette>
 #include <QLabel>
 #include <QLocale>
+#include <QPalette>
 #include <QVBoxLayout>
 
 #include "charts/bytes_ticker.h"
@@ -98,7 +98,8 @@ void RunDetailsView::showRun(const Store& store, std::int64_t run_id) {
   html += row(tr("Device"), QString::fromStdString(run.device));
   if (summary.last_loss) html += row(tr("Loss, last step"), locale.toString(*summary.last_loss, 'f', 4));
   if (summary.final_loss)
-    html += row(tr("Loss, mean of last %1").arg(kFinalLossSteps), locale.toString(*summary.final_loss, 'f', 4));
+    html +=
+        row(tr("Loss, mean of last %1").arg(kFinalLossSteps), locale.toString(*summary.final_loss, 'f', 4));
   if (summary.eval_loss) html += row(tr("Eval loss"), locale.toString(*summary.eval_loss, 'f', 4));
   if (summary.median_step_ms)
     html += row(tr("Step time"), tr("%1 ms (median)").arg(locale.toString(*summary.median_step_ms, 'f', 1)));

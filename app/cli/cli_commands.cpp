@@ -124,9 +124,9 @@ int run_and_report(const ComparisonSpec& spec, const std::string& db, bool quiet
   for (const auto& id : result.run_ids) {
     const RunSummary s = summarize_run(store, store.run(id));
     const auto loss = [&](double v) { return s.steps > 0 ? fixed(v) : std::string("-"); };
-    std::printf("%-22s %-12s %10s %10s %12s %10s %14s\n", s.run.optim.c_str(), to_string(s.run.outcome).c_str(),
-                loss(s.first_loss).c_str(), loss(s.last_loss).c_str(), loss(s.final_loss).c_str(),
-                s.eval_loss ? fixed(*s.eval_loss).c_str() : "-",
+    std::printf("%-22s %-12s %10s %10s %12s %10s %14s\n", s.run.optim.c_str(),
+                to_string(s.run.outcome).c_str(), loss(s.first_loss).c_str(), loss(s.last_loss).c_str(),
+                loss(s.final_loss).c_str(), s.eval_loss ? fixed(*s.eval_loss).c_str() : "-",
                 s.steps > 0 ? fixed(s.median_step_ms, 2).c_str() : "-");
     all_completed = all_completed && s.run.outcome == Outcome::completed;
   }

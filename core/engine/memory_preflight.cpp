@@ -105,14 +105,16 @@ MemoryCheck check_memory(const RunSpec& spec) {
   check.host_free = available_host_memory();
   const auto source = "the model " + spec.model + " (" + check.estimate_text + ")";
   if (check.host_free > 0 && check.host_needed > check.host_free) {
-    check.refusal = source + " needs about " + gib(check.host_needed) + " of host memory " +
-                    (device.is_cpu() ? "for a CPU run" : "to build the model before moving it to " + spec.device) +
-                    ", but only " + gib(check.host_free) +
-                    " is free: refused before starting (the kernel would kill the run without a message). "
-                    "Use a smaller model, or a machine with more memory";
+    check.refusal =
+        source + " needs about " + gib(check.host_needed) + " of host memory " +
+        (device.is_cpu() ? "for a CPU run" : "to build the model before moving it to " + spec.device) +
+        ", but only " + gib(check.host_free) +
+        " is free: refused before starting (the kernel would kill the run without a message). "
+        "Use a smaller model, or a machine with more memory";
   } else if (check.device_free > 0 && check.device_needed > check.device_free) {
-    check.refusal = source + " needs " + gib(check.device_needed) + " of device memory for its weights alone, but " +
-                    spec.device + " has only " + gib(check.device_free) +
+    check.refusal = source + " needs " + gib(check.device_needed) +
+                    " of device memory for its weights alone, but " + spec.device + " has only " +
+                    gib(check.device_free) +
                     " free: refused before starting. Use a smaller model or a larger card";
   }
   return check;

@@ -18,7 +18,7 @@ namespace optiscope::engine {
 
 struct MemoryCheck {
   std::int64_t host_needed = 0;
-  std::int64_t host_free = 0;    // 0: unknown (not checked)
+  std::int64_t host_free = 0;  // 0: unknown (not checked)
   std::int64_t device_needed = 0;
   std::int64_t device_free = 0;  // 0: unknown or a CPU run (not checked)
   std::string estimate_text;     // "8.19 G params: weights 30.5 GiB, gradients 30.5 GiB, ..."

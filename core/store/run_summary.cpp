@@ -101,22 +101,24 @@ std::vector<RunSummary> summarize_runs(const Store& store, const std::vector<Run
 
 std::string summaries_to_csv(const std::vector<RunSummary>& rows) {
   std::ostringstream o;
-  o << "run,comparison,optim,outcome,oom_step,oom_bytes,steps,first_loss,last_loss,final_loss,eval_loss,median_step_ms,tokens_per_s,"
+  o << "run,comparison,optim,outcome,oom_step,oom_bytes,steps,first_loss,last_loss,final_loss,eval_loss,"
+       "median_step_ms,tokens_per_s,"
        "total_s,peak_device_bytes,parameters,gradients,optimizer_device,optimizer_paged_resident,"
-       "optimizer_paged_host,activations,allocator_cache,other_device,paged_host_max,migrated_htod,migrated_dtoh,"
+       "optimizer_paged_host,activations,allocator_cache,other_device,paged_host_max,migrated_htod,migrated_"
+       "dtoh,"
        "manager_htod,manager_dtoh,gpu_faults\n";
   for (const auto& s : rows) {
     const auto& p = s.peak;
-    o << s.run.id << ',' << s.run.comparison_id << ',' << s.run.optim << ',' << to_string(s.run.outcome) << ','
-      << (s.run.oom_step ? std::to_string(*s.run.oom_step) : "") << ','
+    o << s.run.id << ',' << s.run.comparison_id << ',' << s.run.optim << ',' << to_string(s.run.outcome)
+      << ',' << (s.run.oom_step ? std::to_string(*s.run.oom_step) : "") << ','
       << (s.run.oom_bytes ? std::to_string(*s.run.oom_bytes) : "") << ',' << s.steps << ','
       << fixed(s.first_loss, 6) << ',' << fixed(s.last_loss, 6) << ',' << fixed(s.final_loss, 6) << ','
       << (s.eval_loss ? fixed(*s.eval_loss, 6) : "") << ',' << fixed(s.median_step_ms, 3) << ','
       << fixed(s.tokens_per_s, 1) << ',' << fixed(s.total_s, 3) << ',' << s.peak_device_bytes << ','
-      << p.parameters << ',' << p.gradients << ',' << p.optimizer_device << ',' << p.optimizer_paged_resident << ','
-      << p.optimizer_paged_host << ',' << p.activations << ',' << p.allocator_cache << ',' << p.other_device << ','
-      << s.paged_host_max << ',' << s.migrated_htod << ',' << s.migrated_dtoh << ',' << s.manager_htod << ','
-      << s.manager_dtoh << ',' << s.gpu_faults << '\n';
+      << p.parameters << ',' << p.gradients << ',' << p.optimizer_device << ',' << p.optimizer_paged_resident
+      << ',' << p.optimizer_paged_host << ',' << p.activations << ',' << p.allocator_cache << ','
+      << p.other_device << ',' << s.paged_host_max << ',' << s.migrated_htod << ',' << s.migrated_dtoh << ','
+      << s.manager_htod << ',' << s.manager_dtoh << ',' << s.gpu_faults << '\n';
   }
   return o.str();
 }
@@ -125,16 +127,18 @@ std::string summaries_to_markdown(const std::vector<RunSummary>& rows) {
   std::ostringstream o;
   o << "| variant | outcome | peak device GiB | params | grads | optimizer (device) | paged resident | "
        "paged on host | activations | cache | other | migrated H→D / D→H GiB | median step ms | tokens/s | "
-       "loss, last step | loss, mean of last " << kFinalLossSteps << " |\n";
+       "loss, last step | loss, mean of last "
+    << kFinalLossSteps << " |\n";
   o << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& s : rows) {
     const auto& p = s.peak;
     o << "| " << s.run.optim << " | " << outcome_text(s.run) << " | " << gib(s.peak_device_bytes) << " | "
       << gib(p.parameters) << " | " << gib(p.gradients) << " | " << gib(p.optimizer_device) << " | "
-      << gib(p.optimizer_paged_resident) << " | " << gib(s.paged_host_max) << " | " << gib(p.activations) << " | "
-      << gib(p.allocator_cache) << " | " << gib(p.other_device) << " | " << gib(s.migrated_htod) << " / "
-      << gib(s.migrated_dtoh) << " | " << (s.steps ? fixed(s.median_step_ms, 1) : "-") << " | "
-      << (s.steps ? fixed(s.tokens_per_s, 0) : "-") << " | " << (s.steps ? fixed(s.last_loss, 4) : "-") << " | " << (s.steps ? fixed(s.final_loss, 4) : "-") << " |\n";
+      << gib(p.optimizer_paged_resident) << " | " << gib(s.paged_host_max) << " | " << gib(p.activations)
+      << " | " << gib(p.allocator_cache) << " | " << gib(p.other_device) << " | " << gib(s.migrated_htod)
+      << " / " << gib(s.migrated_dtoh) << " | " << (s.steps ? fixed(s.median_step_ms, 1) : "-") << " | "
+      << (s.steps ? fixed(s.tokens_per_s, 0) : "-") << " | " << (s.steps ? fixed(s.last_loss, 4) : "-")
+      << " | " << (s.steps ? fixed(s.final_loss, 4) : "-") << " |\n";
   }
   return o.str();
 }

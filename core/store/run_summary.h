@@ -24,8 +24,8 @@ struct RunSummary {
   RunInfo run;
   std::int64_t steps = 0;
   double first_loss = 0.0;
-  double last_loss = 0.0;      // the loss of the last step recorded: one batch, noisy
-  double final_loss = 0.0;     // final_loss_of(): mean of the last kFinalLossSteps losses
+  double last_loss = 0.0;           // the loss of the last step recorded: one batch, noisy
+  double final_loss = 0.0;          // final_loss_of(): mean of the last kFinalLossSteps losses
   std::optional<double> eval_loss;  // the last held-out evaluation, when the run had one
   double median_step_ms = 0.0;
   double tokens_per_s = 0.0;   // from the median step

@@ -25,7 +25,8 @@ void throw_sqlite(sqlite3* db, const std::string& what) {
 }
 
 void rollback_if_open(sqlite3* db) noexcept {
-  if (db != nullptr && sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  if (db != nullptr && sqlite3_get_autocommit(db) == 0)
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
 Statement::Statement(sqlite3* db, const char* sql) : db_(db) {

@@ -25,14 +25,15 @@ TEST(ResourceLimits, AModelFarLargerThanMemoryIsRefusedUpFront) {
   make_store(db, 5);
   const auto before = snapshot(dir.path());
   const auto started = std::chrono::steady_clock::now();
-  const auto r = run_cli(dir.path(), {"run", "--preset", dir / "huge", "--optim", "adamw_torch", "--steps", "2",
-                                      "--seq-len", "32", "--quiet", "--db", db},
+  const auto r = run_cli(dir.path(),
+                         {"run", "--preset", dir / "huge", "--optim", "adamw_torch", "--steps", "2",
+                          "--seq-len", "32", "--quiet", "--db", db},
                          std::chrono::seconds(120));
   EXPECT_EQ(r.signal, 0) << r.describe();
   EXPECT_EQ(r.exit_code, 2) << r.describe();
   // The message gives the estimate, the free memory and the verdict.
-  for (const char* words : {"parameters:", "weights", "optimizer state", "of host memory", "is free",
-                            "refused before starting"})
+  for (const char* words :
+       {"parameters:", "weights", "optimizer state", "of host memory", "is free", "refused before starting"})
     EXPECT_NE(r.err.find(words), std::string::npos) << "expected '" << words << "' in\n" << r.err;
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30)) << "refused, not attempted";
   EXPECT_EQ(describe_difference(before, snapshot(dir.path())), "") << "a refused run wrote to the store";
@@ -46,9 +47,10 @@ TEST(ResourceLimits, AnOverlongDatasetRecordFailsNamingTheBound) {
   line += "\"}\n";
   write_file(dir / "long.jsonl", "{\"text\": \"a short one\"}\n" + line);
   const auto db = dir / "runs.db";
-  write_file(dir / "spec.json", "{\"name\": \"long record\", \"optims\": [\"adamw_torch\"], \"max_steps\": 2, "
-                                "\"max_seq_length\": 32, \"model\": \"tiny\", \"dataset\": \"" +
-                                    (dir / "long.jsonl") + "\"}");
+  write_file(dir / "spec.json",
+             "{\"name\": \"long record\", \"optims\": [\"adamw_torch\"], \"max_steps\": 2, "
+             "\"max_seq_length\": 32, \"model\": \"tiny\", \"dataset\": \"" +
+                 (dir / "long.jsonl") + "\"}");
   const auto run = run_cli(dir.path(), {"run", "--spec", dir / "spec.json", "--quiet", "--db", db},
                            std::chrono::seconds(120));
   EXPECT_EQ(run.signal, 0) << run.describe();
@@ -96,8 +98,9 @@ TEST(ResourceLimits, ADiskThatFillsUpWhileRecordingSaysSoAndKeepsTheStore) {
   const auto db = dir / "mnt/runs.db";
   make_store(db, 5);
   fill_leaving(dir / "mnt/filler", 96 * 1024);
-  const auto r = run_cli(dir.path(), {"run", "--preset", "tiny", "--optim", "adamw_torch", "--steps", "2000",
-                                      "--seq-len", "32", "--quiet", "--db", db},
+  const auto r = run_cli(dir.path(),
+                         {"run", "--preset", "tiny", "--optim", "adamw_torch", "--steps", "2000", "--seq-len",
+                          "32", "--quiet", "--db", db},
                          std::chrono::seconds(300));
   EXPECT_EQ(r.signal, 0) << r.describe();
   EXPECT_EQ(r.exit_code, 1) << "a full disk is an error of the store, not bad input\n" << r.describe();
@@ -116,15 +119,18 @@ TEST(ResourceLimits, ADiskThatFillsUpWhileRecordingSaysSoAndKeepsTheStore) {
   fs::remove(dir / "mnt/filler");
   { const Store w = Store::open(db, Store::Mode::read_write); }
   const RawDb raw(db, SQLITE_OPEN_READONLY);
-  EXPECT_EQ(raw.rows("SELECT outcome FROM runs ORDER BY id DESC LIMIT 1"), std::vector<std::string>{"interrupted"});
+  EXPECT_EQ(raw.rows("SELECT outcome FROM runs ORDER BY id DESC LIMIT 1"),
+            std::vector<std::string>{"interrupted"});
 }
 
 TEST(ResourceLimits, AFileSystemTooSmallForANewStoreSaysTheDiskIsFull) {
   const ScratchDir dir;
   SmallFileSystem small(dir / "mnt", "64k");
-  if (!small.mounted()) GTEST_SKIP() << "cannot mount a 64 KiB tmpfs here (" << small.why() << "); needs root";
-  const auto r = run_cli(dir.path(), {"run", "--preset", "tiny", "--optim", "adamw_torch", "--steps", "2",
-                                      "--seq-len", "32", "--quiet", "--db", dir / "mnt/new.db"},
+  if (!small.mounted())
+    GTEST_SKIP() << "cannot mount a 64 KiB tmpfs here (" << small.why() << "); needs root";
+  const auto r = run_cli(dir.path(),
+                         {"run", "--preset", "tiny", "--optim", "adamw_torch", "--steps", "2", "--seq-len",
+                          "32", "--quiet", "--db", dir / "mnt/new.db"},
                          std::chrono::seconds(120));
   EXPECT_EQ(r.exit_code, 1) << r.describe();
   EXPECT_NE(r.err.find("the disk is full"), std::string::npos) << r.describe();

@@ -4,9 +4,9 @@
 // parameter count in the calculator, losses labelled by what they are, the first-start offer of
 // the sample store, and charts that follow a dark palette.
 #include <QApplication>
-#include <QMouseEvent>
 #include <QDoubleSpinBox>
 #include <QFontMetrics>
+#include <QMouseEvent>
 #include <QPushButton>
 #include <QStandardPaths>
 #include <QTemporaryDir>
@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "store_files.h"
 #include "tabs/calculator_tab.h"
+#include "tabs/chart_tab.h"
 #include "tabs/memory_tab.h"
 #include "tabs/paging_tab.h"
 #include "tabs/time_tab.h"
@@ -78,9 +79,18 @@ RunData makeRun(std::int64_t id, const QString& optim, int steps, int slowFirst 
 }
 
 std::vector<RunData> longNamedRuns() {
-  return {makeRun(1, QStringLiteral("adamw_torch"), 40, 1), makeRun(2, QStringLiteral("paged_adamw_32bit"), 40, 1),
+  return {makeRun(1, QStringLiteral("adamw_torch"), 40, 1),
+          makeRun(2, QStringLiteral("paged_adamw_32bit"), 40, 1),
           makeRun(3, QStringLiteral("adamw_8bit"), 40), makeRun(4, QStringLiteral("paged_adamw_8bit"), 40),
           makeRun(5, QStringLiteral("adamw_torch_fused"), 40)};
+}
+
+// Shows a tab `width` pixels wide with the runs; false when its window never appeared.
+bool showAt(ui::ChartTab& tab, int width, const std::vector<RunData>& runs) {
+  tab.resize(width, 700);
+  tab.show();
+  tab.showRuns(runs);
+  return QTest::qWaitForWindowExposed(&tab);
 }
 
 // Every pair of neighbouring tick labels on the x axis, as drawn: their rectangles must not touch.
@@ -118,27 +128,24 @@ class NewcomerTest : public QObject {
     QCOMPARE(fitted, QStringLiteral("paged_adamw_\n32bit"));
     const QString tiny = ui::fitLabel(QStringLiteral("averyveryverylongname"), font, 40);
     QVERIFY(tiny.contains(QChar(0x2026)));  // elided, and the whole name stays in the tool tip
-    for (const QString& line : ui::fitLabel(QStringLiteral("adamw_torch_fused\ncompleted"), font, 50).split('\n'))
+    for (const QString& line :
+         ui::fitLabel(QStringLiteral("adamw_torch_fused\ncompleted"), font, 50).split('\n'))
       QVERIFY2(fm.horizontalAdvance(line) <= 50, qPrintable(line));
   }
 
   void barChartLabelsDoNotOverlap() {
     for (const int width : {1400, 900, 620}) {
       ui::TimeTab time;
-      time.resize(width, 700);
-      time.show();
-      time.showRuns(longNamedRuns());
-      QVERIFY(QTest::qWaitForWindowExposed(&time));
-      QVERIFY2(overlappingLabels(time.phasePlot()).isEmpty(), qPrintable(overlappingLabels(time.phasePlot())));
+      QVERIFY(showAt(time, width, longNamedRuns()));
+      QVERIFY2(overlappingLabels(time.phasePlot()).isEmpty(),
+               qPrintable(overlappingLabels(time.phasePlot())));
       QVERIFY2(overlappingLabels(time.throughputPlot()).isEmpty(),
                qPrintable(overlappingLabels(time.throughputPlot())));
       QCOMPARE(ui::categoryLabel(time.phasePlot(), 2), QStringLiteral("paged_adamw_32bit\ncompleted"));
       ui::MemoryTab memory;
-      memory.resize(width, 700);
-      memory.show();
-      memory.showRuns(longNamedRuns());
-      QVERIFY(QTest::qWaitForWindowExposed(&memory));
-      QVERIFY2(overlappingLabels(memory.peaksPlot()).isEmpty(), qPrintable(overlappingLabels(memory.peaksPlot())));
+      QVERIFY(showAt(memory, width, longNamedRuns()));
+      QVERIFY2(overlappingLabels(memory.peaksPlot()).isEmpty(),
+               qPrintable(overlappingLabels(memory.peaksPlot())));
     }
   }
 
@@ -180,12 +187,14 @@ class NewcomerTest : public QObject {
     QVERIFY(QTest::qWaitForWindowExposed(&tab));
     tab.showRuns(runs);
     QCustomPlot& plot = tab.stepTimePlot();
-    const QPoint at(static_cast<int>(plot.xAxis->coordToPixel(20)), static_cast<int>(plot.yAxis->coordToPixel(61)));
+    const QPoint at(static_cast<int>(plot.xAxis->coordToPixel(20)),
+                    static_cast<int>(plot.yAxis->coordToPixel(61)));
     QMouseEvent move(QEvent::MouseMove, at, plot.mapToGlobal(at), Qt::NoButton, Qt::NoButton, Qt::NoModifier);
     QCoreApplication::sendEvent(&plot, &move);
     int notes = 0;
     for (int i = 0; i < plot.itemCount(); ++i)
-      if (auto* t = qobject_cast<QCPItemText*>(plot.item(i)); t && t->text().contains(QStringLiteral("warm-up,")))
+      if (auto* t = qobject_cast<QCPItemText*>(plot.item(i));
+          t && t->text().contains(QStringLiteral("warm-up,")))
         ++notes;
     QCOMPARE(notes, 1);
   }
@@ -220,18 +229,22 @@ class NewcomerTest : public QObject {
       if (auto* t = qobject_cast<QCPItemText*>(host.item(i)); t && t->visible()) note = t;
     QVERIFY(note);
     QVERIFY(note->text().startsWith(QStringLiteral("Nothing on the host")));
-    const QRect text = QFontMetrics(note->font()).boundingRect(QRect(0, 0, 10000, 10000), Qt::AlignCenter, note->text());
-    QVERIFY2(text.width() <= host.axisRect()->width(),
-             qPrintable(QStringLiteral("%1 px of text in %2 px").arg(text.width()).arg(host.axisRect()->width())));
+    const QRect text =
+        QFontMetrics(note->font()).boundingRect(QRect(0, 0, 10000, 10000), Qt::AlignCenter, note->text());
+    QVERIFY2(
+        text.width() <= host.axisRect()->width(),
+        qPrintable(QStringLiteral("%1 px of text in %2 px").arg(text.width()).arg(host.axisRect()->width())));
     QVERIFY(!note->clipToAxisRect());
   }
 
   void calculatorShowsOneParameterCount() {
     ui::CalculatorTab tab;
-    tab.setInputs(QStringLiteral("llama-3.1-8b"), QStringLiteral("bf16"), QStringLiteral("adamw_8bit"), 1, 512);
+    tab.setInputs(QStringLiteral("llama-3.1-8b"), QStringLiteral("bf16"), QStringLiteral("adamw_8bit"), 1,
+                  512);
     QVERIFY(tab.modelText().contains(QStringLiteral("8.03 G")));
     QVERIFY2(tab.parametersText().startsWith(QStringLiteral("8.03")), qPrintable(tab.parametersText()));
-    tab.setInputs(QStringLiteral("llama-3.2-1b"), QStringLiteral("bf16"), QStringLiteral("adamw_8bit"), 1, 512);
+    tab.setInputs(QStringLiteral("llama-3.2-1b"), QStringLiteral("bf16"), QStringLiteral("adamw_8bit"), 1,
+                  512);
     QVERIFY(tab.modelText().contains(QStringLiteral("1.24 G")));
     QVERIFY2(tab.parametersText().startsWith(QStringLiteral("1.24")), qPrintable(tab.parametersText()));
   }
@@ -245,7 +258,8 @@ class NewcomerTest : public QObject {
              QStringLiteral("loss, last step"));
     QCOMPARE(model.headerData(ui::SummaryModel::FinalLoss, Qt::Horizontal).toString(),
              QStringLiteral("loss, mean of last %1").arg(kFinalLossSteps));
-    QCOMPARE(model.headerData(ui::SummaryModel::EvalLoss, Qt::Horizontal).toString(), QStringLiteral("eval loss"));
+    QCOMPARE(model.headerData(ui::SummaryModel::EvalLoss, Qt::Horizontal).toString(),
+             QStringLiteral("eval loss"));
     // The same figures as the CLI's, from the same function.
     const double last = runs[0].steps.back().loss;
     QCOMPARE(model.index(0, ui::SummaryModel::LastLoss).data(ui::SummaryModel::ValueRole).toDouble(), last);

@@ -54,11 +54,13 @@ bool refit(QCustomPlot& plot) {
   if (!ticker) return false;
   // The slot of one category in pixels: the axis rect's width over the visible key range. Before
   // the first layout the rect has no width yet; the viewport's, less typical margins, stands in.
-  const int rectWidth = plot.axisRect()->width() > 50 ? plot.axisRect()->width() : plot.viewport().width() - 80;
+  const int rectWidth =
+      plot.axisRect()->width() > 50 ? plot.axisRect()->width() : plot.viewport().width() - 80;
   const double range = std::max(plot.xAxis->range().size(), 1e-9);
   const int slot = std::max(24, static_cast<int>(rectWidth / range) - kGap);
   const QFont font = plot.xAxis->tickLabelFont();
-  const QString key = QStringLiteral("%1|%2|%3").arg(slot).arg(font.toString(), labels.join(QLatin1Char('\x1f')));
+  const QString key =
+      QStringLiteral("%1|%2|%3").arg(slot).arg(font.toString(), labels.join(QLatin1Char('\x1f')));
   if (plot.property(kFittedProperty).toString() == key) return false;
   plot.setProperty(kFittedProperty, key);
   ticker->clear();
@@ -88,8 +90,8 @@ void setCategoryLabels(QCustomPlot& plot, const QStringList& labels) {
     // drawn next already has them.
     QObject::connect(&plot, &QCustomPlot::afterLayout, &plot, [&plot] {
       if (!refit(plot)) return;
-      for (const auto phase : {QCPLayoutElement::upPreparation, QCPLayoutElement::upMargins,
-                               QCPLayoutElement::upLayout})
+      for (const auto phase :
+           {QCPLayoutElement::upPreparation, QCPLayoutElement::upMargins, QCPLayoutElement::upLayout})
         plot.plotLayout()->update(phase);
     });
   }

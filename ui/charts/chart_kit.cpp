@@ -126,7 +126,8 @@ void enableBarTips(QCustomPlot& plot) {
       // The whole category name: the label under the axis may be wrapped or elided.
       QString key = categoryLabel(plot, it->key);
       if (key.isEmpty())
-        if (auto text = bars->keyAxis()->ticker().dynamicCast<QCPAxisTickerText>()) key = text->ticks().value(it->key);
+        if (auto text = bars->keyAxis()->ticker().dynamicCast<QCPAxisTickerText>())
+          key = text->ticks().value(it->key);
       key.replace(QLatin1Char('\n'), QLatin1Char(' '));
       QToolTip::showText(
           event->globalPosition().toPoint(),
@@ -141,7 +142,8 @@ void enableBarTips(QCustomPlot& plot) {
     if (at.y() > rect.bottom() && at.x() >= rect.left() && at.x() <= rect.right()) {
       const QString label = categoryLabel(plot, plot.xAxis->pixelToCoord(at.x()));
       if (!label.isEmpty()) {
-        QToolTip::showText(event->globalPosition().toPoint(), label.toHtmlEscaped().replace(QLatin1Char('\n'), QStringLiteral("<br>")), &plot);
+        QToolTip::showText(event->globalPosition().toPoint(),
+                           label.toHtmlEscaped().replace(QLatin1Char('\n'), QStringLiteral("<br>")), &plot);
         return;
       }
     }

@@ -37,14 +37,13 @@ struct CurveLook {
 
 CurveLook curveLook(int index, int count, bool smoothing) {
   static constexpr QCPScatterStyle::ScatterShape kShapes[] = {
-      QCPScatterStyle::ssCircle,           QCPScatterStyle::ssSquare,  QCPScatterStyle::ssTriangle,
-      QCPScatterStyle::ssDiamond,          QCPScatterStyle::ssTriangleInverted, QCPScatterStyle::ssCrossSquare,
+      QCPScatterStyle::ssCircle,    QCPScatterStyle::ssSquare,           QCPScatterStyle::ssTriangle,
+      QCPScatterStyle::ssDiamond,   QCPScatterStyle::ssTriangleInverted, QCPScatterStyle::ssCrossSquare,
       QCPScatterStyle::ssPlusCircle};
   const double base = smoothing ? 2.0 : 1.0;
   const double wider = std::min(count - 1 - index, 2) * 0.7;
   return {base + std::max(0.0, wider), kShapes[static_cast<std::size_t>(index) % std::size(kShapes)]};
 }
-
 
 QVector<double> toQVector(const std::vector<double>& v) {
   return QVector<double>(v.begin(), v.end());
@@ -117,8 +116,8 @@ LearningTab::LearningTab(QWidget* parent)
     key->setName(tr("evaluation loss"));
     key->setLineStyle(QCPGraph::lsNone);
     key->setPen(QPen(QColor(0x70, 0x70, 0x70)));
-    key->setScatterStyle(
-        QCPScatterStyle(QCPScatterStyle::ssDiamond, QColor(0x70, 0x70, 0x70), colorsFor(palette()).background, 7));
+    key->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QColor(0x70, 0x70, 0x70),
+                                         colorsFor(palette()).background, 7));
   }
   loss_->xAxis->setLabel(xLabel());
   diff_->xAxis->setLabel(xLabel());
@@ -247,9 +246,9 @@ void LearningTab::redraw() {
       // is a dense zigzag, and translucent strokes of it cost the raster engine a hundred times more.
       // Mixed into the chart's background, light or dark: towards white it shone on a dark chart.
       const QColor bg = colorsFor(palette()).background;
-      const QColor faint = QColor::fromRgbF(0.72 * bg.redF() + 0.28 * color.redF(),
-                                            0.72 * bg.greenF() + 0.28 * color.greenF(),
-                                            0.72 * bg.blueF() + 0.28 * color.blueF());
+      const QColor faint =
+          QColor::fromRgbF(0.72 * bg.redF() + 0.28 * color.redF(), 0.72 * bg.greenF() + 0.28 * color.greenF(),
+                           0.72 * bg.blueF() + 0.28 * color.blueF());
       raw->setPen(QPen(faint, 1.0, run.look.style));
       raw->setName(run.look.label);
       lossLod_->setData(raw, toQVector(x), toQVector(loss));

@@ -275,7 +275,8 @@ void MemoryTab::drawPeaks() {
   QCPItemText* note = addPlotNote(*peaks_);
   QStringList categories;
   const int n = static_cast<int>(runs_.size());
-  for (const RunData& r : runs_) categories << QStringLiteral("%1\n%2").arg(r.look.label, outcomeText(r.info));
+  for (const RunData& r : runs_)
+    categories << QStringLiteral("%1\n%2").arg(r.look.label, outcomeText(r.info));
   setCategoryLabels(*peaks_, categories);
   peaks_->xAxis->setRange(0.4, n + 0.6);
   if (n == 0) {

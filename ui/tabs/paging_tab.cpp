@@ -36,7 +36,8 @@ QString causeName(int cause) {
 // with bytes moved or faults taken are traffic worth a chart.
 bool movedAnything(const RunData& r) {
   return std::any_of(r.paging.begin(), r.paging.end(), [](const PagingStep& p) {
-    return p.manager_htod + p.manager_dtoh + p.recorded_htod + p.recorded_dtoh + p.gpu_faults + p.cpu_faults > 0;
+    return p.manager_htod + p.manager_dtoh + p.recorded_htod + p.recorded_dtoh + p.gpu_faults + p.cpu_faults >
+           0;
   });
 }
 
@@ -52,12 +53,15 @@ QString whyNothingMoved(const RunData& r) {
   else if (!r.capture && r.paging.empty())
     why = PagingTab::tr("no capture was recorded for this run");
   else if (r.budget_bytes > 0)
-    why = PagingTab::tr("nothing was paged: the optimizer state fit within the device budget of %1, so it "
-                        "never left the device")
+    why = PagingTab::tr(
+              "nothing was paged: the optimizer state fit within the device budget of %1, so it "
+              "never left the device")
               .arg(formatBytes(static_cast<double>(r.budget_bytes)));
   else
-    why = PagingTab::tr("nothing was paged: the optimizer state fit in device memory, so it never left the device");
-  if (r.capture && !r.capture->note.empty()) why += QStringLiteral(" (%1)").arg(QString::fromStdString(r.capture->note));
+    why = PagingTab::tr(
+        "nothing was paged: the optimizer state fit in device memory, so it never left the device");
+  if (r.capture && !r.capture->note.empty())
+    why += QStringLiteral(" (%1)").arg(QString::fromStdString(r.capture->note));
   return why;
 }
 
@@ -144,7 +148,8 @@ void PagingTab::showRuns(const std::vector<RunData>& runs) {
     if (movedAnything(r))
       run_->addItem(r.look.label, QVariant::fromValue<qint64>(r.info.id));
     else
-      notes << QStringLiteral("<b>%1</b>: %2").arg(r.look.label.toHtmlEscaped(), whyNothingMoved(r).toHtmlEscaped());
+      notes << QStringLiteral("<b>%1</b>: %2")
+                   .arg(r.look.label.toHtmlEscaped(), whyNothingMoved(r).toHtmlEscaped());
   }
   const int i = run_->findData(chosen);
   run_->setCurrentIndex(i >= 0 ? i : 0);
@@ -197,8 +202,11 @@ void PagingTab::drawRun() {
   };
   line(perStep_, tr("to device (recorded)"), keys, recHtoD, kToDevice, Qt::SolidLine, true);
   line(perStep_, tr("to host (recorded)"), keys, recDtoH, kToHost, Qt::SolidLine, true);
-  // The page manager's dashes a shade away from the recorded colour: darker on paper, lighter on a dark theme.
-  const auto shade = [dark = colorsFor(palette()).dark](const QColor& c) { return dark ? c.lighter(140) : c.darker(140); };
+  // The page manager's dashes a shade away from the recorded colour: darker on paper, lighter on a dark
+  // theme.
+  const auto shade = [dark = colorsFor(palette()).dark](const QColor& c) {
+    return dark ? c.lighter(140) : c.darker(140);
+  };
   line(perStep_, tr("to device (page manager)"), keys, manHtoD, shade(kToDevice), Qt::DashLine, false);
   line(perStep_, tr("to host (page manager)"), keys, manDtoH, shade(kToHost), Qt::DashLine, false);
   line(faults_, tr("GPU fault groups"), keys, gpuF, QColor(0x81, 0x72, 0xB2), Qt::SolidLine, false);

@@ -89,7 +89,10 @@ TimeTab::TimeTab(QWidget* parent)
       if (w.graph != &g) continue;
       const auto i = w.steps.indexOf(key);
       if (i >= 0) value = w.ms[i];
-      return tr("%1\nstep %2 (warm-up)\n%3 ms").arg(g.name()).arg(static_cast<qint64>(key)).arg(value, 0, 'f', 1);
+      return tr("%1\nstep %2 (warm-up)\n%3 ms")
+          .arg(g.name())
+          .arg(static_cast<qint64>(key))
+          .arg(value, 0, 'f', 1);
     }
     return tr("%1\nstep %2\n%3 ms").arg(g.name()).arg(static_cast<qint64>(key)).arg(value, 0, 'f', 1);
   });
@@ -186,7 +189,8 @@ void TimeTab::showRuns(const std::vector<RunData>& runs) {
     for (const auto& s : r.steps) total += s.step_ms;
     auto* label = new QCPItemText(throughput_);
     // Short enough for a bar's slot ("26.9 k tok/s"): five full figures side by side ran into each other.
-    const QString rateText = rate >= 10000 ? tr("%L1 k").arg(rate / 1000.0, 0, 'f', 1) : QStringLiteral("%L1").arg(rate, 0, 'f', 0);
+    const QString rateText = rate >= 10000 ? tr("%L1 k").arg(rate / 1000.0, 0, 'f', 1)
+                                           : QStringLiteral("%L1").arg(rate, 0, 'f', 0);
     label->setText(tr("%1 tok/s\n%2 total").arg(rateText, durationText(total / 1000.0)));
     label->setProperty("inkText", true);
     label->setColor(colorsFor(palette()).ink);
