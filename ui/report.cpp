@@ -36,10 +36,11 @@ void paintChart(QPainter& painter, QCustomPlot& plot, const QRect& where) {
 
 void paintTable(QPainter& painter, const SummaryModel& model, const QRect& where) {
   const QList<int> columns = {
-      SummaryModel::Variant,       SummaryModel::FinalLoss,       SummaryModel::PeakDevice,
-      SummaryModel::Parameters,    SummaryModel::Gradients,       SummaryModel::OptimizerDevice,
-      SummaryModel::PagedResident, SummaryModel::PagedHost,       SummaryModel::Activations,
-      SummaryModel::TotalTime,     SummaryModel::TokensPerSecond, SummaryModel::OutcomeCol};
+      SummaryModel::Variant,         SummaryModel::LastLoss,      SummaryModel::FinalLoss,
+      SummaryModel::PeakDevice,      SummaryModel::Parameters,    SummaryModel::Gradients,
+      SummaryModel::OptimizerDevice, SummaryModel::PagedResident, SummaryModel::PagedHost,
+      SummaryModel::Activations,     SummaryModel::TotalTime,     SummaryModel::TokensPerSecond,
+      SummaryModel::OutcomeCol};
   QFont font(QStringLiteral("DejaVu Sans"));
   font.setPixelSize(15);
   painter.setFont(font);

@@ -1,4 +1,4 @@
-// Throughput and peak allocated memory of Optiscope's engine on one geometry, the way the seed's
+// Throughput and peak allocated memory of Optiscope's engine on one geometry, the way the article's
 // runs train: random init, per-device batch x sequence, the given precision and optimizer, no
 // CUPTI capture (it is off in the reference too). Prints one JSON object.
 //   optiscope_engine_bench --preset llama-3.2-1b [--batch 4] [--seq-len 512] [--precision bf16]

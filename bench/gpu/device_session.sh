@@ -67,6 +67,20 @@ for step in $steps; do
         --steps 12 --budget-gb 40 --optim adamw_torch,adamw_8bit,paged_adamw_32bit,paged_adamw_8bit \
         --db "$OUT/smoke1b.db" > "$OUT/smoke1b.log" 2>&1
       echo "smoke1b rc=$?"; tail -8 "$OUT/smoke1b.log" ;;
+    preflight)
+      # The memory preflight (issue 20) on the GPU machine: a model no machine holds (a 1,000,000
+      # vocabulary, 126 layers of 16,384) is refused up front on --device cuda (exit 2, with the
+      # estimate); Llama 3.1 8B, which this machine holds, still runs (2 steps, exit 0).
+      log "memory preflight"
+      mkdir -p /tmp/optiscope-huge
+      printf '%s' '{"model_type": "llama", "vocab_size": 1000000, "hidden_size": 16384, "intermediate_size": 53248,
+        "num_hidden_layers": 126, "num_attention_heads": 128, "num_key_value_heads": 8, "max_position_embeddings": 4096,
+        "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "tie_word_embeddings": false}' > /tmp/optiscope-huge/config.json
+      "$build/app/cli/optiscope-cli" run --preset /tmp/optiscope-huge --device cuda --steps 1 --optim adamw_torch \
+        --db "$OUT/preflight.db" > "$OUT/preflight.log" 2>&1; echo "huge model rc=$? (2 expected)"
+      "$build/app/cli/optiscope-cli" run --preset llama-3.1-8b --device cuda --precision bf16 --batch 1 --seq-len 512 \
+        --steps 2 --budget-gb 40 --optim paged_adamw_8bit --db "$OUT/preflight.db" >> "$OUT/preflight.log" 2>&1
+      echo "llama-3.1-8b rc=$? (0 expected)"; tail -6 "$OUT/preflight.log" ;;
     engine)
       # Optiscope fused and unfused, transformers eager and compiled, 1B and 3B: about 6 minutes,
       # most of it torch.compile's first steps.

@@ -49,6 +49,9 @@ DeviceMemory memory(const c10::Device& device);
 PagingTotals paging(const c10::Device& device);
 std::vector<ManagedAllocation> managed_allocations(const c10::Device& device);
 ContextMemory context_memory(const c10::Device& device);
+/// Device memory free now per the driver (cudaMemGetInfo), whatever the budget; 0 on a CPU or
+/// when unknown.
+std::int64_t free_device_memory(const c10::Device& device);
 /// Caps what the allocator may hand out (0 = no cap): the emulated smaller card.
 void set_memory_budget(const c10::Device& device, std::int64_t bytes);
 

@@ -35,6 +35,10 @@ ContextMemory context_memory(const c10::Device&) {
   return {};
 }
 
+std::int64_t free_device_memory(const c10::Device&) {
+  return 0;
+}
+
 void set_memory_budget(const c10::Device&, std::int64_t bytes) {
   host::set_memory_budget(bytes);
 }

@@ -82,6 +82,15 @@ std::string device_name(const c10::Device& device) {
   return std::string(prop.name) + " (" + std::to_string(prop.totalGlobalMem >> 30) + " GiB)";
 }
 
+std::int64_t free_device_memory(const c10::Device& device) {
+  if (!device.is_cuda() || !device_available(device)) return 0;
+  size_t free_b = 0;
+  size_t total_b = 0;
+  cudaSetDevice(index_of(device));
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return 0;
+  return static_cast<std::int64_t>(free_b);
+}
+
 void synchronize(const c10::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(index_of(device));
 }

@@ -156,7 +156,7 @@ void create_latest(sqlite3* db) {
     detail::exec(db, "INSERT INTO meta(key, value) VALUES('created_by', 'Optiscope " OPTISCOPE_VERSION "')");
     detail::exec(db, "COMMIT");
   } catch (...) {
-    detail::exec(db, "ROLLBACK");
+    detail::rollback_if_open(db);
     throw;
   }
 }
@@ -172,7 +172,7 @@ void migrate(sqlite3* db, int from_version) {
     detail::exec(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('migrated_by', 'Optiscope " OPTISCOPE_VERSION "')");
     detail::exec(db, "COMMIT");
   } catch (...) {
-    detail::exec(db, "ROLLBACK");
+    detail::rollback_if_open(db);
     throw;
   }
 }

@@ -20,6 +20,7 @@
 namespace optiscope {
 
 using detail::exec;
+using detail::rollback_if_open;
 using detail::Statement;
 
 std::string to_string(Outcome o) {
@@ -93,7 +94,7 @@ class Transaction {
     done_ = true;
   }
   ~Transaction() {
-    if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (!done_) rollback_if_open(db_);
   }
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;

@@ -24,6 +24,9 @@ class CalculatorTab : public ChartTab {
   void setInputs(const QString& model, const QString& precision, const QString& optim, int batch, int seqLen);
   QTableWidget& table() { return *table_; }
   QString fitsText() const;
+  /// What the model list and the (greyed, for a preset) parameter field show now.
+  QString modelText() const;
+  QString parametersText() const;
 
  private:
   void recompute();

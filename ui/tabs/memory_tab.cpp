@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "charts/bytes_ticker.h"
+#include "charts/category_labels.h"
 #include "charts/chart_kit.h"
 #include "charts/memory_categories.h"
 #include "charts/paper_style.h"
@@ -19,7 +20,8 @@
 namespace optiscope::ui {
 namespace {
 
-const QColor kAlarm(0xC0, 0x10, 0x20);
+// A red that reads on the light charts and on the dark ones alike.
+const QColor kAlarm(0xE0, 0x36, 0x3C);
 
 void useBytesAxis(QCPAxis* axis, const QString& label) {
   axis->setTicker(QSharedPointer<BytesTicker>::create());
@@ -227,7 +229,8 @@ void MemoryTab::drawTimeline() {
   timeline_->legend->setVisible(timeline_->graphCount() > 0);
   host_->legend->setVisible(host_->graphCount() > 0);
   if (host_->graphCount() == 0) {
-    hostNote->setText(tr("Nothing on the host: no paged or offloaded state was evicted in this run"));
+    // Two short lines: the strip is narrow, and one long line was clipped at both ends.
+    hostNote->setText(tr("Nothing on the host:\nno paged or offloaded state was evicted in this run"));
     hostNote->setVisible(true);
   }
   rescaleAll(*timeline_);
@@ -272,16 +275,12 @@ void MemoryTab::drawPeaks() {
   peaks_->clearPlottables();
   peaks_->clearItems();
   QCPItemText* note = addPlotNote(*peaks_);
-  auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+  QStringList categories;
   const int n = static_cast<int>(runs_.size());
-  for (int i = 0; i < n; ++i) {
-    const RunData& r = runs_[static_cast<std::size_t>(i)];
-    ticker->addTick(i + 1, QStringLiteral("%1\n%2").arg(r.look.label, outcomeText(r.info)));
-  }
-  peaks_->xAxis->setTicker(ticker);
-  peaks_->xAxis->setTickLabelRotation(n > 4 ? 30 : 0);
-  // Rotated labels lean right of their bar: leave the last one room.
-  peaks_->xAxis->setRange(0.4, n + (n > 4 ? 1.1 : 0.6));
+  for (const RunData& r : runs_)
+    categories << QStringLiteral("%1\n%2").arg(r.look.label, outcomeText(r.info));
+  setCategoryLabels(*peaks_, categories);
+  peaks_->xAxis->setRange(0.4, n + 0.6);
   if (n == 0) {
     note->setText(tr("Check runs to compare their peaks"));
     note->setVisible(true);

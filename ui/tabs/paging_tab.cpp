@@ -13,6 +13,7 @@
 
 #include "charts/bytes_ticker.h"
 #include "charts/chart_kit.h"
+#include "charts/paper_style.h"
 
 namespace optiscope::ui {
 namespace {
@@ -29,6 +30,39 @@ QString causeName(int cause) {
   static const char* names[] = {"unknown",         "user prefetch", "page fault",
                                 "driver prefetch", "eviction",      "access counters"};
   return cause >= 0 && cause < 6 ? QString::fromLatin1(names[cause]) : QStringLiteral("cause %1").arg(cause);
+}
+
+// A paged variant whose state fit records a paging row per step with every count zero: only rows
+// with bytes moved or faults taken are traffic worth a chart.
+bool movedAnything(const RunData& r) {
+  return std::any_of(r.paging.begin(), r.paging.end(), [](const PagingStep& p) {
+    return p.manager_htod + p.manager_dtoh + p.recorded_htod + p.recorded_dtoh + p.gpu_faults + p.cpu_faults >
+           0;
+  });
+}
+
+// Why a run has no paging traffic, in the words a newcomer needs.
+QString whyNothingMoved(const RunData& r) {
+  const bool cpu = r.info.device.rfind("cpu", 0) == 0;
+  const bool paged = r.info.optim.rfind("paged_", 0) == 0;
+  QString why;
+  if (cpu)
+    why = PagingTab::tr("a CPU run: unified memory and paging do not apply");
+  else if (!paged)
+    why = PagingTab::tr("not a paged variant: its optimizer state stays on the device");
+  else if (!r.capture && r.paging.empty())
+    why = PagingTab::tr("no capture was recorded for this run");
+  else if (r.budget_bytes > 0)
+    why = PagingTab::tr(
+              "nothing was paged: the optimizer state fit within the device budget of %1, so it "
+              "never left the device")
+              .arg(formatBytes(static_cast<double>(r.budget_bytes)));
+  else
+    why = PagingTab::tr(
+        "nothing was paged: the optimizer state fit in device memory, so it never left the device");
+  if (r.capture && !r.capture->note.empty())
+    why += QStringLiteral(" (%1)").arg(QString::fromStdString(r.capture->note));
+  return why;
 }
 
 const QColor kToDevice(0x00, 0x72, 0xB2);
@@ -116,25 +150,18 @@ void PagingTab::showRuns(const std::vector<RunData>& runs) {
   run_->clear();
   QStringList notes;
   for (const auto& r : runs_) {
-    if (!r.paging.empty()) run_->addItem(r.look.label, QVariant::fromValue<qint64>(r.info.id));
-    QString why;
-    if (r.capture && !r.capture->note.empty())
-      why = QString::fromStdString(r.capture->note);
-    else if (r.info.device == "cpu" || r.info.device.rfind("cpu", 0) == 0)
-      why = tr("a CPU run: unified memory does not apply");
-    else if (!r.capture)
-      why = tr("no capture recorded for this run");
-    else if (r.paging.empty())
-      why = tr("captured, but nothing was paged (not a paged variant, or everything fit)");
-    if (r.paging.empty() || !why.isEmpty())
-      notes << QStringLiteral("<b>%1</b>: %2").arg(r.look.label.toHtmlEscaped(), why.toHtmlEscaped());
+    if (movedAnything(r))
+      run_->addItem(r.look.label, QVariant::fromValue<qint64>(r.info.id));
+    else
+      notes << QStringLiteral("<b>%1</b>: %2")
+                   .arg(r.look.label.toHtmlEscaped(), whyNothingMoved(r).toHtmlEscaped());
   }
   const int i = run_->findData(chosen);
   run_->setCurrentIndex(i >= 0 ? i : 0);
   run_->setEnabled(run_->count() > 0);
   if (run_->count() == 0) {
     notes_->setText(runs_.empty() ? tr("Check runs to see their paging traffic.")
-                                  : tr("<p style='font-size:large'>No paging traffic to show.</p><p>%1</p>")
+                                  : tr("<p style='font-size:large'>Nothing was paged.</p><p>%1</p>")
                                         .arg(notes.join(QStringLiteral("<br>"))));
     stack_->setCurrentWidget(notes_);
   } else {
@@ -182,11 +209,16 @@ void PagingTab::drawRun() {
   };
   line(perStep_, tr("to device (recorded)"), keys, recHtoD, kToDevice, Qt::SolidLine, true);
   line(perStep_, tr("to host (recorded)"), keys, recDtoH, kToHost, Qt::SolidLine, true);
-  line(perStep_, tr("to device (page manager)"), keys, manHtoD, kToDevice.darker(140), Qt::DashLine, false);
-  line(perStep_, tr("to host (page manager)"), keys, manDtoH, kToHost.darker(140), Qt::DashLine, false);
+  // The page manager's dashes a shade away from the recorded colour: darker on paper, lighter on a dark
+  // theme.
+  const auto shade = [dark = colorsFor(palette()).dark](const QColor& c) {
+    return dark ? c.lighter(140) : c.darker(140);
+  };
+  line(perStep_, tr("to device (page manager)"), keys, manHtoD, shade(kToDevice), Qt::DashLine, false);
+  line(perStep_, tr("to host (page manager)"), keys, manDtoH, shade(kToHost), Qt::DashLine, false);
   line(faults_, tr("GPU fault groups"), keys, gpuF, QColor(0x81, 0x72, 0xB2), Qt::SolidLine, false);
   line(faults_, tr("CPU faults"), keys, cpuF, QColor(0x55, 0xA8, 0x68), Qt::SolidLine, false);
-  QCPGraph* c = line(faults_, tr("completeness (right axis)"), keys, complete, QColor(0x33, 0x33, 0x33),
+  QCPGraph* c = line(faults_, tr("completeness (right axis)"), keys, complete, QColor(0x88, 0x88, 0x88),
                      Qt::DotLine, false, faults_->yAxis2);
   c->setLineStyle(QCPGraph::lsLine);
   if (keys.size() < 150) c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 3));
