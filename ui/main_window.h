@@ -31,6 +31,7 @@ class CalculatorTab;
 class ChartTab;
 class ComparisonProgress;
 class ComparisonWorker;
+class LadderTab;
 class LearningTab;
 class MemoryTab;
 class PagingTab;
@@ -51,6 +52,8 @@ class MainWindow : public QMainWindow {
   bool openStore(const QString& path);
   /// Records a comparison into the store at `storePath` (created if needed) and shows it live.
   void startComparison(const ComparisonSpec& spec, const QString& storePath);
+  /// Records a fit ladder (one run per rung) the same way.
+  void startLadder(const LadderSpec& ladder, const QString& storePath);
   bool isComparing() const { return !recordings_.empty(); }
   /// Cancels every comparison and waits for their threads (used when quitting).
   void cancelComparisonsAndWait();
@@ -64,6 +67,7 @@ class MainWindow : public QMainWindow {
   TimeTab& timeTab() { return *time_; }
   SummaryTab& summaryTab() { return *summary_; }
   CalculatorTab& calculatorTab() { return *calculator_; }
+  LadderTab& ladderTab() { return *ladder_; }
   QTabWidget& tabs() { return *tabs_; }
   const std::vector<RunData>& shownRuns() const { return cache_.runs(); }
 
@@ -88,6 +92,7 @@ class MainWindow : public QMainWindow {
  public slots:
   void showOpenStoreDialog();
   void showNewComparisonDialog();
+  void showNewLadderDialog();
   void reloadStore();
 
  signals:
@@ -107,6 +112,8 @@ class MainWindow : public QMainWindow {
     ComparisonProgress* progress;
   };
 
+  /// Shows a worker's progress row, opens its store and starts it.
+  void startWorker(ComparisonWorker* worker, const QString& target);
   void createActions();
   void createMenus();
   void createRunsPanel();
@@ -144,6 +151,7 @@ class MainWindow : public QMainWindow {
   TimeTab* time_ = nullptr;
   SummaryTab* summary_ = nullptr;
   CalculatorTab* calculator_ = nullptr;
+  LadderTab* ladder_ = nullptr;
   RunDataCache cache_;
   // Tabs whose picture is older than the data; redrawn when shown.
   std::vector<ChartTab*> stale_;
@@ -165,6 +173,7 @@ class MainWindow : public QMainWindow {
   QMenu* recentMenu_ = nullptr;
   QAction* openAct_ = nullptr;
   QAction* newComparisonAct_ = nullptr;
+  QAction* newLadderAct_ = nullptr;
   QAction* exportPngAct_ = nullptr;
   QAction* exportSvgAct_ = nullptr;
   QAction* exportPdfAct_ = nullptr;
