@@ -81,8 +81,8 @@ TEST(OptimizerInBackward, SameParametersAsStepAfterBackwardBitForBit) {
   for (const std::string optim : {"adamw_torch", "adamw_torch_fused", "adamw_32bit", "adamw_8bit",
                                   "paged_adamw_8bit", "offload_adamw_32bit"}) {
     for (const bool tied : {false, true}) {
-      const auto after = train_params(optim, false, false, tied, 4);
-      const auto inside = train_params(optim, true, false, tied, 4);
+      const auto after = train_params(optim, false, false, tied, 3);
+      const auto inside = train_params(optim, true, false, tied, 3);
       ASSERT_EQ(after.size(), inside.size());
       for (std::size_t i = 0; i < after.size(); ++i)
         EXPECT_TRUE(torch::equal(after[i], inside[i])) << optim << (tied ? " tied" : "") << ": parameter " << i;
@@ -219,6 +219,9 @@ RunSpec cpu_spec() {
 
 TEST(MemoryTricks, OptimizerInBackwardLowersThePeakByAboutTheGradients) {
   RunSpec s = cpu_spec();
+  // With checkpointing the peak is in backward and the update, where the gradients are (without
+  // it, the tiny model's peak is its forward activations, which this trick does not touch).
+  s.gradient_checkpointing = true;
   const auto plain = memory_of(s);
   s.optimizer_in_bwd = true;
   const auto in_bwd = memory_of(s);
