@@ -138,8 +138,8 @@ void MainWindow::createCentralArea() {
   tabs_->addTab(paging_, tr("&Paging"));
   tabs_->addTab(time_, tr("&Time"));
   tabs_->addTab(summary_, tr("&Summary"));
-  tabs_->addTab(ladder_, tr("&Fit ladder"));
   tabs_->addTab(calculator_, tr("Memory &calculator"));
+  tabs_->addTab(ladder_, tr("F&it ladder"));
 
   progressPanel_ = new QWidget(this);
   progressLayout_ = new QVBoxLayout(progressPanel_);

@@ -5,6 +5,7 @@
 #include "cli_args.h"
 #include "cli_commands.h"
 #include "engine/comparison_runner.h"
+#include "estimate/memory_estimate.h"
 #include "store/ladder_summary.h"
 #include "store/store.h"
 
@@ -71,13 +72,16 @@ int cmd_ladder(const std::vector<std::string>& argv) {
   for (const auto& l : ladders)
     if (l.comparison.id == result.comparison_id) mine = &l;
   if (mine == nullptr) throw std::runtime_error("the ladder is missing from " + db);
-  std::printf("fit ladder %lld \"%s\" in %s, budget %.2f GiB\n", static_cast<long long>(result.comparison_id),
-              ladder.name.c_str(), db.c_str(), gb);
-  std::printf("%-28s %-12s %14s %12s %10s\n", "rung", "outcome", "peak GiB", "ms/step", "loss");
-  for (const auto& r : mine->rungs)
-    std::printf("%-28s %-12s %14.2f %12.1f %10s\n", r.rung.c_str(), to_string(r.verdict).c_str(),
-                static_cast<double>(r.peak_demand) / (1024.0 * 1024.0 * 1024.0), r.run.median_step_ms,
-                r.loss_after ? std::to_string(*r.loss_after).c_str() : "-");
+  std::printf("fit ladder %lld \"%s\" in %s, budget %s\n", static_cast<long long>(result.comparison_id),
+              ladder.name.c_str(), db.c_str(), estimate::format_bytes(static_cast<double>(ladder.budget_bytes)).c_str());
+  std::printf("%-28s %-12s %14s %12s %10s\n", "rung", "outcome", "peak demand", "ms/step", "loss");
+  for (const auto& r : mine->rungs) {
+    // An OOM before the first step has no samples: what the allocator held when it gave up.
+    std::string peak = r.peak ? estimate::format_bytes(static_cast<double>(r.peak_demand)) : "-";
+    if (!r.peak && r.run.run.oom_bytes) peak = ">" + estimate::format_bytes(static_cast<double>(*r.run.run.oom_bytes));
+    std::printf("%-28s %-12s %14s %12.1f %10s\n", r.rung.c_str(), to_string(r.verdict).c_str(), peak.c_str(),
+                r.run.median_step_ms, r.loss_after ? std::to_string(*r.loss_after).c_str() : "-");
+  }
   if (result.cancelled) return kExitCancelled;
   return !mine->rungs.empty() && mine->rungs.back().verdict == RungVerdict::fits ? kExitOk : kExitVariantFailed;
 }

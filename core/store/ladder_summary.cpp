@@ -52,6 +52,7 @@ std::vector<LadderSummary> summarize_ladders(const Store& store, std::int64_t lo
       RungSummary r;
       const auto i = static_cast<std::size_t>(run.ordinal);
       r.rung = i < spec->rungs.size() ? spec->rungs[i].name : run.optim;
+      if (i < spec->rungs.size()) r.spec = spec->rungs[i].spec;
       r.run = summarize_run(store, run);
       r.peak = peak_demand(store.memory_samples(run.id));
       r.peak_demand = r.peak ? demand_bytes(*r.peak) : 0;
@@ -109,8 +110,7 @@ std::string ladders_to_json(const std::vector<LadderSummary>& ladders) {
                                            : nlohmann::json(nullptr);
       if (r.run.run.oom_step) j["oom_step"] = *r.run.run.oom_step;
       if (r.run.run.oom_bytes) j["oom_bytes"] = *r.run.run.oom_bytes;
-      j["spec"] = nlohmann::json::parse(to_json(l.spec.rungs.size() > rungs.size() ? l.spec.rungs[rungs.size()].spec
-                                                                                  : RunSpec{}));
+      j["spec"] = nlohmann::json::parse(to_json(r.spec));
       rungs.push_back(std::move(j));
     }
     out.push_back({{"ladder", l.comparison.name},

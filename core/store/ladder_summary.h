@@ -30,6 +30,7 @@ RungVerdict rung_verdict(Outcome outcome, std::int64_t peak_demand_bytes, std::u
 
 struct RungSummary {
   std::string rung;  // the rung's name: what it adds
+  RunSpec spec;      // the rung's spec as the ladder recorded it
   RunSummary run;
   RungVerdict verdict = RungVerdict::running;
   std::optional<MemorySample> peak;  // the peak-demand sample
