@@ -28,6 +28,8 @@ QColor outcomeColor(Outcome o) {
     case Outcome::oom:
     case Outcome::failed:
       return QColor(0xB0, 0x1C, 0x1C);
+    case Outcome::over_budget:
+      return QColor(0xB3, 0x5C, 0x00);
     case Outcome::cancelled:
     case Outcome::interrupted:
       return QColor(0x70, 0x70, 0x70);

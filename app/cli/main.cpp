@@ -34,7 +34,7 @@ exit codes:
   0    success
   1    error in the store or the engine
   2    bad options or bad input (nothing was written)
-  3    the comparison ran, but a variant ended out of memory or failed (see the store)
+  3    the comparison ran, but a variant ended out of memory, over its budget or failed (see the store)
   130  interrupted; the interrupted run is recorded as cancelled
 )";
 

@@ -45,6 +45,12 @@ for step in $steps; do
         "$t" > "$OUT/$(basename "$t").log" 2>&1; echo "$(basename "$t") rc=$?"
         grep -E "^\[ *(info|completeness)|bit-exact|PASSED|FAILED" "$OUT/$(basename "$t").log" | head -20
       done ;;
+    bin-*)
+      # bin-<name>: one GPU test binary, optiscope_gpu_<name>_tests, with its full output kept.
+      t=$(find "$build/tests" -name "optiscope_gpu_${step#bin-}_tests" -type f -executable | head -1)
+      log "$(basename "$t")"
+      "$t" > "$OUT/$(basename "$t").log" 2>&1; echo "$(basename "$t") rc=$?"
+      grep -E "^\[ *info|OK \]|FAILED|Failure|Expected|Which is|actual" "$OUT/$(basename "$t").log" | head -40 ;;
     bench)
       log "optimizer bench"
       OUT="$OUT" bash bench/gpu/run_optimizer_bench.sh "$build" > "$OUT/bench_run.log" 2>&1; echo "bench rc=$?"
@@ -109,6 +115,39 @@ for step in $steps; do
       log "optimizer in backward on the GPU (peak against the gradients' size)"
       "$build/tests/gpu/optiscope_gpu_memory_tricks_tests" > "$OUT/memory_tricks_gpu.log" 2>&1; echo "memtricks rc=$?"
       grep -E "info|OK|FAILED" "$OUT/memory_tricks_gpu.log" | head -12 ;;
+    truth-*|physical-*)
+      # Memory truth (bench/memory_truth): the article's comparison with measured residency.
+      # truth-<preset>-<budget GiB>-<steps>[-<variants joined by +>]: emulated budget, NVML sampled.
+      # physical-<preset>-<budget GiB>-<steps>-<variants>: no emulation; a ballast process leaves
+      # only the budget free. Only variants physical_is_safe.py clears against the emulated store.
+      IFS=- read -r kind m1 m2 m3 budget steps variants <<< "$step"
+      preset="$m1-$m2-$m3"; variants=${variants:-adamw_torch+adamw_8bit+paged_adamw_32bit+paged_adamw_8bit}
+      name="$preset-${budget}g"; mt="$root/bench/memory_truth"
+      nvidia-smi --query-gpu=timestamp,memory.used --format=csv,noheader,nounits -lms 100 \
+        > "$OUT/stores/$kind-$name.nvml.csv" 2>/dev/null & smi=$!
+      if [ "$kind" = truth ]; then
+        log "memory truth $preset, ${budget} GiB emulated, $steps steps: $variants"
+        "$build/app/cli/optiscope-cli" run --preset "$preset" --device cuda --precision bf16 --batch 4 --seq-len 512 \
+          --steps "$steps" --lr 1e-5 --warmup-ratio 0.1 --budget-gb "$budget" --optim "${variants//+/,}" \
+          --name "Fine-tuning LLMs with 32-bit, 8-bit, and Paged AdamW Optimizers: $preset, ${budget} GiB budget (emulated)" \
+          --db "$OUT/stores/truth-$name.db" > "$OUT/stores/truth-$name.log" 2>&1
+        echo "rc=$?"; tail -6 "$OUT/stores/truth-$name.log"
+      else
+        for v in ${variants//+/ }; do
+          python3 "$mt/physical_is_safe.py" "$OUT/stores/truth-$name.db" "$v" | tee -a "$OUT/stores/physical-$name.log" || continue
+          rm -f /tmp/ballast.ready
+          python3 "$mt/ballast.py" "$budget" /tmp/ballast.ready >> "$OUT/stores/physical-$name.log" 2>&1 & ballast=$!
+          for _ in $(seq 120); do [ -f /tmp/ballast.ready ] && break; sleep 0.5; done
+          log "physical $preset $v, ${budget} GiB left free by a ballast"
+          "$build/app/cli/optiscope-cli" run --preset "$preset" --device cuda --precision bf16 --batch 4 --seq-len 512 \
+            --steps "$steps" --lr 1e-5 --warmup-ratio 0.1 --optim "$v" \
+            --name "$preset, physically ${budget} GiB (ballast)" \
+            --db "$OUT/stores/physical-$name.db" >> "$OUT/stores/physical-$name.log" 2>&1
+          echo "$v rc=$?"; kill $ballast; wait $ballast 2>/dev/null
+        done
+        tail -12 "$OUT/stores/physical-$name.log"
+      fi
+      kill $smi 2>/dev/null ;;
     crashtrace-*)
       # crashtrace-<gtest filter>: a test that crashes only on the GPU machine (no gdb there), under
       # AddressSanitizer with the slow unwinder (frames without frame pointers too), each frame

@@ -86,6 +86,8 @@ ComparisonResult run_all(const std::string& name, const std::string& comparison_
     info.outcome_detail = outcome.detail;
     info.oom_step = outcome.oom_step;
     info.oom_bytes = outcome.oom_bytes;
+    info.over_budget_step = outcome.over_budget_step;
+    info.over_budget_bytes = outcome.over_budget_bytes;
     store.finish_run(info);
     result.outcomes.push_back(outcome.outcome);
     if (observer != nullptr) observer->on_run_finished(progress, outcome.outcome, outcome.detail);

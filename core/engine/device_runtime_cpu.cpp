@@ -27,6 +27,14 @@ PagingTotals paging(const c10::Device&) {
   return {};
 }
 
+std::vector<ManagedAllocation> managed_allocations(const c10::Device&) {
+  return {};
+}
+
+ContextMemory context_memory(const c10::Device&) {
+  return {};
+}
+
 void set_memory_budget(const c10::Device&, std::int64_t bytes) {
   host::set_memory_budget(bytes);
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 
@@ -61,6 +62,27 @@ ModelSource resolve_model(const RunSpec& spec) {
   // Presets read bytes: the vocabulary must at least hold the byte tokenizer's ids.
   m.config.vocab_size = std::max(m.config.vocab_size, m.tokenizer->vocab_size());
   return m;
+}
+
+// The step's largest demand on the card (MemorySample::demand). Where the migrations measured the
+// paged state's peak residency within the step, that peak stands in for the ledger's figure: the
+// fit verdict rests on what moved, not on what the page manager meant to move.
+std::int64_t step_demand(const StepBundle& bundle) {
+  std::optional<std::int64_t> measured_peak;
+  for (const auto& p : bundle.paging)
+    if (bundle.step && p.step == bundle.step->step) measured_peak = p.measured_resident_peak;
+  std::int64_t demand = 0;
+  for (const auto& m : bundle.memory) {
+    demand = std::max(demand, m.demand());
+    if (measured_peak) demand = std::max(demand, m.demand() - m.optimizer_paged_resident + *measured_peak);
+  }
+  return demand;
+}
+
+std::string gib_text(std::int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / static_cast<double>(1LL << 30));
+  return buf;
 }
 
 torch::Tensor to_tensor(const std::vector<std::int64_t>& values, std::int64_t rows, std::int64_t cols,
@@ -157,6 +179,9 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
   std::unique_ptr<CaptureSession> capture;
   try {
     set_memory_budget(device, static_cast<std::int64_t>(spec.device_budget_bytes));
+    // What others hold on the device before this run allocates anything (another process, a
+    // ballast): no category of this run's.
+    const std::int64_t foreign = MemoryProbe::foreign_now(device);
     ModelSource source = resolve_model(spec);
     const LlamaConfig& config = source.config;
     if (spec.max_seq_length > config.max_position_embeddings)
@@ -189,7 +214,7 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     oo.lr = spec.learning_rate;
     oo.weight_decay = spec.weight_decay;
     auto optimizer = optim::make_optimizer(spec.optim, model->parameters(), oo);
-    const MemoryProbe probe(device, model->parameters(), *optimizer);
+    const MemoryProbe probe(device, model->parameters(), *optimizer, foreign);
     auto timer = make_phase_timer(device);
 
     const std::int64_t total = spec.max_steps;
@@ -200,6 +225,7 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     const std::int64_t eval_batch =
         spec.per_device_eval_batch_size > 0 ? spec.per_device_eval_batch_size : batch;
     const auto params = model->parameters();
+    const auto budget = static_cast<std::int64_t>(spec.device_budget_bytes);
     // Hooks that update each parameter inside backward; removed when the run ends, however it ends.
     std::optional<OptimizerInBackward> in_backward;
     if (spec.optimizer_in_bwd) in_backward.emplace(*optimizer);
@@ -293,9 +319,19 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       bundle.step = rec;
       bundle.memory = {fwd_end, fwd_peak, bwd_end, bwd_peak, opt_end_sample, opt_peak};
       capture->step_finished(step, bundle);
+      const std::int64_t demand = step_demand(bundle);
+      if (budget > 0 && demand > budget) {
+        if (!result.over_budget_step) result.over_budget_step = step;
+        result.over_budget_bytes = std::max(result.over_budget_bytes.value_or(0), demand);
+      }
       if (recorder != nullptr && (step % spec.logging_steps == 0 || step == total || eval_now))
         recorder->on_bundle(bundle);
       result.steps_done = step;
+    }
+    if (result.outcome == Outcome::completed && result.over_budget_step) {
+      result.outcome = Outcome::over_budget;
+      result.detail = "measured demand reached " + gib_text(*result.over_budget_bytes) + " (first over at step " +
+                      std::to_string(*result.over_budget_step) + "), over the " + gib_text(budget) + " budget";
     }
   } catch (const c10::OutOfMemoryError& e) {
     result.outcome = Outcome::oom;

@@ -17,6 +17,9 @@ struct TrainResult {
   std::string detail;
   std::optional<std::int64_t> oom_step;
   std::optional<std::int64_t> oom_bytes;
+  // Under a budget: the first step whose measured demand exceeded it, and the run's largest demand.
+  std::optional<std::int64_t> over_budget_step;
+  std::optional<std::int64_t> over_budget_bytes;
   std::int64_t steps_done = 0;
 };
 

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <vector>
 #include <stdexcept>
 #include <string>
 
@@ -41,6 +42,7 @@ inline void refuse_oversubscription(std::size_t bytes, std::size_t free_bytes, s
 struct PagingCounters {
   std::int64_t managed_bytes = 0;      // allocated managed memory
   std::int64_t resident_bytes = 0;     // of which the manager last put on the device
+  std::int64_t resident_high_water = 0;  // most ever resident at once (what the driver may still cache)
   std::int64_t prefetched_to_device = 0;  // bytes the manager moved host -> device (cumulative)
   std::int64_t evicted_to_host = 0;       // bytes the manager moved device -> host (cumulative)
 };
@@ -50,19 +52,33 @@ class PageManager {
   /// The process-wide manager for one device.
   static PageManager& for_device(int device);
 
-  /// cudaMallocManaged(cudaMemAttachHost) then zero-filled on the device. Throws
-  /// ManagedMemoryRefused when bytes exceed what the device has free.
+  /// cudaMallocManaged(cudaMemAttachHost), zero-filled on the host, then prefetched to the device
+  /// if the budget leaves room for it (always, without a budget). bitsandbytes fills on the device
+  /// instead; a host first touch means every byte reaches the device through a recorded prefetch,
+  /// so residency can be measured from the migrations, and a budget holds from the first byte.
+  /// Throws ManagedMemoryRefused when bytes exceed what the device has free.
   void* allocate(std::size_t bytes, void* stream);
   void release(void* ptr);
 
   /// Makes [ptr, ptr+bytes) resident before its use on stream, evicting others if the budget asks.
   void prefetch_for_use(void* ptr, void* stream);
 
-  /// The run's device budget (0 = none: residency is left to the driver, as bitsandbytes does).
-  /// Paged state may then use what the caching allocator has not reserved.
-  void set_budget(std::int64_t bytes) { budget_ = bytes; }
+  /// The run's device budget less its context (0 = none: residency is left to the driver, as
+  /// bitsandbytes does). Paged state may then use what the caching allocator has not reserved.
+  void set_budget(std::int64_t bytes) {
+    budget_ = bytes;
+    counters_.resident_high_water = counters_.resident_bytes;
+  }
   std::int64_t budget() const { return budget_; }
   PagingCounters counters() const { return counters_; }
+
+  struct Range {
+    std::uint64_t address;
+    std::uint64_t bytes;
+    bool resident;  // by the ledger
+  };
+  /// Every managed allocation, for matching migration records to allocations.
+  std::vector<Range> ranges() const;
 
  private:
   explicit PageManager(int device) : device_(device) {}
@@ -75,6 +91,7 @@ class PageManager {
   void evict_until_fits(std::size_t incoming, std::int64_t limit, void* stream);
   std::int64_t resident_limit() const;
   bool under_pressure(std::size_t bytes) const;
+  void make_resident(Block& block, void* stream);
 
   int device_;
   std::int64_t budget_ = 0;

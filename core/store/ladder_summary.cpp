@@ -5,7 +5,7 @@
 
 namespace optiscope {
 
-std::int64_t demand_bytes(const MemorySample& sample) { return sample.device_total(); }
+std::int64_t demand_bytes(const MemorySample& sample) { return sample.demand(); }
 
 std::optional<MemorySample> peak_demand(const std::vector<MemorySample>& samples) {
   const auto it = std::max_element(samples.begin(), samples.end(), [](const MemorySample& a, const MemorySample& b) {
@@ -33,6 +33,7 @@ RungVerdict rung_verdict(Outcome outcome, std::int64_t peak_demand_bytes, std::u
     case Outcome::completed:
       return budget_bytes > 0 && peak_demand_bytes > static_cast<std::int64_t>(budget_bytes) ? RungVerdict::over_budget
                                                                                               : RungVerdict::fits;
+    case Outcome::over_budget: return RungVerdict::over_budget;
     case Outcome::oom: return RungVerdict::oom;
     case Outcome::failed: return RungVerdict::failed;
     case Outcome::cancelled: return RungVerdict::cancelled;
@@ -82,7 +83,9 @@ nlohmann::json sample_json(const MemorySample& s) {
           {"optimizer_paged_resident", s.optimizer_paged_resident},
           {"activations", s.activations},
           {"allocator_cache", s.allocator_cache},
+          {"context", s.context},
           {"other_device", s.other_device},
+          {"driver_cache", s.driver_cache},
           {"optimizer_paged_host", s.optimizer_paged_host},
           {"optimizer_pinned_host", s.optimizer_pinned_host},
           {"step", s.step},
@@ -110,6 +113,8 @@ std::string ladders_to_json(const std::vector<LadderSummary>& ladders) {
                                            : nlohmann::json(nullptr);
       if (r.run.run.oom_step) j["oom_step"] = *r.run.run.oom_step;
       if (r.run.run.oom_bytes) j["oom_bytes"] = *r.run.run.oom_bytes;
+      if (r.run.run.over_budget_step) j["over_budget_step"] = *r.run.run.over_budget_step;
+      if (r.run.run.over_budget_bytes) j["over_budget_bytes"] = *r.run.run.over_budget_bytes;
       j["spec"] = nlohmann::json::parse(to_json(r.spec));
       rungs.push_back(std::move(j));
     }

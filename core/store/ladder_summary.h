@@ -14,16 +14,17 @@
 
 namespace optiscope {
 
-/// The run's measured device demand at its worst moment: the sample with the largest total of
-/// what the allocator reserved, the paged state resident on the device and the context. A rung
-/// fits only if this stays within the budget, not because it completed. The one place that
-/// defines demand for the ladder (the memory-truth accounting may refine it here).
+/// The run's measured device demand at its worst moment: the sample with the largest
+/// MemorySample::demand() (what the allocator reserved, the paged state resident on the device and
+/// the context; not the reclaimable driver cache, not what nothing explains). The one place that
+/// defines demand for the ladder's charts and figures.
 std::optional<MemorySample> peak_demand(const std::vector<MemorySample>& samples);
 std::int64_t demand_bytes(const MemorySample& sample);
 
 /// fits: completed with its peak demand within the budget; over_budget: completed, but its
-/// measured demand went past the budget (a real card of that size would have failed); otherwise
-/// the run's own outcome.
+/// measured demand went past the budget (the run's own over_budget outcome, which the trainer
+/// decides with the residency measured from the migrations, or a recorded sample above the
+/// budget): a real card of that size would have failed; otherwise the run's own outcome.
 enum class RungVerdict { fits, over_budget, oom, failed, cancelled, interrupted, running };
 std::string to_string(RungVerdict v);
 RungVerdict rung_verdict(Outcome outcome, std::int64_t peak_demand_bytes, std::uint64_t budget_bytes);

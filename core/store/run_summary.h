@@ -2,6 +2,7 @@
 // One line per run: the figures a comparison table needs (the seed's three axes: loss, memory,
 // time, plus paging), computed from the store alone so the CLI, the GUI and the docs agree.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,11 @@ struct RunSummary {
   double total_s = 0.0;        // sum of step times
   MemorySample peak;           // the peak sample with the largest device total
   std::int64_t peak_device_bytes = 0;
+  std::int64_t peak_demand_bytes = 0;  // largest MemorySample::demand(): the fit verdict's figure
+  std::int64_t driver_cache_max = 0;   // most device memory the driver held for evicted managed pages
+  // Largest |measured - ledger| / ledger of paged residency over the steps, in percent; absent when
+  // the residency was not measured (no CUPTI unified-memory counters, or nothing paged).
+  std::optional<double> ledger_vs_migrations_pct;
   std::int64_t paged_host_max = 0;  // most paged state seen on the host
   std::int64_t migrated_htod = 0;   // recorded by CUPTI over the run
   std::int64_t migrated_dtoh = 0;

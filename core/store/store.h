@@ -28,7 +28,7 @@ class StoreNeedsMigration : public StoreError {
   int version_;
 };
 
-inline constexpr int kStoreSchemaVersion = 2;
+inline constexpr int kStoreSchemaVersion = 3;
 
 class Store {
  public:

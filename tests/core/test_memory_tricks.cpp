@@ -321,8 +321,12 @@ TEST(FitLadder, VerdictNeedsTheMeasuredDemandWithinTheBudget) {
   a.parameters = 10;
   b.parameters = 10;
   b.activations = 5;
-  b.other_device = 1;
+  b.context = 1;
+  b.other_device = 100;  // what nothing explains is no part of the demand
+  b.driver_cache = 100;  // nor is the reclaimable driver cache
   EXPECT_EQ(demand_bytes(*peak_demand({a, b})), 16);
+  EXPECT_EQ(rung_verdict(Outcome::over_budget, 50, 100), RungVerdict::over_budget)
+      << "the trainer's verdict, from the measured residency, stands";
   EXPECT_FALSE(peak_demand({}));
 }
 

@@ -40,6 +40,9 @@ void SummaryModel::setRuns(const std::vector<RunData>& runs) {
       bytes(PagedResident, static_cast<double>(peak->optimizer_paged_resident));
       bytes(PagedHost, static_cast<double>(peak->optimizer_paged_host));
       bytes(Activations, static_cast<double>(peak->activations));
+      std::int64_t cache = 0;
+      for (const auto& m : r.memory) cache = std::max(cache, m.driver_cache);
+      bytes(DriverCache, static_cast<double>(cache));
     } else if (s.peak_mem_bytes) {
       bytes(PeakDevice, static_cast<double>(*s.peak_mem_bytes));
     }
@@ -95,7 +98,7 @@ QVariant SummaryModel::headerData(int section, Qt::Orientation orientation, int 
   static const char* names[] = {"variant",         "comparison",     "steps",       "final loss",
                                 "peak device",     "parameters",     "gradients",   "optim. state",
                                 "paged, resident", "paged, on host", "activations", "total time",
-                                "median step",     "tokens/s",       "outcome"};
+                                "median step",     "tokens/s",       "outcome",     "driver cache (reclaimable)"};
   return section >= 0 && section < ColumnCount ? tr(names[section]) : QVariant();
 }
 

@@ -28,6 +28,7 @@ class SummaryModel : public QAbstractTableModel {
     MedianStep,
     TokensPerSecond,
     OutcomeCol,
+    DriverCache,  // reclaimable: in no peak (schema 3)
     ColumnCount
   };
   /// The raw number behind a cell (bytes, ms, ...), for sorting and tests.

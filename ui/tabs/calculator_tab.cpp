@@ -40,7 +40,8 @@ std::optional<double> measured(const RunData& run, const std::string& component)
     return static_cast<double>(p->optimizer_device + p->optimizer_paged_resident + p->optimizer_paged_host +
                                p->optimizer_pinned_host);
   if (component == "activations") return static_cast<double>(p->activations);
-  if (component == "CUDA context") return static_cast<double>(p->other_device);
+  // Schema-3 stores measure the context; older ones only have "other", which held it.
+  if (component == "CUDA context") return static_cast<double>(p->context > 0 ? p->context : p->other_device);
   return std::nullopt;
 }
 

@@ -53,6 +53,14 @@ QCPItemText* label(QCustomPlot& plot, const QString& text, const QColor& color, 
   return item;
 }
 
+// The categories that make up MemorySample::demand(): the stack drawn against the budget. Not the
+// reclaimable driver cache, and not "other" (what nothing explains), which no demand counts.
+bool partOfDemand(const MemoryCategory& c) {
+  MemorySample unexplained;
+  unexplained.other_device = 1;
+  return c.onDevice && !c.reclaimable && c.bytes(unexplained) == 0;
+}
+
 // Rung names on the x axis: the names say what each rung adds, left to right.
 QSharedPointer<QCPAxisTickerText> rungTicker(const std::vector<RunData>& rungs) {
   auto ticker = QSharedPointer<QCPAxisTickerText>::create();
@@ -134,7 +142,7 @@ void LadderTab::drawMemory() {
   for (const auto& r : rungs_) peaks.push_back(peak_demand(r.memory));
   QCPBars* below = nullptr;
   for (const auto& c : memoryCategories()) {
-    if (!c.onDevice) continue;
+    if (!partOfDemand(c)) continue;
     QVector<double> keys, values;
     for (int i = 0; i < n; ++i) {
       keys.push_back(i + 1);
@@ -226,7 +234,7 @@ QString LadderTab::dataCsv() const {
   if (rungs_.empty()) return {};
   QString out = QStringLiteral("rung,optim,outcome,peak_demand_bytes");
   for (const auto& c : memoryCategories())
-    if (c.onDevice) out += QLatin1Char(',') + QString(c.name).replace(QLatin1Char(','), QLatin1Char(';'));
+    if (partOfDemand(c)) out += QLatin1Char(',') + QString(c.name).replace(QLatin1Char(','), QLatin1Char(';'));
   out += QStringLiteral(",budget_bytes,median_step_ms\n");
   for (const auto& r : rungs_) {
     const auto peak = peak_demand(r.memory);
@@ -234,7 +242,7 @@ QString LadderTab::dataCsv() const {
                .arg(r.look.label, QString::fromStdString(r.info.optim), QString::fromStdString(to_string(verdictOf(r))))
                .arg(peak ? demand_bytes(*peak) : 0);
     for (const auto& c : memoryCategories())
-      if (c.onDevice) out += QStringLiteral(",%1").arg(peak ? c.bytes(*peak) : 0);
+      if (partOfDemand(c)) out += QStringLiteral(",%1").arg(peak ? c.bytes(*peak) : 0);
     out += QStringLiteral(",%1,%2\n").arg(r.budget_bytes).arg(medianStepMs(r), 0, 'f', 3);
   }
   return out;

@@ -67,6 +67,8 @@ void drawStack(QCustomPlot& plot, const RunData& run, bool device) {
   QCPGraph* below = nullptr;
   for (const auto& c : memoryCategories()) {
     if (c.onDevice != device) continue;
+    // The reclaimable driver cache is drawn above the stack, outlined, after every category: the
+    // stack's top stays the run's own use.
     const bool any = std::any_of(run.memory.begin(), run.memory.end(),
                                  [&](const MemorySample& s) { return c.bytes(s) > 0; });
     if (!any) continue;  // a category a run never used would only crowd the legend
@@ -75,7 +77,7 @@ void drawStack(QCustomPlot& plot, const RunData& run, bool device) {
       values[static_cast<qsizetype>(i)] = sum[i] += static_cast<double>(c.bytes(run.memory[picks[i]]));
     QCPGraph* g = plot.addGraph();
     g->setName(c.name);
-    g->setPen(QPen(c.color.darker(120), 1.0));
+    g->setPen(c.reclaimable ? QPen(c.color, 1.0, Qt::DotLine) : QPen(c.color.darker(120), 1.0));
     g->setBrush(categoryBrush(c));
     g->setChannelFillGraph(below);
     g->setData(keys, values, true);
@@ -105,7 +107,7 @@ MemoryTab::MemoryTab(QWidget* parent)
       "Hatched ▨ paged state, resident: paged optimizer state that is on the device now (the driver keeps it "
       "there while memory is free, evicts it when memory runs short). Below the zero line: paged state on "
       "the "
-      "host, which is not device memory."));
+      "host, which is not device memory. Dotted on top: ") + driverCacheExplanation());
 
   auto* bar = new QHBoxLayout;
   bar->setContentsMargins(6, 4, 6, 0);
@@ -344,10 +346,13 @@ void MemoryTab::drawPeaks() {
     }
     top = std::max(top, device);
     bottom = std::min(bottom, -host);
+    // The label sits above the reclaimable driver cache, but names the run's own total.
+    const double cache = r.peak() ? static_cast<double>(r.peak()->driver_cache) : 0.0;
     auto* total =
         annotate(*peaks_, formatBytes(device), colorsFor(palette()).ink, Qt::AlignHCenter | Qt::AlignBottom);
     total->setProperty("inkText", true);
-    total->position->setCoords(i + 1, device);
+    total->position->setCoords(i + 1, device + cache);
+    top = std::max(top, device + cache);
     if (host > 0) {
       auto* h = annotate(*peaks_, tr("%1 on host").arg(formatBytes(host)), colorsFor(palette()).ink,
                          Qt::AlignHCenter | Qt::AlignTop);

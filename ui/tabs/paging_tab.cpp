@@ -42,6 +42,8 @@ PagingTab::PagingTab(QWidget* parent)
       cumulative_(addPlot(QStringLiteral("paging-cumulative"), tr("Bytes moved, cumulative"))),
       faults_(addPlot(QStringLiteral("paging-faults"), tr("Page faults and capture completeness"))),
       causes_(addPlot(QStringLiteral("paging-causes"), tr("Migrations by cause"))),
+      residency_(addPlot(QStringLiteral("paging-residency"),
+                         tr("Paged state on the device: page manager's ledger against the migrations"))),
       run_(new QComboBox(this)),
       notes_(new QLabel(this)) {
   run_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
@@ -63,6 +65,7 @@ PagingTab::PagingTab(QWidget* parent)
   grid->addWidget(cumulative_, 0, 1);
   grid->addWidget(faults_, 1, 0);
   grid->addWidget(causes_, 1, 1);
+  grid->addWidget(residency_, 2, 0, 1, 2);
   stack_ = new QStackedLayout;
   stack_->addWidget(charts);
   stack_->addWidget(notes_);
@@ -79,7 +82,9 @@ PagingTab::PagingTab(QWidget* parent)
   layout->addLayout(bar);
   layout->addLayout(stack_, 1);
 
-  for (QCustomPlot* p : {perStep_, cumulative_, faults_}) p->xAxis->setLabel(tr("step"));
+  for (QCustomPlot* p : {perStep_, cumulative_, faults_, residency_}) p->xAxis->setLabel(tr("step"));
+  residency_->yAxis->setTicker(QSharedPointer<BytesTicker>::create());
+  residency_->yAxis->setLabel(tr("resident"));
   perStep_->yAxis->setTicker(QSharedPointer<BytesTicker>::create());
   perStep_->yAxis->setLabel(tr("▼ to host    to device ▲"));
   cumulative_->yAxis->setTicker(QSharedPointer<BytesTicker>::create());
@@ -94,7 +99,7 @@ PagingTab::PagingTab(QWidget* parent)
   causes_->axisRect()->setRangeDrag(Qt::Vertical);
   causes_->axisRect()->setRangeZoom(Qt::Vertical);
   enableBarTips(*causes_);
-  linkXAxes({perStep_, cumulative_, faults_});
+  linkXAxes({perStep_, cumulative_, faults_, residency_});
 }
 
 bool PagingTab::showsNotes() const {
@@ -141,14 +146,16 @@ void PagingTab::showRuns(const std::vector<RunData>& runs) {
 }
 
 void PagingTab::drawRun() {
-  for (QCustomPlot* p : {perStep_, faults_, causes_}) {
+  for (QCustomPlot* p : {perStep_, faults_, causes_, residency_}) {
     p->clearPlottables();
     p->clearItems();
   }
+  verdict_.clear();
   const RunData* run = nullptr;
   for (const auto& r : runs_)
     if (r.info.id == run_->currentData().toLongLong()) run = &r;
   if (!run) return;
+  drawResidency(*run);
 
   QVector<double> keys;
   QVector<double> recHtoD, recDtoH, manHtoD, manDtoH, gpuF, cpuF, complete;
@@ -226,6 +233,69 @@ void PagingTab::drawRun() {
     n->setText(tr("No migration events were captured"));
     n->setVisible(true);
   }
+}
+
+// Resident paged state at the end of each step: the ledger (what the page manager commanded, dashed)
+// and the migrations' own sum (solid), with the measured peak within the step as dots. Every step
+// whose two figures differ by more than 1 % gets a red mark; the verdict says how close they came.
+void PagingTab::drawResidency(const RunData& run) {
+  QVector<double> keys, ledger, measured, peak;
+  double worst = -1;
+  std::int64_t worstStep = 0;
+  int over = 0;
+  for (const auto& p : run.paging) {
+    keys << static_cast<double>(p.step);
+    ledger << static_cast<double>(p.ledger_resident);
+    measured << (p.measured_resident ? static_cast<double>(*p.measured_resident) : qQNaN());
+    peak << (p.measured_resident_peak ? static_cast<double>(*p.measured_resident_peak) : qQNaN());
+    if (const auto d = p.ledger_disagreement()) {
+      if (*d > worst) {
+        worst = *d;
+        worstStep = p.step;
+      }
+      if (*d > 0.01) {
+        ++over;
+        auto* mark = new QCPItemTracer(residency_);
+        mark->position->setCoords(static_cast<double>(p.step), static_cast<double>(*p.measured_resident));
+        mark->setStyle(QCPItemTracer::tsCircle);
+        mark->setSize(9);
+        mark->setPen(QPen(QColor(0xC0, 0x10, 0x20), 2));
+      }
+    }
+  }
+  const auto graph = [&](const QString& name, const QVector<double>& v, const QPen& pen) {
+    QCPGraph* g = residency_->addGraph();
+    g->setName(name);
+    g->setPen(pen);
+    g->setLineStyle(QCPGraph::lsStepCenter);
+    g->setData(keys, v, true);
+    return g;
+  };
+  graph(tr("measured from migrations (end of step)"), measured, QPen(kToDevice, 2));
+  graph(tr("page manager's ledger (end of step)"), ledger, QPen(QColor(0x33, 0x33, 0x33), 1.3, Qt::DashLine));
+  QCPGraph* pk = graph(tr("measured peak within the step"), peak, QPen(Qt::NoPen));
+  pk->setLineStyle(QCPGraph::lsNone);
+  pk->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, kToDevice.lighter(130), 4));
+  if (worst < 0) {
+    verdict_ = tr("Residency was not measured for this run (no unified-memory counters): the ledger above is "
+                  "the page manager's own estimate.");
+  } else if (over == 0) {
+    verdict_ = tr("Ledger and migrations agree within %1 % at every step (the most at step %2).")
+                   .arg(worst * 100.0, 0, 'f', 2)
+                   .arg(worstStep);
+  } else {
+    verdict_ = tr("Ledger and migrations disagree by more than 1 % at %n step(s), by %1 % at step %2: the page "
+                  "manager's figures are not confirmed there.",
+                  nullptr, over)
+                   .arg(worst * 100.0, 0, 'f', 1)
+                   .arg(worstStep);
+  }
+  QCPItemText* note = addPlotNote(*residency_);
+  note->setText(verdict_);
+  note->setColor(over > 0 ? QColor(0xC0, 0x10, 0x20) : note->color());
+  note->position->setCoords(0.5, 0.98);
+  note->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
+  note->setVisible(true);
 }
 
 void PagingTab::resetView() {
