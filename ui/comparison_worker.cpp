@@ -54,8 +54,9 @@ void ComparisonWorker::start() {
   thread_ = QThread::create([this] {
     Observer observer(*this);
     try {
-      const ComparisonResult result = ladder_ ? run_ladder(*ladder_, storePath_.toStdString(), &observer, &cancel_)
-                                              : run_comparison(spec_, storePath_.toStdString(), &observer, &cancel_);
+      const ComparisonResult result =
+          ladder_ ? run_ladder(*ladder_, storePath_.toStdString(), &observer, &cancel_)
+                  : run_comparison(spec_, storePath_.toStdString(), &observer, &cancel_);
       QMetaObject::invokeMethod(
           this, [this, result] { emit finished(result); }, Qt::QueuedConnection);
     } catch (const std::exception& e) {

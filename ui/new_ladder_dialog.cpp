@@ -32,8 +32,9 @@ NewLadderDialog::NewLadderDialog(const QString& defaultStorePath, QWidget* paren
   budget_->setDecimals(2);
   budget_->setValue(24);
   budget_->setSuffix(tr(" GiB"));
-  budget_->setToolTip(tr("Every rung runs under this device budget; a rung fits only if its measured demand "
-                         "stays within it"));
+  budget_->setToolTip(
+      tr("Every rung runs under this device budget; a rung fits only if its measured demand "
+         "stays within it"));
   steps_->setRange(1, 100000);
   steps_->setValue(20);
   batch_->setRange(1, 4096);
@@ -47,11 +48,12 @@ NewLadderDialog::NewLadderDialog(const QString& defaultStorePath, QWidget* paren
   QString rungs;
   for (const auto& r : standard_fit_ladder(RunSpec{}, 1).rungs)
     rungs += (rungs.isEmpty() ? QString() : QStringLiteral(" → ")) + QString::fromStdString(r.name);
-  auto* about = new QLabel(tr("One run per rung, each adding one trick to the one before:<br><b>%1</b><br>"
-                              "The last rung is torchtune's llama3/8B_full_single_device recipe. No rung clips "
-                              "gradients.")
-                               .arg(rungs.toHtmlEscaped()),
-                           this);
+  auto* about =
+      new QLabel(tr("One run per rung, each adding one trick to the one before:<br><b>%1</b><br>"
+                    "The last rung is torchtune's llama3/8B_full_single_device recipe. No rung clips "
+                    "gradients.")
+                     .arg(rungs.toHtmlEscaped()),
+                 this);
   about->setWordWrap(true);
 
   auto* browse = new QPushButton(tr("Browse…"), this);

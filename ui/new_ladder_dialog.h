@@ -23,8 +23,8 @@ class NewLadderDialog : public QDialog {
   LadderSpec ladder() const;
   QString storePath() const;
   /// Sets the form's fields (tests, scripted use).
-  void setFields(const QString& preset, double budgetGiB, int steps, int batch, int seqLen, const QString& precision,
-                 const QString& device);
+  void setFields(const QString& preset, double budgetGiB, int steps, int batch, int seqLen,
+                 const QString& precision, const QString& device);
 
  private:
   QComboBox* preset_;

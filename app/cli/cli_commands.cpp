@@ -52,7 +52,8 @@ Runs the built-in default comparison (tiny Llama-style model, synthetic instruct
 adamw_torch vs adamw_8bit, on the CPU) into the store FILE.
 )";
 
-const char* const kExportHelp = R"(usage: optiscope-cli export --db FILE --format FORMAT --out FILE [--run ID] [--comparison ID]
+const char* const kExportHelp =
+    R"(usage: optiscope-cli export --db FILE --format FORMAT --out FILE [--run ID] [--comparison ID]
                             [--loss-step N]
 
 --format csv writes one row per run and step, with the header
@@ -124,9 +125,10 @@ ComparisonResult run_with_progress(
 namespace {
 
 int run_and_report(const ComparisonSpec& spec, const std::string& db, bool quiet) {
-  const ComparisonResult result = run_with_progress(
-      [&](ComparisonObserver* o, const std::atomic<bool>* cancel) { return run_comparison(spec, db, o, cancel); },
-      quiet);
+  const ComparisonResult result =
+      run_with_progress([&](ComparisonObserver* o,
+                            const std::atomic<bool>* cancel) { return run_comparison(spec, db, o, cancel); },
+                        quiet);
 
   const Store store = Store::open(db, Store::Mode::read_only);
   bool all_completed = true;
@@ -151,9 +153,9 @@ int run_and_report(const ComparisonSpec& spec, const std::string& db, bool quiet
 
 int cmd_run(const std::vector<std::string>& argv) {
   const Args a(argv,
-               {"--db", "--spec", "--preset", "--optim", "--steps", "--batch", "--seq-len", "--grad-accum", "--lr",
-                "--warmup-ratio", "--precision", "--device", "--budget-gb", "--seed", "--name", "--max-grad-norm",
-                "--loss-chunks"},
+               {"--db", "--spec", "--preset", "--optim", "--steps", "--batch", "--seq-len", "--grad-accum",
+                "--lr", "--warmup-ratio", "--precision", "--device", "--budget-gb", "--seed", "--name",
+                "--max-grad-norm", "--loss-chunks"},
                {"--quiet", "--gradient-checkpointing", "--optimizer-in-bwd"});
   ComparisonSpec spec = default_comparison();
   if (auto f = a.get("--spec")) spec = comparison_spec_from_json(read_file(*f));
@@ -219,7 +221,8 @@ int cmd_export(const std::vector<std::string>& argv) {
     if (format == "csv") {
       write_steps_csv(store, runs, o);
     } else if (format == "ladder-json") {
-      auto ladders = summarize_ladders(store, a.get("--loss-step") ? to_int("--loss-step", *a.get("--loss-step")) : 0);
+      auto ladders =
+          summarize_ladders(store, a.get("--loss-step") ? to_int("--loss-step", *a.get("--loss-step")) : 0);
       if (auto v = a.get("--comparison")) {
         const auto id = to_int("--comparison", *v);
         std::erase_if(ladders, [&](const LadderSummary& l) { return l.comparison.id != id; });

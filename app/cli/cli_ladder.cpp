@@ -37,8 +37,8 @@ exit code 0 when the last rung fits, 3 when it does not (over budget, oom or fai
 
 int cmd_ladder(const std::vector<std::string>& argv) {
   const Args a(argv,
-               {"--db", "--preset", "--budget-gb", "--steps", "--batch", "--seq-len", "--precision", "--device",
-                "--lr", "--seed", "--name"},
+               {"--db", "--preset", "--budget-gb", "--steps", "--batch", "--seq-len", "--precision",
+                "--device", "--lr", "--seed", "--name"},
                {"--quiet"});
   RunSpec base;
   base.model = a.require("--preset");
@@ -62,9 +62,10 @@ int cmd_ladder(const std::vector<std::string>& argv) {
     if (auto problems = validate(r.spec); !problems.empty()) throw SpecError(problems.front());
 
   const std::string db = a.require("--db");
-  const ComparisonResult result = run_with_progress(
-      [&](ComparisonObserver* o, const std::atomic<bool>* cancel) { return run_ladder(ladder, db, o, cancel); },
-      a.has("--quiet"));
+  const ComparisonResult result =
+      run_with_progress([&](ComparisonObserver* o,
+                            const std::atomic<bool>* cancel) { return run_ladder(ladder, db, o, cancel); },
+                        a.has("--quiet"));
 
   const Store store = Store::open(db, Store::Mode::read_only);
   const LadderSummary* mine = nullptr;
@@ -73,17 +74,20 @@ int cmd_ladder(const std::vector<std::string>& argv) {
     if (l.comparison.id == result.comparison_id) mine = &l;
   if (mine == nullptr) throw std::runtime_error("the ladder is missing from " + db);
   std::printf("fit ladder %lld \"%s\" in %s, budget %s\n", static_cast<long long>(result.comparison_id),
-              ladder.name.c_str(), db.c_str(), estimate::format_bytes(static_cast<double>(ladder.budget_bytes)).c_str());
+              ladder.name.c_str(), db.c_str(),
+              estimate::format_bytes(static_cast<double>(ladder.budget_bytes)).c_str());
   std::printf("%-28s %-12s %14s %12s %10s\n", "rung", "outcome", "peak demand", "ms/step", "loss");
   for (const auto& r : mine->rungs) {
     // An OOM before the first step has no samples: what the allocator held when it gave up.
     std::string peak = r.peak ? estimate::format_bytes(static_cast<double>(r.peak_demand)) : "-";
-    if (!r.peak && r.run.run.oom_bytes) peak = ">" + estimate::format_bytes(static_cast<double>(*r.run.run.oom_bytes));
+    if (!r.peak && r.run.run.oom_bytes)
+      peak = ">" + estimate::format_bytes(static_cast<double>(*r.run.run.oom_bytes));
     std::printf("%-28s %-12s %14s %12.1f %10s\n", r.rung.c_str(), to_string(r.verdict).c_str(), peak.c_str(),
                 r.run.median_step_ms, r.loss_after ? std::to_string(*r.loss_after).c_str() : "-");
   }
   if (result.cancelled) return kExitCancelled;
-  return !mine->rungs.empty() && mine->rungs.back().verdict == RungVerdict::fits ? kExitOk : kExitVariantFailed;
+  return !mine->rungs.empty() && mine->rungs.back().verdict == RungVerdict::fits ? kExitOk
+                                                                                 : kExitVariantFailed;
 }
 
 }  // namespace optiscope::cli

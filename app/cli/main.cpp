@@ -98,12 +98,9 @@ int main(int argc, char** argv) {
     int (*fn)(const std::vector<std::string>&);
     const char* help;
   };
-  const Entry entries[] = {{"run", cmd_run, kRunHelp},
-                           {"demo", cmd_demo, kDemoHelp},
-                           {"ladder", cmd_ladder, kLadderHelp},
-                           {"export", cmd_export, kExportHelp},
-                           {"list", cmd_list, kListHelp},
-                           {"import", cmd_import, kImportHelp}};
+  const Entry entries[] = {{"run", cmd_run, kRunHelp},          {"demo", cmd_demo, kDemoHelp},
+                           {"ladder", cmd_ladder, kLadderHelp}, {"export", cmd_export, kExportHelp},
+                           {"list", cmd_list, kListHelp},       {"import", cmd_import, kImportHelp}};
   for (const auto& e : entries) {
     if (command != e.name) continue;
     if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {

@@ -40,7 +40,8 @@ std::string spec_json(const Spec& spec) {
 // Records the runs, one after the other, as one comparison whose spec is `comparison_json`.
 ComparisonResult run_all(const std::string& name, const std::string& comparison_json,
                          const std::vector<LabelledRun>& runs, const std::string& store_path,
-                         ComparisonObserver* observer, const std::atomic<bool>* cancel) {  // Everything the store will hold as JSON is rendered before the store is opened: text that is
+                         ComparisonObserver* observer, const std::atomic<bool>* cancel) {
+  // Everything the store will hold as JSON is rendered before the store is opened: text that is
   // not UTF-8 (a name, a path) is a bad spec, not a half-written store.
   std::vector<std::string> run_json;
   try {
@@ -60,8 +61,8 @@ ComparisonResult run_all(const std::string& name, const std::string& comparison_
     progress.optim = runs[static_cast<std::size_t>(i)].label;
     progress.comparison_id = result.comparison_id;
     progress.total_steps = run.max_steps;
-    progress.run_id = store.begin_run(result.comparison_id, i, run.optim, run_json[static_cast<std::size_t>(i)],
-                                      describe_device(run.device));
+    progress.run_id = store.begin_run(result.comparison_id, i, run.optim,
+                                      run_json[static_cast<std::size_t>(i)], describe_device(run.device));
     result.run_ids.push_back(progress.run_id);
     if (observer != nullptr) observer->on_run_started(progress);
 
@@ -113,8 +114,8 @@ ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& s
   return run_all(spec.name, spec_json(spec), runs, store_path, observer, cancel);
 }
 
-ComparisonResult run_ladder(const LadderSpec& ladder, const std::string& store_path, ComparisonObserver* observer,
-                            const std::atomic<bool>* cancel) {
+ComparisonResult run_ladder(const LadderSpec& ladder, const std::string& store_path,
+                            ComparisonObserver* observer, const std::atomic<bool>* cancel) {
   std::vector<LabelledRun> runs;
   for (const auto& r : ladder.rungs) runs.push_back({r.name, r.spec});
   refuse_invalid(runs);

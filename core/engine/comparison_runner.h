@@ -49,7 +49,8 @@ ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& s
 /// Runs every rung of a fit ladder, in order, into one comparison of the store (its spec JSON is
 /// the ladder's, so views know the rungs). An OOM ends that rung only: it is a result.
 ComparisonResult run_ladder(const LadderSpec& ladder, const std::string& store_path,
-                            ComparisonObserver* observer = nullptr, const std::atomic<bool>* cancel = nullptr);
+                            ComparisonObserver* observer = nullptr,
+                            const std::atomic<bool>* cancel = nullptr);
 
 /// Text describing where runs execute, e.g. "cpu (2 threads)" or "NVIDIA H100 80GB HBM3".
 std::string describe_device(const std::string& device);

@@ -28,7 +28,8 @@ class StepThisParameter final : public torch::autograd::PostAccumulateGradHook {
 
 OptimizerInBackward::OptimizerInBackward(optim::Optimizer& optimizer) : params_(optimizer.params()) {
   for (std::size_t i = 0; i < params_.size(); ++i)
-    torch::autograd::impl::set_post_acc_grad_hooks(params_[i], std::make_unique<StepThisParameter>(optimizer, i));
+    torch::autograd::impl::set_post_acc_grad_hooks(params_[i],
+                                                   std::make_unique<StepThisParameter>(optimizer, i));
 }
 
 OptimizerInBackward::~OptimizerInBackward() {

@@ -266,9 +266,10 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
         torch::Tensor loss;
         {
           AutocastScope scope(autocast, device);
-          loss = (spec.loss_chunks > 0 ? model->chunked_loss(model->hidden_states(ids), labels, spec.loss_chunks)
-                                       : model->loss(model->forward(ids), labels)) /
-                 static_cast<double>(accum);
+          loss =
+              (spec.loss_chunks > 0 ? model->chunked_loss(model->hidden_states(ids), labels, spec.loss_chunks)
+                                    : model->loss(model->forward(ids), labels)) /
+              static_cast<double>(accum);
         }
         m[1] = timer->mark();
         if (micro == 0) {

@@ -75,18 +75,20 @@ Estimate estimate(const Workload& w) {
   std::snprintf(formula, sizeof formula, "s*b*h*L*(%.0f + %.0f*a*s/h), s=%.0f b=%.0f h=%.0f L=%.0f a=%.0f",
                 16 * ab + 2, 2 * ab + 1, s, b, h, l, a);
   if (w.gradient_checkpointing) {
-    std::snprintf(formula, sizeof formula,
-                  "checkpointed: s*b*h*%.0f B per layer input x L + one layer recomputed, s=%.0f b=%.0f h=%.0f L=%.0f",
-                  ab, s, b, h, l);
-    e.components.push_back({"activations", formula, std::llround(s * b * h * ab * l + perLayer), Placement::device});
+    std::snprintf(
+        formula, sizeof formula,
+        "checkpointed: s*b*h*%.0f B per layer input x L + one layer recomputed, s=%.0f b=%.0f h=%.0f L=%.0f",
+        ab, s, b, h, l);
+    e.components.push_back(
+        {"activations", formula, std::llround(s * b * h * ab * l + perLayer), Placement::device});
   } else {
     e.components.push_back({"activations", formula, std::llround(perLayer * l), Placement::device});
   }
   const double v = static_cast<double>(w.model.vocab_size);
   if (w.loss_chunks > 0)
-    e.components.push_back({"logits", fmt("b*s*V*4 B / %.0f chunks, V=", static_cast<double>(w.loss_chunks)) +
-                                          format_count(v),
-                            std::llround(b * s * v * 4.0 / static_cast<double>(w.loss_chunks)), Placement::device});
+    e.components.push_back(
+        {"logits", fmt("b*s*V*4 B / %.0f chunks, V=", static_cast<double>(w.loss_chunks)) + format_count(v),
+         std::llround(b * s * v * 4.0 / static_cast<double>(w.loss_chunks)), Placement::device});
   else
     e.components.push_back(
         {"logits", fmt("b*s*V*4 B, V=%.0f", v), std::llround(b * s * v * 4.0), Placement::device});

@@ -28,18 +28,20 @@ class NoAutocast {
 
 // Float32 logits of one slice of tokens, projected in the compute dtype as the plain path's
 // lm_head does (bf16 weights, or bf16 under autocast), then widened as its loss widens them.
-torch::Tensor slice_logits(const torch::Tensor& hidden_slice, const torch::Tensor& weight, at::ScalarType dtype) {
+torch::Tensor slice_logits(const torch::Tensor& hidden_slice, const torch::Tensor& weight,
+                           at::ScalarType dtype) {
   return torch::nn::functional::linear(hidden_slice.to(dtype), weight).to(torch::kFloat32);
 }
 
 class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy> {
  public:
   // hidden [N, H], weight [V, H], labels [N].
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor hidden, torch::Tensor weight,
-                               torch::Tensor labels, std::int64_t chunks) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor hidden,
+                               torch::Tensor weight, torch::Tensor labels, std::int64_t chunks) {
     const auto device_type = hidden.device().type();
     const bool autocast = at::autocast::is_autocast_enabled(device_type);
-    const at::ScalarType dtype = autocast ? at::autocast::get_autocast_dtype(device_type) : hidden.scalar_type();
+    const at::ScalarType dtype =
+        autocast ? at::autocast::get_autocast_dtype(device_type) : hidden.scalar_type();
     NoAutocast off(device_type);
     const auto w = weight.to(dtype);
     const auto valid = labels.ne(kIgnoreIndex);
@@ -100,7 +102,8 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
 torch::Tensor chunked_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight,
                                     const torch::Tensor& labels, std::int64_t chunks) {
   TORCH_CHECK(chunks >= 1, "chunked_cross_entropy needs at least one chunk");
-  return ChunkedCrossEntropy::apply(hidden.reshape({-1, hidden.size(-1)}), weight, labels.reshape({-1}), chunks);
+  return ChunkedCrossEntropy::apply(hidden.reshape({-1, hidden.size(-1)}), weight, labels.reshape({-1}),
+                                    chunks);
 }
 
 }  // namespace optiscope

@@ -90,7 +90,8 @@ void TorchAdamW::save_state(StateFileWriter& out) const {
   record_options(out, options_);
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const std::string prefix = "state." + std::to_string(i) + ".";
-    out.add(prefix + "step", fused_ ? steps_[i] : torch::scalar_tensor(static_cast<double>(counts_[i]), torch::kFloat32));
+    out.add(prefix + "step",
+            fused_ ? steps_[i] : torch::scalar_tensor(static_cast<double>(counts_[i]), torch::kFloat32));
     out.add(prefix + "exp_avg", exp_avg_[i]);
     out.add(prefix + "exp_avg_sq", exp_avg_sq_[i]);
   }

@@ -5,25 +5,34 @@
 
 namespace optiscope {
 
-std::int64_t demand_bytes(const MemorySample& sample) { return sample.demand(); }
+std::int64_t demand_bytes(const MemorySample& sample) {
+  return sample.demand();
+}
 
 std::optional<MemorySample> peak_demand(const std::vector<MemorySample>& samples) {
-  const auto it = std::max_element(samples.begin(), samples.end(), [](const MemorySample& a, const MemorySample& b) {
-    return demand_bytes(a) < demand_bytes(b);
-  });
+  const auto it = std::max_element(
+      samples.begin(), samples.end(),
+      [](const MemorySample& a, const MemorySample& b) { return demand_bytes(a) < demand_bytes(b); });
   if (it == samples.end()) return std::nullopt;
   return *it;
 }
 
 std::string to_string(RungVerdict v) {
   switch (v) {
-    case RungVerdict::fits: return "fits";
-    case RungVerdict::over_budget: return "over_budget";
-    case RungVerdict::oom: return "oom";
-    case RungVerdict::failed: return "failed";
-    case RungVerdict::cancelled: return "cancelled";
-    case RungVerdict::interrupted: return "interrupted";
-    case RungVerdict::running: return "running";
+    case RungVerdict::fits:
+      return "fits";
+    case RungVerdict::over_budget:
+      return "over_budget";
+    case RungVerdict::oom:
+      return "oom";
+    case RungVerdict::failed:
+      return "failed";
+    case RungVerdict::cancelled:
+      return "cancelled";
+    case RungVerdict::interrupted:
+      return "interrupted";
+    case RungVerdict::running:
+      return "running";
   }
   return "failed";
 }
@@ -31,14 +40,21 @@ std::string to_string(RungVerdict v) {
 RungVerdict rung_verdict(Outcome outcome, std::int64_t peak_demand_bytes, std::uint64_t budget_bytes) {
   switch (outcome) {
     case Outcome::completed:
-      return budget_bytes > 0 && peak_demand_bytes > static_cast<std::int64_t>(budget_bytes) ? RungVerdict::over_budget
-                                                                                              : RungVerdict::fits;
-    case Outcome::over_budget: return RungVerdict::over_budget;
-    case Outcome::oom: return RungVerdict::oom;
-    case Outcome::failed: return RungVerdict::failed;
-    case Outcome::cancelled: return RungVerdict::cancelled;
-    case Outcome::interrupted: return RungVerdict::interrupted;
-    case Outcome::running: return RungVerdict::running;
+      return budget_bytes > 0 && peak_demand_bytes > static_cast<std::int64_t>(budget_bytes)
+                 ? RungVerdict::over_budget
+                 : RungVerdict::fits;
+    case Outcome::over_budget:
+      return RungVerdict::over_budget;
+    case Outcome::oom:
+      return RungVerdict::oom;
+    case Outcome::failed:
+      return RungVerdict::failed;
+    case Outcome::cancelled:
+      return RungVerdict::cancelled;
+    case Outcome::interrupted:
+      return RungVerdict::interrupted;
+    case Outcome::running:
+      return RungVerdict::running;
   }
   return RungVerdict::failed;
 }
@@ -60,7 +76,8 @@ std::vector<LadderSummary> summarize_ladders(const Store& store, std::int64_t lo
       r.verdict = rung_verdict(run.outcome, r.peak_demand, spec->budget_bytes);
       const auto steps = store.steps(run.id);
       if (!steps.empty()) {
-        const auto at = std::find_if(steps.begin(), steps.end(), [&](const StepRecord& s) { return s.step == loss_step; });
+        const auto at = std::find_if(steps.begin(), steps.end(),
+                                     [&](const StepRecord& s) { return s.step == loss_step; });
         const StepRecord& s = loss_step > 0 && at != steps.end() ? *at : steps.back();
         if (loss_step <= 0 || at != steps.end()) {
           r.loss_after = s.loss;
@@ -89,7 +106,9 @@ nlohmann::json sample_json(const MemorySample& s) {
           {"optimizer_paged_host", s.optimizer_paged_host},
           {"optimizer_pinned_host", s.optimizer_pinned_host},
           {"step", s.step},
-          {"phase", static_cast<int>(s.phase) == 0 ? "forward" : static_cast<int>(s.phase) == 1 ? "backward" : "optimizer"}};
+          {"phase", static_cast<int>(s.phase) == 0   ? "forward"
+                    : static_cast<int>(s.phase) == 1 ? "backward"
+                                                     : "optimizer"}};
 }
 
 }  // namespace

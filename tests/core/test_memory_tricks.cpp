@@ -45,8 +45,8 @@ Batch batch_for(const LlamaConfig& c, int seed) {
 
 // Trains `steps` steps and returns the parameters: the optimizer either steps after backward or
 // inside it.
-std::vector<torch::Tensor> train_params(const std::string& optim, bool in_backward, bool checkpointing, bool tied,
-                                        int steps) {
+std::vector<torch::Tensor> train_params(const std::string& optim, bool in_backward, bool checkpointing,
+                                        bool tied, int steps) {
   const auto c = test_config(tied);
   LlamaForCausalLM model(c);
   model->reset_parameters(7);
@@ -85,7 +85,8 @@ TEST(OptimizerInBackward, SameParametersAsStepAfterBackwardBitForBit) {
       const auto inside = train_params(optim, true, false, tied, 3);
       ASSERT_EQ(after.size(), inside.size());
       for (std::size_t i = 0; i < after.size(); ++i)
-        EXPECT_TRUE(torch::equal(after[i], inside[i])) << optim << (tied ? " tied" : "") << ": parameter " << i;
+        EXPECT_TRUE(torch::equal(after[i], inside[i]))
+            << optim << (tied ? " tied" : "") << ": parameter " << i;
     }
   }
 }
@@ -184,8 +185,8 @@ TEST(ChunkedCrossEntropy, SpecKeyRoundTripsAndRefusesNegatives) {
 namespace {
 
 struct MemoryOfRun {
-  std::int64_t peak = 0;            // largest device total over every sample
-  std::int64_t gradients = 0;       // most gradient bytes seen at a sample
+  std::int64_t peak = 0;                 // largest device total over every sample
+  std::int64_t gradients = 0;            // most gradient bytes seen at a sample
   std::int64_t forward_activations = 0;  // activations at the end of the first forward
   std::int64_t forward_peak = 0;         // the first forward's peak, loss included
 };
@@ -197,8 +198,10 @@ MemoryOfRun memory_of(const RunSpec& spec) {
       for (const auto& s : b.memory) {
         m.peak = std::max(m.peak, s.device_total());
         m.gradients = std::max(m.gradients, s.gradients);
-        if (s.step == 1 && s.phase == Phase::forward && s.point == SamplePoint::end) m.forward_activations = s.activations;
-        if (s.step == 1 && s.phase == Phase::forward && s.point == SamplePoint::peak) m.forward_peak = s.device_total();
+        if (s.step == 1 && s.phase == Phase::forward && s.point == SamplePoint::end)
+          m.forward_activations = s.activations;
+        if (s.step == 1 && s.phase == Phase::forward && s.point == SamplePoint::peak)
+          m.forward_peak = s.device_total();
       }
     }
   } recorder;
@@ -228,8 +231,9 @@ TEST(MemoryTricks, OptimizerInBackwardLowersThePeakByAboutTheGradients) {
   ASSERT_GT(plain.gradients, 0);
   EXPECT_EQ(in_bwd.gradients, 0) << "no gradient may outlive its parameter's update";
   const double saved = static_cast<double>(plain.peak - in_bwd.peak);
-  std::printf("[ info ] peak %lld -> %lld bytes: %.0f saved, gradients %lld\n", static_cast<long long>(plain.peak),
-              static_cast<long long>(in_bwd.peak), saved, static_cast<long long>(plain.gradients));
+  std::printf("[ info ] peak %lld -> %lld bytes: %.0f saved, gradients %lld\n",
+              static_cast<long long>(plain.peak), static_cast<long long>(in_bwd.peak), saved,
+              static_cast<long long>(plain.gradients));
   // Not all of them: the tied embedding's gradient lives until the end of backward either way.
   EXPECT_GT(saved, 0.5 * static_cast<double>(plain.gradients));
   EXPECT_LT(saved, 1.1 * static_cast<double>(plain.gradients));
@@ -241,7 +245,8 @@ TEST(MemoryTricks, GradientCheckpointingFreesTheLayersActivations) {
   s.gradient_checkpointing = true;
   const auto recomputed = memory_of(s);
   std::printf("[ info ] activations after forward %lld -> %lld bytes\n",
-              static_cast<long long>(plain.forward_activations), static_cast<long long>(recomputed.forward_activations));
+              static_cast<long long>(plain.forward_activations),
+              static_cast<long long>(recomputed.forward_activations));
   // Only each layer's input (and the loss's logits) stays: far less than every layer's internals.
   EXPECT_LT(recomputed.forward_activations, plain.forward_activations / 2);
 }
@@ -250,17 +255,21 @@ TEST(MemoryTricks, ChunkedLossHoldsLessAtItsPeakAndTrainsTheSame) {
   RunSpec s = cpu_spec();
   s.max_steps = 3;
   std::vector<StepRecord> plain_steps, chunked_steps;
-  engine::train(s, [&](const StepRecord& r) { plain_steps.push_back(r); }, nullptr);
+  engine::train(
+      s, [&](const StepRecord& r) { plain_steps.push_back(r); }, nullptr);
   const auto plain = memory_of(s);
   s.loss_chunks = 8;
-  engine::train(s, [&](const StepRecord& r) { chunked_steps.push_back(r); }, nullptr);
+  engine::train(
+      s, [&](const StepRecord& r) { chunked_steps.push_back(r); }, nullptr);
   const auto chunked = memory_of(s);
   ASSERT_EQ(plain_steps.size(), chunked_steps.size());
-  for (std::size_t i = 0; i < plain_steps.size(); ++i) EXPECT_NEAR(plain_steps[i].loss, chunked_steps[i].loss, 1e-4) << i;
+  for (std::size_t i = 0; i < plain_steps.size(); ++i)
+    EXPECT_NEAR(plain_steps[i].loss, chunked_steps[i].loss, 1e-4) << i;
   std::printf("[ info ] forward peak %lld -> %lld bytes\n", static_cast<long long>(plain.forward_peak),
               static_cast<long long>(chunked.forward_peak));
   // The whole batch's logits, [tokens, vocab] in float32, and the loss's copy of them are gone.
-  const auto logits_bytes = static_cast<std::int64_t>(s.per_device_train_batch_size) * s.max_seq_length * 272 * 4;
+  const auto logits_bytes =
+      static_cast<std::int64_t>(s.per_device_train_batch_size) * s.max_seq_length * 272 * 4;
   EXPECT_LT(chunked.forward_peak, plain.forward_peak - logits_bytes);
 }
 
@@ -344,7 +353,8 @@ TEST(FitLadder, EachTrickLowersThePeakAndABudgetBetweenFirstAndLastSeparatesThem
     for (const auto& r : ladders[0].rungs) {
       EXPECT_EQ(r.verdict, RungVerdict::fits) << r.rung;
       peaks.push_back(r.peak_demand);
-      std::printf("[ info ] %-28s peak demand %lld bytes\n", r.rung.c_str(), static_cast<long long>(r.peak_demand));
+      std::printf("[ info ] %-28s peak demand %lld bytes\n", r.rung.c_str(),
+                  static_cast<long long>(r.peak_demand));
     }
     EXPECT_EQ(ladders[0].rungs[4].run.peak.gradients, 0) << "optimizer in backward keeps no gradients";
   }

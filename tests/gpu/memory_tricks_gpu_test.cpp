@@ -55,9 +55,10 @@ TEST(OptimizerInBackwardGpu, LowersThePeakByAboutTheGradients) {
     const Peak in_bwd = peak_of(s);
     const double saved = static_cast<double>(plain.device - in_bwd.device);
     const double grads = static_cast<double>(plain.gradients);
-    std::printf("[ info ] %s: peak %.3f -> %.3f GiB, saved %.3f GiB = %.2f x the gradients (%.3f GiB)\n", optim,
-                static_cast<double>(plain.device) / (1 << 30), static_cast<double>(in_bwd.device) / (1 << 30),
-                saved / (1 << 30), saved / grads, grads / (1 << 30));
+    std::printf("[ info ] %s: peak %.3f -> %.3f GiB, saved %.3f GiB = %.2f x the gradients (%.3f GiB)\n",
+                optim, static_cast<double>(plain.device) / (1 << 30),
+                static_cast<double>(in_bwd.device) / (1 << 30), saved / (1 << 30), saved / grads,
+                grads / (1 << 30));
     EXPECT_EQ(in_bwd.gradients, 0) << optim;
     // The tied embedding's gradient (0.49 GiB) lives to the end of backward either way, and the
     // layer being differentiated holds its own for a moment: most of the gradients, not all.

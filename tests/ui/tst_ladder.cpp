@@ -107,13 +107,14 @@ class LadderTest : public QObject {
 
     const QString charts = dir_.filePath(QStringLiteral("charts"));
     QCOMPARE(window.exportAllCharts(charts), QStringList());
-    for (const char* f : {"ladder-memory.png", "ladder-memory.svg", "ladder-memory.pdf", "ladder-step-time.png",
-                          "report.png", "report.pdf"})
+    for (const char* f : {"ladder-memory.png", "ladder-memory.svg", "ladder-memory.pdf",
+                          "ladder-step-time.png", "report.png", "report.pdf"})
       QVERIFY2(QFileInfo(QDir(charts).filePath(QLatin1String(f))).size() > 5000, f);
     QImage png;
     QVERIFY(png.load(QDir(charts).filePath(QStringLiteral("ladder-memory.png"))));
     QCOMPARE(png.width(), 2 * 960);
-    if (!qEnvironmentVariableIsEmpty("OPTISCOPE_LADDER_STORE")) QFile::copy(path, qEnvironmentVariable("OPTISCOPE_LADDER_STORE"));
+    if (!qEnvironmentVariableIsEmpty("OPTISCOPE_LADDER_STORE"))
+      QFile::copy(path, qEnvironmentVariable("OPTISCOPE_LADDER_STORE"));
   }
 
   void ordinaryComparisonsShowNoLadder() {

@@ -74,7 +74,8 @@ void RunDataCache::setRuns(const std::vector<RunInfo>& runs) {
   for (std::size_t i = 0; i < runs.size(); ++i) {
     if (rungs[i].isEmpty()) continue;
     const auto same = std::count(rungs.begin(), rungs.end(), rungs[i]);
-    looks[i].label = same > 1 ? QStringLiteral("%1 (ladder %2)").arg(rungs[i]).arg(runs[i].comparison_id) : rungs[i];
+    looks[i].label =
+        same > 1 ? QStringLiteral("%1 (ladder %2)").arg(rungs[i]).arg(runs[i].comparison_id) : rungs[i];
   }
   std::vector<RunData> next;
   next.reserve(runs.size());

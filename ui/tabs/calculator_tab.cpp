@@ -121,7 +121,8 @@ CalculatorTab::CalculatorTab(QWidget* parent)
          "per "
          "256 values in 8-bit. Paged variants keep the same bytes in managed memory: on the device while it "
          "has room, "
-         "moved to the host when it does not. Activations follow Korthikanti et al. without recomputation; with activation checkpointing each layer "
+         "moved to the host when it does not. Activations follow Korthikanti et al. without recomputation; "
+         "with activation checkpointing each layer "
          "keeps only its input. Optimizer in backward frees each gradient once its parameter is updated, so "
          "about the largest one remains."),
       this);
@@ -138,7 +139,8 @@ CalculatorTab::CalculatorTab(QWidget* parent)
   connect(billions_, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &CalculatorTab::recompute);
   for (QSpinBox* s : {batch_, seq_, lossChunks_})
     connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &CalculatorTab::recompute);
-  for (QCheckBox* c : {checkpointing_, inBackward_}) connect(c, &QCheckBox::toggled, this, &CalculatorTab::recompute);
+  for (QCheckBox* c : {checkpointing_, inBackward_})
+    connect(c, &QCheckBox::toggled, this, &CalculatorTab::recompute);
   connect(fromRun_, qOverload<int>(&QComboBox::activated), this, &CalculatorTab::useRun);
   recompute();
 }

@@ -35,7 +35,8 @@ QCustomPlot* ChartTab::addPlot(const QString& name, const QString& title) {
       menu.addAction(tr("Export as %1…").arg(s.toUpper()), this,
                      [this, plot, name, s] { exportPlot(plot, name, s); });
     }
-    if (!dataCsv().isEmpty()) menu.addAction(tr("Export data as CSV…"), this, [this, name] { exportCsv(name); });
+    if (!dataCsv().isEmpty())
+      menu.addAction(tr("Export data as CSV…"), this, [this, name] { exportCsv(name); });
     menu.exec(plot->mapToGlobal(at));
   });
   connect(plot, &QCustomPlot::mouseDoubleClick, this, &ChartTab::resetView);
@@ -52,8 +53,8 @@ void ChartTab::exportPlot(QCustomPlot* plot, const QString& name, const QString&
 }
 
 void ChartTab::exportCsv(const QString& name) {
-  const QString path =
-      QFileDialog::getSaveFileName(this, tr("Export data"), name + QStringLiteral(".csv"), tr("CSV table (*.csv)"));
+  const QString path = QFileDialog::getSaveFileName(this, tr("Export data"), name + QStringLiteral(".csv"),
+                                                    tr("CSV table (*.csv)"));
   if (path.isEmpty()) return;
   QFile file(path);
   if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) || file.write(dataCsv().toUtf8()) < 0)

@@ -30,14 +30,18 @@ double medianStepMs(const RunData& r) {
 
 RungVerdict verdictOf(const RunData& r) {
   const auto peak = peak_demand(r.memory);
-  return rung_verdict(r.info.outcome, peak ? demand_bytes(*peak) : 0, static_cast<std::uint64_t>(r.budget_bytes));
+  return rung_verdict(r.info.outcome, peak ? demand_bytes(*peak) : 0,
+                      static_cast<std::uint64_t>(r.budget_bytes));
 }
 
 QString verdictText(const RunData& r) {
   switch (verdictOf(r)) {
-    case RungVerdict::fits: return QObject::tr("fits");
-    case RungVerdict::over_budget: return QObject::tr("over budget");
-    default: return outcomeText(r.info);
+    case RungVerdict::fits:
+      return QObject::tr("fits");
+    case RungVerdict::over_budget:
+      return QObject::tr("over budget");
+    default:
+      return outcomeText(r.info);
   }
 }
 
@@ -65,8 +69,8 @@ bool partOfDemand(const MemoryCategory& c) {
 QSharedPointer<QCPAxisTickerText> rungTicker(const std::vector<RunData>& rungs) {
   auto ticker = QSharedPointer<QCPAxisTickerText>::create();
   for (std::size_t i = 0; i < rungs.size(); ++i)
-    ticker->addTick(static_cast<double>(i + 1), QString(rungs[i].look.label).replace(QStringLiteral("+ "),
-                                                                                     QStringLiteral("+\u00a0")));
+    ticker->addTick(static_cast<double>(i + 1),
+                    QString(rungs[i].look.label).replace(QStringLiteral("+ "), QStringLiteral("+\u00a0")));
   return ticker;
 }
 
@@ -86,9 +90,10 @@ LadderTab::LadderTab(QWidget* parent)
       note_(new QLabel(this)) {
   note_->setWordWrap(true);
   note_->setForegroundRole(QPalette::PlaceholderText);
-  note_->setText(tr("Each rung adds one memory trick to the one before. A rung fits only if its measured "
-                    "peak demand (allocator reserved + paged state resident on the device + context) stays "
-                    "within the budget, not because it completed."));
+  note_->setText(
+      tr("Each rung adds one memory trick to the one before. A rung fits only if its measured "
+         "peak demand (allocator reserved + paged state resident on the device + context) stays "
+         "within the budget, not because it completed."));
   auto* split = new QSplitter(Qt::Horizontal, this);
   split->addWidget(memory_);
   split->addWidget(time_);
@@ -146,7 +151,9 @@ void LadderTab::drawMemory() {
     QVector<double> keys, values;
     for (int i = 0; i < n; ++i) {
       keys.push_back(i + 1);
-      values.push_back(peaks[static_cast<std::size_t>(i)] ? static_cast<double>(c.bytes(*peaks[static_cast<std::size_t>(i)])) : 0.0);
+      values.push_back(peaks[static_cast<std::size_t>(i)]
+                           ? static_cast<double>(c.bytes(*peaks[static_cast<std::size_t>(i)]))
+                           : 0.0);
     }
     if (std::all_of(values.begin(), values.end(), [](double v) { return v == 0.0; })) continue;
     auto* bars = new QCPBars(plot.xAxis, plot.yAxis);
@@ -189,8 +196,13 @@ void LadderTab::drawMemory() {
       height = std::max(height, at);
     }
     const RungVerdict v = verdictOf(r);
-    const QColor color = v == RungVerdict::fits ? kFits : v == RungVerdict::running ? colorsFor(palette()).ink : kAlarm;
-    label(plot, QStringLiteral("%1\n%2").arg(verdictText(r), peak ? formatBytes(static_cast<double>(demand_bytes(*peak))) : QStringLiteral("—")),
+    const QColor color = v == RungVerdict::fits      ? kFits
+                         : v == RungVerdict::running ? colorsFor(palette()).ink
+                                                     : kAlarm;
+    label(plot,
+          QStringLiteral("%1\n%2").arg(
+              verdictText(r),
+              peak ? formatBytes(static_cast<double>(demand_bytes(*peak))) : QStringLiteral("—")),
           color, i + 1, height);
     top = std::max(top, height);
   }
@@ -234,12 +246,14 @@ QString LadderTab::dataCsv() const {
   if (rungs_.empty()) return {};
   QString out = QStringLiteral("rung,optim,outcome,peak_demand_bytes");
   for (const auto& c : memoryCategories())
-    if (partOfDemand(c)) out += QLatin1Char(',') + QString(c.name).replace(QLatin1Char(','), QLatin1Char(';'));
+    if (partOfDemand(c))
+      out += QLatin1Char(',') + QString(c.name).replace(QLatin1Char(','), QLatin1Char(';'));
   out += QStringLiteral(",budget_bytes,median_step_ms\n");
   for (const auto& r : rungs_) {
     const auto peak = peak_demand(r.memory);
     out += QStringLiteral("\"%1\",%2,%3,%4")
-               .arg(r.look.label, QString::fromStdString(r.info.optim), QString::fromStdString(to_string(verdictOf(r))))
+               .arg(r.look.label, QString::fromStdString(r.info.optim),
+                    QString::fromStdString(to_string(verdictOf(r))))
                .arg(peak ? demand_bytes(*peak) : 0);
     for (const auto& c : memoryCategories())
       if (partOfDemand(c)) out += QStringLiteral(",%1").arg(peak ? c.bytes(*peak) : 0);

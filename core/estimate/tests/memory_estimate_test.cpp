@@ -111,7 +111,8 @@ TEST(MemoryEstimate, FitLadderTricksOnLlama8B) {
   const double layers = 32.0;
   // Kept: one 2*512*4096*2 B input per layer, plus one layer while it is recomputed.
   EXPECT_NEAR(static_cast<double>(part(ckpt, "activations").bytes),
-              static_cast<double>(part(plain, "activations").bytes) / layers + 2.0 * 512 * 4096 * 2 * layers, 1.0);
+              static_cast<double>(part(plain, "activations").bytes) / layers + 2.0 * 512 * 4096 * 2 * layers,
+              1.0);
   EXPECT_LT(part(ckpt, "activations").bytes * 10, part(plain, "activations").bytes);
   w.optimizer_in_bwd = true;
   const Estimate in_bwd = estimate(w);
