@@ -82,10 +82,14 @@ void* PageManager::allocate(std::size_t bytes, void* stream) {
   zero_on_host(ptr, bytes);
   Block block{ptr, bytes, false};
   counters_.managed_bytes += static_cast<std::int64_t>(bytes);
-  // Resident only if it fits now: counting it resident first and evicting later let the 8B paged
-  // 32-bit state reach 59.8 GiB under a 40 GiB budget (H200, 2026-12-04).
-  const bool fits = budget_ <= 0 || counters_.resident_bytes + static_cast<std::int64_t>(bytes) <= resident_limit();
-  if (fits && concurrent_managed_access(device_)) make_resident(block, stream);
+  // Under a budget nothing is made resident here: state is allocated before the first forward pass,
+  // when the allocator has not yet reserved what the activations need, so room judged now would be
+  // taken back by the forward pass (first touching on the device let the 8B paged 32-bit state reach
+  // 59.8 GiB under a 40 GiB budget, H200 2026-12-04; making it resident here by the room left then
+  // put a 1B run 0.6 GiB over its budget in its first forward pass). prefetch_for_use makes room
+  // in the optimizer phase, when the allocator holds what the step needs. Without a budget the state
+  // goes to the device at once, as bitsandbytes' device-side fill leaves it.
+  if (budget_ <= 0 && concurrent_managed_access(device_)) make_resident(block, stream);
   lru_.push_front(block);
   return ptr;
 }

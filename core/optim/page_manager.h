@@ -53,7 +53,7 @@ class PageManager {
   static PageManager& for_device(int device);
 
   /// cudaMallocManaged(cudaMemAttachHost), zero-filled on the host, then prefetched to the device
-  /// if the budget leaves room for it (always, without a budget). bitsandbytes fills on the device
+  /// when there is no budget; under a budget it stays on the host until prefetch_for_use. bitsandbytes fills on the device
   /// instead; a host first touch means every byte reaches the device through a recorded prefetch,
   /// so residency can be measured from the migrations, and a budget holds from the first byte.
   /// Throws ManagedMemoryRefused when bytes exceed what the device has free.
