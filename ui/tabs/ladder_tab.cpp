@@ -74,11 +74,21 @@ QSharedPointer<QCPAxisTickerText> rungTicker(const std::vector<RunData>& rungs) 
   return ticker;
 }
 
-void prepareRungAxis(QCustomPlot& plot, const std::vector<RunData>& rungs) {
+// Clears the plot and sets its x axis to the rungs; false (with `emptyNote` shown) when there are
+// none to draw.
+bool startRungPlot(QCustomPlot& plot, const std::vector<RunData>& rungs, const QString& emptyNote) {
+  plot.clearPlottables();
+  plot.clearItems();
+  QCPItemText* note = addPlotNote(plot);
   const int n = static_cast<int>(rungs.size());
   plot.xAxis->setTicker(rungTicker(rungs));
   plot.xAxis->setTickLabelRotation(n > 3 ? 25 : 0);
   plot.xAxis->setRange(0.4, n + (n > 3 ? 1.0 : 0.6));
+  plot.legend->setVisible(n > 0);
+  if (n > 0) return true;
+  note->setText(emptyNote);
+  note->setVisible(true);
+  return false;
 }
 
 }  // namespace
@@ -132,16 +142,9 @@ void LadderTab::showRuns(const std::vector<RunData>& runs) {
 
 void LadderTab::drawMemory() {
   QCustomPlot& plot = *memory_;
-  plot.clearPlottables();
-  plot.clearItems();
-  QCPItemText* note = addPlotNote(plot);
-  prepareRungAxis(plot, rungs_);
-  if (rungs_.empty()) {
-    note->setText(tr("Check the runs of a fit ladder (File > New fit ladder…, or optiscope-cli ladder)"));
-    note->setVisible(true);
-    plot.legend->setVisible(false);
+  if (!startRungPlot(plot, rungs_,
+                     tr("Check the runs of a fit ladder (File > New fit ladder…, or optiscope-cli ladder)")))
     return;
-  }
   const int n = static_cast<int>(rungs_.size());
   std::vector<std::optional<MemorySample>> peaks;
   for (const auto& r : rungs_) peaks.push_back(peak_demand(r.memory));
@@ -207,20 +210,12 @@ void LadderTab::drawMemory() {
     top = std::max(top, height);
   }
   plot.yAxis->setRange(0, std::max(top, 1.0) * 1.22);
-  plot.legend->setVisible(true);
 }
 
 void LadderTab::drawTime() {
   QCustomPlot& plot = *time_;
-  plot.clearPlottables();
-  plot.clearItems();
-  QCPItemText* note = addPlotNote(plot);
-  prepareRungAxis(plot, rungs_);
-  if (rungs_.empty()) {
-    note->setText(tr("No ladder runs checked"));
-    note->setVisible(true);
-    return;
-  }
+  if (!startRungPlot(plot, rungs_, tr("No ladder runs checked"))) return;
+  plot.legend->setVisible(false);  // the rung names on the axis say what each bar is
   double top = 0;
   for (std::size_t i = 0; i < rungs_.size(); ++i) {
     const RunData& r = rungs_[i];
