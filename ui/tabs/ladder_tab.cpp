@@ -76,13 +76,14 @@ QSharedPointer<QCPAxisTickerText> rungTicker(const std::vector<RunData>& rungs) 
 
 // Clears the plot and sets its x axis to the rungs; false (with `emptyNote` shown) when there are
 // none to draw.
-bool startRungPlot(QCustomPlot& plot, const std::vector<RunData>& rungs, const QString& emptyNote) {
+bool startRungPlot(QCustomPlot& plot, const std::vector<RunData>& rungs, const QString& emptyNote,
+                   double labelRotation) {
   plot.clearPlottables();
   plot.clearItems();
   QCPItemText* note = addPlotNote(plot);
   const int n = static_cast<int>(rungs.size());
   plot.xAxis->setTicker(rungTicker(rungs));
-  plot.xAxis->setTickLabelRotation(n > 3 ? 25 : 0);
+  plot.xAxis->setTickLabelRotation(n > 3 ? labelRotation : 0);
   plot.xAxis->setRange(0.4, n + (n > 3 ? 1.0 : 0.6));
   plot.legend->setVisible(n > 0);
   if (n > 0) return true;
@@ -143,7 +144,8 @@ void LadderTab::showRuns(const std::vector<RunData>& runs) {
 void LadderTab::drawMemory() {
   QCustomPlot& plot = *memory_;
   if (!startRungPlot(plot, rungs_,
-                     tr("Check the runs of a fit ladder (File > New fit ladder…, or optiscope-cli ladder)")))
+                     tr("Check the runs of a fit ladder (File > New fit ladder…, or optiscope-cli ladder)"),
+                     25))
     return;
   const int n = static_cast<int>(rungs_.size());
   std::vector<std::optional<MemorySample>> peaks;
@@ -172,14 +174,14 @@ void LadderTab::drawMemory() {
   double top = 0;
   const std::int64_t budget = rungs_.front().budget_bytes;
   if (budget > 0) {
-    auto* line = new QCPItemStraightLine(&plot);
-    line->point1->setCoords(0, static_cast<double>(budget));
-    line->point2->setCoords(1, static_cast<double>(budget));
+    // A line across the whole chart, named in the legend: a label on the chart would collide with
+    // the verdicts of rungs near the budget.
+    auto* line = plot.addGraph();
+    line->setName(tr("budget %1").arg(formatBytes(static_cast<double>(budget))));
     line->setPen(QPen(kAlarm, 1.5, Qt::DashLine));
-    auto* text = label(plot, tr("budget %1").arg(formatBytes(static_cast<double>(budget))), kAlarm, 0.01,
-                       static_cast<double>(budget));
-    text->position->setTypeX(QCPItemPosition::ptAxisRectRatio);
-    text->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+    line->setData({plot.xAxis->range().lower, plot.xAxis->range().upper},
+                  {static_cast<double>(budget), static_cast<double>(budget)});
+    line->setProperty("budget", true);
     top = static_cast<double>(budget);
   }
   for (int i = 0; i < n; ++i) {
@@ -202,11 +204,13 @@ void LadderTab::drawMemory() {
     const QColor color = v == RungVerdict::fits      ? kFits
                          : v == RungVerdict::running ? colorsFor(palette()).ink
                                                      : kAlarm;
-    label(plot,
-          QStringLiteral("%1\n%2").arg(
-              verdictText(r),
-              peak ? formatBytes(static_cast<double>(demand_bytes(*peak))) : QStringLiteral("—")),
-          color, i + 1, height);
+    // An OOM before the first sample has no demand of its own: the figure is what it had asked for.
+    QString figure = QStringLiteral("—");
+    if (peak)
+      figure = formatBytes(static_cast<double>(demand_bytes(*peak)));
+    else if (r.info.oom_bytes)
+      figure = tr("held %1").arg(formatBytes(static_cast<double>(*r.info.oom_bytes)));
+    label(plot, QStringLiteral("%1\n%2").arg(verdictText(r), figure), color, i + 1, height);
     top = std::max(top, height);
   }
   plot.yAxis->setRange(0, std::max(top, 1.0) * 1.22);
@@ -214,7 +218,8 @@ void LadderTab::drawMemory() {
 
 void LadderTab::drawTime() {
   QCustomPlot& plot = *time_;
-  if (!startRungPlot(plot, rungs_, tr("No ladder runs checked"))) return;
+  // The narrower chart: its rung names stand upright so that none is cut off.
+  if (!startRungPlot(plot, rungs_, tr("No ladder runs checked"), 90)) return;
   plot.legend->setVisible(false);  // the rung names on the axis say what each bar is
   double top = 0;
   for (std::size_t i = 0; i < rungs_.size(); ++i) {
@@ -230,7 +235,8 @@ void LadderTab::drawTime() {
       bars->setWidth(0.6);
       bars->addData(x, ms);
     }
-    label(plot, ms > 0 ? QStringLiteral("%1 ms").arg(ms, 0, 'f', ms < 100 ? 1 : 0) : verdictText(r),
+    const QString none = r.info.outcome == Outcome::oom ? tr("OOM") : verdictText(r);
+    label(plot, ms > 0 ? QStringLiteral("%1 ms").arg(ms, 0, 'f', ms < 100 ? 1 : 0) : none,
           ms > 0 ? colorsFor(palette()).ink : kAlarm, x, ms);
     top = std::max(top, ms);
   }
