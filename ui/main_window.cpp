@@ -645,8 +645,13 @@ QString MainWindow::exportReport(const QString& path) {
   content.charts = {&learning_->lossPlot(), &memory_->peaksPlot(),
                     pagingChart ? pagingChart : &memory_->timelinePlot(), &time_->phasePlot()};
   if (ladder_->hasRungs()) {
-    // A fit ladder is checked: its two charts lead, the learning curves and paging follow.
+    // A fit ladder is checked: its two charts lead, the learning curves and paging follow; a memory
+    // timeline shows the last rung, the recipe the ladder builds up to.
     content.title = tr("Fit ladder");
+    const auto last =
+        std::max_element(cache_.runs().begin(), cache_.runs().end(),
+                         [](const RunData& a, const RunData& b) { return a.rungIndex < b.rungIndex; });
+    if (!pagingChart && last != cache_.runs().end()) memory_->setTimelineRun(last->info.id);
     content.charts = {&ladder_->memoryPlot(), &ladder_->timePlot(), &learning_->lossPlot(),
                       pagingChart ? pagingChart : &memory_->timelinePlot()};
   }
