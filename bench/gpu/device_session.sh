@@ -5,6 +5,8 @@
 # crashtrace-<gtest filter>: an AddressSanitizer run of one engine test, frames symbolised.
 # ladder-<preset>-<budget GiB>[-<steps>]: a fit ladder into $OUT/stores; memtricks: the
 # optimizer-in-backward GPU test alone.
+# fusedtests: the fused model ops against LibTorch; profile, profile-hf: the 1B step's kernel
+# breakdown (ours, fused and unfused; transformers + torch.compile).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -68,9 +70,32 @@ for step in $steps; do
         --db "$OUT/smoke1b.db" > "$OUT/smoke1b.log" 2>&1
       echo "smoke1b rc=$?"; tail -8 "$OUT/smoke1b.log" ;;
     engine)
-      log "engine throughput against transformers"
-      OUT="$OUT" timeout 420 bash bench/engine/run_engine_bench.sh "$build" > "$OUT/engine_bench.log" 2>&1; echo "engine rc=$?"
+      # Optiscope fused and unfused, transformers eager and compiled, 1B and 3B: about 6 minutes,
+      # most of it torch.compile's first steps.
+      log "engine throughput against transformers (eager and torch.compile)"
+      OUT="$OUT" timeout 560 bash bench/engine/run_engine_bench.sh "$build" > "$OUT/engine_bench.log" 2>&1; echo "engine rc=$?"
       tail -12 "$OUT/engine_bench.log"; cp bench/results/engine_throughput.json "$OUT/" 2>/dev/null ;;
+    fusedtests)
+      log "fused model ops against LibTorch"
+      "$build/tests/gpu/optiscope_gpu_fused_ops_tests" > "$OUT/fused_ops_tests.log" 2>&1; echo "fusedtests rc=$?"
+      grep -E "^\[ *(info|  FAILED|  PASSED)|rel err|Failure|error" "$OUT/fused_ops_tests.log" | head -60 ;;
+    profile)
+      # The 1B step's kernels per timed step from CUPTI, fused ops on and off: about a minute.
+      log "kernel breakdown of the llama-3.2-1b step (optiscope)"
+      bench_bin=$(find "$build" -type f -name optiscope_engine_bench -perm -u+x -print -quit)
+      args=(--preset llama-3.2-1b --batch 4 --seq-len 512 --precision bf16 --optim adamw_torch_fused --warmup 3 --steps 5 --kernels 400)
+      timeout 150 "$bench_bin" "${args[@]}" > "$OUT/profile_ours.json" 2> "$OUT/profile_ours.log"; echo "fused rc=$?"
+      timeout 150 "$bench_bin" "${args[@]}" --no-fused > "$OUT/profile_ours_unfused.json" 2> "$OUT/profile_ours_unfused.log"; echo "unfused rc=$?"
+      python3 bench/engine/kernel_table.py --top 20 "optiscope fused=$OUT/profile_ours.json" \
+        "optiscope unfused=$OUT/profile_ours_unfused.json" | tee "$OUT/kernel_breakdown.txt" | cut -c1-150 ;;
+    profile-hf)
+      # The same from torch.profiler for transformers + torch.compile: about 2-3 minutes, most of it
+      # the compile.
+      log "kernel breakdown of the llama-3.2-1b step (transformers + torch.compile)"
+      timeout 300 python3 bench/engine/hf_reference.py --geometry llama-3.2-1b --warmup 3 --steps 5 --compile --kernels 400 \
+        > "$OUT/profile_compiled.json" 2> "$OUT/profile_compiled.log"; echo "compiled rc=$?"
+      python3 bench/engine/kernel_table.py --top 20 "transformers+compile=$OUT/profile_compiled.json" \
+        | tee "$OUT/kernel_breakdown_compiled.txt" | cut -c1-150 ;;
     optbench)
       log "optimizer variants benchmark"
       PARTS="${OPT_PARTS:-tests variants}" OUT="$OUT/opt" timeout 360 bash bench/gpu/run_optimizer_bench.sh "$build" \

@@ -1,5 +1,6 @@
 #include "engine/capture_session.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -96,6 +97,11 @@ void CaptureSession::settle(std::int64_t step, StepBundle& bundle) {
 void CaptureSession::collect(StepBundle& bundle) {
   if (!capture_) return;
   auto events = capture_->take_events();
+  // In the order they happened: CUPTI hands a buffer's records over as they were written, and an
+  // eviction's record can come after the prefetch that followed it, which would count both resident
+  // at once and overstate the step's peak residency.
+  std::stable_sort(events.unified_memory.begin(), events.unified_memory.end(),
+                   [](const auto& a, const auto& b) { return a.start_ns < b.start_ns; });
   std::vector<std::uint64_t> bounds = boundaries_;
   std::vector<probes::ManagedRange> ranges;
   for (const auto& a : managed_allocations(device_)) ranges.push_back({a.address, a.bytes});

@@ -21,7 +21,7 @@ struct DeviceMemory {
 struct PagingTotals {
   std::int64_t managed = 0;
   std::int64_t resident = 0;
-  std::int64_t resident_high_water = 0;  // since the budget was last set
+  std::int64_t ever_resident = 0;  // managed bytes that have been on the device at some time
   std::int64_t htod = 0;  // cumulative bytes it prefetched to the device
   std::int64_t dtoh = 0;  // cumulative bytes it evicted to the host
 };

@@ -113,7 +113,7 @@ DeviceMemory memory(const c10::Device& device) {
 PagingTotals paging(const c10::Device& device) {
   if (!device.is_cuda()) return {};
   const auto c = optim::PageManager::for_device(index_of(device)).counters();
-  return {c.managed_bytes, c.resident_bytes, c.resident_high_water, c.prefetched_to_device, c.evicted_to_host};
+  return {c.managed_bytes, c.resident_bytes, c.ever_resident_bytes, c.prefetched_to_device, c.evicted_to_host};
 }
 
 std::vector<ManagedAllocation> managed_allocations(const c10::Device& device) {

@@ -39,7 +39,7 @@ MemorySample MemoryProbe::sample(std::int64_t step, Phase phase, SamplePoint poi
   s.allocator_cache = std::max<std::int64_t>(0, mem.reserved - allocated);
   s.context = context_.bytes;
   const auto split = probes::split_driver_used({mem.driver_used, mem.reserved, s.optimizer_paged_resident,
-                                                context_.bytes, foreign_, pages.resident_high_water - pages.resident});
+                                                context_.bytes, foreign_, pages.ever_resident - pages.resident});
   s.driver_cache = split.driver_cache;
   s.other_device = split.other;
   return s;

@@ -107,7 +107,13 @@ void PageManager::make_resident(Block& block, void* stream) {
   block.resident = true;
   counters_.resident_bytes += static_cast<std::int64_t>(block.bytes);
   counters_.prefetched_to_device += static_cast<std::int64_t>(block.bytes);
-  counters_.resident_high_water = std::max(counters_.resident_high_water, counters_.resident_bytes);
+  mark_ever_resident(block);
+}
+
+void PageManager::mark_ever_resident(Block& block) {
+  if (block.was_resident) return;
+  block.was_resident = true;
+  counters_.ever_resident_bytes += static_cast<std::int64_t>(block.bytes);
 }
 
 void PageManager::release(void* ptr) {
@@ -115,6 +121,7 @@ void PageManager::release(void* ptr) {
   if (it == lru_.end()) return;
   counters_.managed_bytes -= static_cast<std::int64_t>(it->bytes);
   if (it->resident) counters_.resident_bytes -= static_cast<std::int64_t>(it->bytes);
+  if (it->was_resident) counters_.ever_resident_bytes -= static_cast<std::int64_t>(it->bytes);
   cudaFree(ptr);
   lru_.erase(it);
 }
@@ -173,7 +180,7 @@ void PageManager::prefetch_for_use(void* ptr, void* stream) {
       // Without concurrent access the driver moves the pages itself when a kernel uses them.
       block.resident = true;
       counters_.resident_bytes += static_cast<std::int64_t>(block.bytes);
-      counters_.resident_high_water = std::max(counters_.resident_high_water, counters_.resident_bytes);
+      mark_ever_resident(block);
     }
   } else if (budget_ <= 0 && concurrent_managed_access(device_) && under_pressure(block.bytes)) {
     // No budget: the driver evicts managed pages only when device memory runs short, so

@@ -42,7 +42,10 @@ inline void refuse_oversubscription(std::size_t bytes, std::size_t free_bytes, s
 struct PagingCounters {
   std::int64_t managed_bytes = 0;      // allocated managed memory
   std::int64_t resident_bytes = 0;     // of which the manager last put on the device
-  std::int64_t resident_high_water = 0;  // most ever resident at once (what the driver may still cache)
+  // Managed bytes that have been on the device at some time since the budget was set: the driver
+  // keeps the device chunks of evicted pages, so this less what is resident bounds its cache. (On
+  // the H200, 8B paged 32-bit state cycled through a 40 GiB budget left 52 GiB of such chunks.)
+  std::int64_t ever_resident_bytes = 0;
   std::int64_t prefetched_to_device = 0;  // bytes the manager moved host -> device (cumulative)
   std::int64_t evicted_to_host = 0;       // bytes the manager moved device -> host (cumulative)
 };
@@ -65,10 +68,7 @@ class PageManager {
 
   /// The run's device budget less its context (0 = none: residency is left to the driver, as
   /// bitsandbytes does). Paged state may then use what the caching allocator has not reserved.
-  void set_budget(std::int64_t bytes) {
-    budget_ = bytes;
-    counters_.resident_high_water = counters_.resident_bytes;
-  }
+  void set_budget(std::int64_t bytes) { budget_ = bytes; }
   std::int64_t budget() const { return budget_; }
   PagingCounters counters() const { return counters_; }
 
@@ -86,12 +86,14 @@ class PageManager {
     void* ptr;
     std::size_t bytes;
     bool resident;
+    bool was_resident = false;
   };
   std::list<Block>::iterator find(void* ptr);
   void evict_until_fits(std::size_t incoming, std::int64_t limit, void* stream);
   std::int64_t resident_limit() const;
   bool under_pressure(std::size_t bytes) const;
   void make_resident(Block& block, void* stream);
+  void mark_ever_resident(Block& block);
 
   int device_;
   std::int64_t budget_ = 0;

@@ -15,7 +15,7 @@ struct DriverUsedInputs {
   std::int64_t paged_resident = 0;    // managed memory on the device now (measured, or the ledger)
   std::int64_t context = 0;           // this process's CUDA context and libraries
   std::int64_t foreign = 0;           // used at the run's start by others (processes, earlier runs)
-  std::int64_t evicted_held_max = 0;  // managed bytes that were resident and have been evicted since
+  std::int64_t evicted_held_max = 0;  // managed bytes once on the device and evicted since
 };
 
 struct DriverUsedSplit {
