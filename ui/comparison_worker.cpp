@@ -30,6 +30,20 @@ class ComparisonWorker::Observer : public ComparisonObserver {
 ComparisonWorker::ComparisonWorker(ComparisonSpec spec, QString storePath, QObject* parent)
     : QObject(parent), spec_(std::move(spec)), storePath_(std::move(storePath)) {}
 
+ComparisonWorker::ComparisonWorker(LadderSpec ladder, QString storePath, QObject* parent)
+    : QObject(parent), ladder_(std::move(ladder)), storePath_(std::move(storePath)) {}
+
+QString ComparisonWorker::name() const {
+  return QString::fromStdString(ladder_ ? ladder_->name : spec_.name);
+}
+
+std::vector<std::string> ComparisonWorker::runNames() const {
+  if (!ladder_) return spec_.optims;
+  std::vector<std::string> names;
+  for (const auto& r : ladder_->rungs) names.push_back(r.name);
+  return names;
+}
+
 ComparisonWorker::~ComparisonWorker() {
   cancel();
   wait();
@@ -40,7 +54,9 @@ void ComparisonWorker::start() {
   thread_ = QThread::create([this] {
     Observer observer(*this);
     try {
-      const ComparisonResult result = run_comparison(spec_, storePath_.toStdString(), &observer, &cancel_);
+      const ComparisonResult result =
+          ladder_ ? run_ladder(*ladder_, storePath_.toStdString(), &observer, &cancel_)
+                  : run_comparison(spec_, storePath_.toStdString(), &observer, &cancel_);
       QMetaObject::invokeMethod(
           this, [this, result] { emit finished(result); }, Qt::QueuedConnection);
     } catch (const std::exception& e) {

@@ -7,6 +7,8 @@
 #include <QString>
 #include <atomic>
 #include <mutex>
+#include <optional>
+#include <vector>
 
 #include "engine/comparison_runner.h"
 #include "spec/run_spec.h"
@@ -20,6 +22,8 @@ class ComparisonWorker : public QObject {
 
  public:
   ComparisonWorker(ComparisonSpec spec, QString storePath, QObject* parent = nullptr);
+  /// Records a fit ladder instead: one run per rung, in one comparison.
+  ComparisonWorker(LadderSpec ladder, QString storePath, QObject* parent = nullptr);
   /// Cancels a comparison still running and waits for its thread.
   ~ComparisonWorker() override;
 
@@ -32,6 +36,9 @@ class ComparisonWorker : public QObject {
   void wait();
 
   const ComparisonSpec& spec() const { return spec_; }
+  /// The comparison's name, and what each of its runs is called (variants, or a ladder's rungs).
+  QString name() const;
+  std::vector<std::string> runNames() const;
   const QString& storePath() const { return storePath_; }
 
  signals:
@@ -50,6 +57,7 @@ class ComparisonWorker : public QObject {
   void postStep(const RunProgress& progress);
 
   ComparisonSpec spec_;
+  std::optional<LadderSpec> ladder_;
   QString storePath_;
   QThread* thread_ = nullptr;
   std::atomic<bool> cancel_{false};

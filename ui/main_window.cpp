@@ -34,6 +34,7 @@
 #include "comparison_worker.h"
 #include "first_start_offer.h"
 #include "new_comparison_dialog.h"
+#include "new_ladder_dialog.h"
 #include "outcome_text.h"
 #include "recent_files.h"
 #include "report.h"
@@ -43,6 +44,7 @@
 #include "store/store.h"
 #include "store_files.h"
 #include "tabs/calculator_tab.h"
+#include "tabs/ladder_tab.h"
 #include "tabs/learning_tab.h"
 #include "tabs/memory_tab.h"
 #include "tabs/paging_tab.h"
@@ -132,12 +134,14 @@ void MainWindow::createCentralArea() {
   time_ = new TimeTab(this);
   summary_ = new SummaryTab(this);
   calculator_ = new CalculatorTab(this);
+  ladder_ = new LadderTab(this);
   tabs_->addTab(learning_, tr("&Learning curves"));
   tabs_->addTab(memory_, tr("&Memory"));
   tabs_->addTab(paging_, tr("&Paging"));
   tabs_->addTab(time_, tr("&Time"));
   tabs_->addTab(summary_, tr("&Summary"));
   tabs_->addTab(calculator_, tr("Memory &calculator"));
+  tabs_->addTab(ladder_, tr("F&it ladder"));
 
   progressPanel_ = new QWidget(this);
   progressLayout_ = new QVBoxLayout(progressPanel_);
@@ -212,6 +216,9 @@ void MainWindow::createActions() {
       new QAction(QIcon::fromTheme(QStringLiteral("document-new")), tr("&New comparison…"), this);
   newComparisonAct_->setShortcut(QKeySequence::New);
   connect(newComparisonAct_, &QAction::triggered, this, &MainWindow::showNewComparisonDialog);
+  newLadderAct_ = new QAction(tr("New fit &ladder…"), this);
+  newLadderAct_->setStatusTip(tr("One run per rung, each adding a memory trick, against a device budget"));
+  connect(newLadderAct_, &QAction::triggered, this, &MainWindow::showNewLadderDialog);
 
   exportPngAct_ = new QAction(tr("&PNG image…"), this);
   exportPngAct_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
@@ -248,6 +255,7 @@ void MainWindow::createMenus() {
   file->addAction(openAct_);
   recentMenu_ = file->addMenu(tr("Open &recent"));
   file->addAction(newComparisonAct_);
+  file->addAction(newLadderAct_);
   file->addSeparator();
   QMenu* exportMenu = file->addMenu(tr("&Export chart as"));
   exportMenu->addAction(exportPngAct_);
@@ -486,10 +494,25 @@ void MainWindow::showNewComparisonDialog() {
   if (dialog.exec() == QDialog::Accepted) startComparison(dialog.spec(), dialog.storePath());
 }
 
+void MainWindow::showNewLadderDialog() {
+  NewLadderDialog dialog(defaultStoreForNewComparison(), this);
+  if (dialog.exec() == QDialog::Accepted) startLadder(dialog.ladder(), dialog.storePath());
+}
+
 void MainWindow::startComparison(const ComparisonSpec& spec, const QString& storePath) {
   const QString target = sameFile(storePath);
-  auto* worker = new ComparisonWorker(spec, target, this);
-  auto* progress = new ComparisonProgress(QString::fromStdString(spec.name), progressPanel_);
+  startWorker(new ComparisonWorker(spec, target, this), target);
+}
+
+void MainWindow::startLadder(const LadderSpec& ladder, const QString& storePath) {
+  const QString target = sameFile(storePath);
+  startWorker(new ComparisonWorker(ladder, target, this), target);
+  // The ladder's chart is what the user asked for.
+  tabs_->setCurrentWidget(ladder_);
+}
+
+void MainWindow::startWorker(ComparisonWorker* worker, const QString& target) {
+  auto* progress = new ComparisonProgress(worker->name(), progressPanel_);
   progressLayout_->addWidget(progress);
   progressPanel_->setVisible(true);
   recordings_.push_back({worker, progress});
@@ -514,7 +537,8 @@ void MainWindow::startComparison(const ComparisonSpec& spec, const QString& stor
         } catch (const std::exception&) {
         }
       }
-      const std::string optim = i < worker->spec().optims.size() ? worker->spec().optims[i] : run.optim;
+      const auto names = worker->runNames();
+      const std::string optim = i < names.size() ? names[i] : run.optim;
       outcomes << QStringLiteral("%1 %2").arg(QString::fromStdString(optim), outcomeText(run));
     }
     onComparisonEnded(worker, result.cancelled
@@ -534,7 +558,7 @@ void MainWindow::startComparison(const ComparisonSpec& spec, const QString& stor
       openWhenCreated_ = target;
   }
   worker->start();
-  statusBar()->showMessage(tr("Recording %1 into %2").arg(QString::fromStdString(spec.name), target), 5000);
+  statusBar()->showMessage(tr("Recording %1 into %2").arg(worker->name(), target), 5000);
 }
 
 bool MainWindow::recordsIntoOpenStore(const ComparisonWorker& worker) const {
@@ -613,7 +637,7 @@ void MainWindow::exportCurrentChart(const QString& suffix) {
 
 QString MainWindow::exportReport(const QString& path) {
   // The report draws from all four tabs: bring each up to date with the data first.
-  for (ChartTab* tab : std::vector<ChartTab*>{learning_, memory_, paging_, time_, summary_}) {
+  for (ChartTab* tab : std::vector<ChartTab*>{learning_, memory_, paging_, time_, summary_, ladder_}) {
     cache_.refresh(tab->needs());
     tab->showRuns(cache_.runs());
   }
@@ -630,6 +654,17 @@ QString MainWindow::exportReport(const QString& path) {
   QCustomPlot* pagingChart = paging_->showsNotes() ? nullptr : &paging_->cumulativePlot();
   content.charts = {&learning_->lossPlot(), &memory_->peaksPlot(),
                     pagingChart ? pagingChart : &memory_->timelinePlot(), &time_->phasePlot()};
+  if (ladder_->hasRungs()) {
+    // A fit ladder is checked: its two charts lead, the learning curves and paging follow; a memory
+    // timeline shows the last rung, the recipe the ladder builds up to.
+    content.title = tr("Fit ladder");
+    const auto last =
+        std::max_element(cache_.runs().begin(), cache_.runs().end(),
+                         [](const RunData& a, const RunData& b) { return a.rungIndex < b.rungIndex; });
+    if (!pagingChart && last != cache_.runs().end()) memory_->setTimelineRun(last->info.id);
+    content.charts = {&ladder_->memoryPlot(), &ladder_->timePlot(), &learning_->lossPlot(),
+                      pagingChart ? pagingChart : &memory_->timelinePlot()};
+  }
   content.summary = &summary_->model();
   return writeReport(content, path);
 }
@@ -646,6 +681,7 @@ QStringList MainWindow::exportAllCharts(const QString& dir) {
     for (const NamedPlot& p : tab->plots()) {
       // Charts of a tab that does not apply (paging of CPU runs) are not exported as empty frames.
       if (tab == paging_ && paging_->showsNotes()) continue;
+      if (tab == ladder_ && !ladder_->hasRungs()) continue;
       for (const char* suffix : {"png", "svg", "pdf"}) {
         const QString file = QDir(dir).filePath(p.name + QLatin1Char('.') + QLatin1String(suffix));
         const QString error = exportChart(*p.plot, file, QSize(960, 600), p.name);

@@ -32,6 +32,7 @@ class ChartTab;
 class ComparisonProgress;
 class ComparisonWorker;
 class FirstStartOffer;
+class LadderTab;
 class LearningTab;
 class MemoryTab;
 class PagingTab;
@@ -52,6 +53,8 @@ class MainWindow : public QMainWindow {
   bool openStore(const QString& path);
   /// Records a comparison into the store at `storePath` (created if needed) and shows it live.
   void startComparison(const ComparisonSpec& spec, const QString& storePath);
+  /// Records a fit ladder (one run per rung) the same way.
+  void startLadder(const LadderSpec& ladder, const QString& storePath);
   bool isComparing() const { return !recordings_.empty(); }
   /// Cancels every comparison and waits for their threads (used when quitting).
   void cancelComparisonsAndWait();
@@ -65,6 +68,7 @@ class MainWindow : public QMainWindow {
   TimeTab& timeTab() { return *time_; }
   SummaryTab& summaryTab() { return *summary_; }
   CalculatorTab& calculatorTab() { return *calculator_; }
+  LadderTab& ladderTab() { return *ladder_; }
   QTabWidget& tabs() { return *tabs_; }
   /// Shown while no store is open: the sample recording, a new comparison, or a store file.
   FirstStartOffer& firstStartOffer() { return *firstStart_; }
@@ -91,6 +95,7 @@ class MainWindow : public QMainWindow {
  public slots:
   void showOpenStoreDialog();
   void showNewComparisonDialog();
+  void showNewLadderDialog();
   void reloadStore();
 
  signals:
@@ -110,6 +115,8 @@ class MainWindow : public QMainWindow {
     ComparisonProgress* progress;
   };
 
+  /// Shows a worker's progress row, opens its store and starts it.
+  void startWorker(ComparisonWorker* worker, const QString& target);
   void createActions();
   void createMenus();
   void createRunsPanel();
@@ -148,6 +155,7 @@ class MainWindow : public QMainWindow {
   TimeTab* time_ = nullptr;
   SummaryTab* summary_ = nullptr;
   CalculatorTab* calculator_ = nullptr;
+  LadderTab* ladder_ = nullptr;
   RunDataCache cache_;
   // Tabs whose picture is older than the data; redrawn when shown.
   std::vector<ChartTab*> stale_;
@@ -169,6 +177,7 @@ class MainWindow : public QMainWindow {
   QMenu* recentMenu_ = nullptr;
   QAction* openAct_ = nullptr;
   QAction* newComparisonAct_ = nullptr;
+  QAction* newLadderAct_ = nullptr;
   QAction* exportPngAct_ = nullptr;
   QAction* exportSvgAct_ = nullptr;
   QAction* exportPdfAct_ = nullptr;

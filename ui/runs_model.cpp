@@ -1,5 +1,7 @@
 #include "runs_model.h"
 
+#include "spec/fit_ladder.h"
+
 #include <QBrush>
 #include <QColor>
 #include <QFont>
@@ -9,6 +11,7 @@
 
 #include "charts/paper_style.h"
 #include "outcome_text.h"
+#include "spec/fit_ladder.h"
 #include "store/store.h"
 #include "variant_palette.h"
 
@@ -57,8 +60,15 @@ void RunsModel::reload(const Store& store) {
   for (auto& r : store.runs()) {
     auto it = std::find_if(fresh.begin(), fresh.end(),
                            [&](const ComparisonRow& c) { return c.info.id == r.comparison_id; });
-    if (it != fresh.end()) it->runs.push_back({std::move(r), false});
+    if (it != fresh.end()) it->runs.push_back({std::move(r), false, {}});
   }
+  // Rungs of a fit ladder are named by what they add (several share a variant).
+  for (auto& c : fresh)
+    if (const auto ladder = ladder_from_json(c.info.spec_json))
+      for (auto& r : c.runs)
+        if (static_cast<std::size_t>(r.info.ordinal) < ladder->rungs.size() &&
+            ladder->rungs[static_cast<std::size_t>(r.info.ordinal)].name != r.info.optim)
+          r.rung = QString::fromStdString(ladder->rungs[static_cast<std::size_t>(r.info.ordinal)].name);
   for (const auto& c : fresh)
     for (const auto& r : c.runs)
       if (r.info.outcome != Outcome::running) live_.erase(r.info.id);
@@ -265,7 +275,9 @@ QVariant RunsModel::comparisonData(const ComparisonRow& c, int column, int role)
 QVariant RunsModel::runData(const RunRow& r, int column, int role) const {
   switch (role) {
     case Qt::DisplayRole:
-      if (column == NameColumn) return QString::fromStdString(r.info.optim);
+      if (column == NameColumn)
+        return r.rung.isEmpty() ? QString::fromStdString(r.info.optim)
+                                : QStringLiteral("%1 (%2)").arg(r.rung, QString::fromStdString(r.info.optim));
       if (column == OutcomeColumn) {
         const auto live = live_.find(r.info.id);
         if (r.info.outcome == Outcome::running && live != live_.end())

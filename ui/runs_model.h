@@ -57,6 +57,7 @@ class RunsModel : public QAbstractItemModel {
   struct RunRow {
     RunInfo info;
     bool checked = false;
+    QString rung;  // the fit-ladder rung's name, when the run is one
   };
   struct ComparisonRow {
     ComparisonInfo info;

@@ -11,6 +11,7 @@
 #include "cli_args.h"
 #include "csv_export.h"
 #include "engine/comparison_runner.h"
+#include "store/ladder_summary.h"
 #include "store/run_summary.h"
 #include "store/store.h"
 
@@ -34,6 +35,12 @@ and records every step into the store FILE (created if needed).
   --precision P        fp32, bf16 or fp32_autocast_bf16
   --device D           cpu, cuda or cuda:N
   --budget-gb X        emulate a smaller device: cap memory at X GiB
+  --max-grad-norm X    clip gradients to this global norm (max_grad_norm; 0 = no clipping)
+  --gradient-checkpointing
+                       recompute each layer's activations in backward
+  --optimizer-in-bwd   update each parameter as soon as its gradient exists and free the
+                       gradient (torchtune's optimizer_in_bwd; needs --max-grad-norm 0)
+  --loss-chunks N      chunked cross-entropy: logits made N slices of tokens at a time (0 = off)
   --seed N             seed for weights and data order
   --name TEXT          name of the comparison
   --quiet              no progress lines
@@ -45,13 +52,18 @@ Runs the built-in default comparison (tiny Llama-style model, synthetic instruct
 adamw_torch vs adamw_8bit, on the CPU) into the store FILE.
 )";
 
-const char* const kExportHelp = R"(usage: optiscope-cli export --db FILE --format FORMAT --out FILE [--run ID] [--comparison ID]
+const char* const kExportHelp =
+    R"(usage: optiscope-cli export --db FILE --format FORMAT --out FILE [--run ID] [--comparison ID]
+                            [--loss-step N]
 
 --format csv writes one row per run and step, with the header
 run,comparison,optim,outcome,step,loss,lr,step_ms,tokens,mem_bytes
 --format summary-csv writes one row per run: outcome, losses, median step time, tokens/s,
 peak device memory by category, paged state on the host, bytes migrated (CUPTI and page manager)
 --format summary-md writes the same per-run summary as a Markdown table (sizes in GiB)
+--format ladder-json writes every fit ladder in the store as JSON: per rung its outcome
+(fits, over_budget, oom, ...), peak demand by category, median step ms and loss
+(--loss-step N: the loss after step N instead of the last step)
 to --out ("-" for standard output). The output file is only replaced once it is complete.
 )";
 
@@ -104,13 +116,26 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-int run_and_report(const ComparisonSpec& spec, const std::string& db, bool quiet) {
+}  // namespace
+
+ComparisonResult run_with_progress(
+    const std::function<ComparisonResult(ComparisonObserver*, const std::atomic<bool>*)>& job, bool quiet) {
   ConsoleProgress progress(quiet);
   g_cancel = false;
   auto previous = std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
-  const ComparisonResult result = run_comparison(spec, db, &progress, &g_cancel);
+  const ComparisonResult result = job(&progress, &g_cancel);
   std::signal(SIGINT, previous);
+  return result;
+}
+
+namespace {
+
+int run_and_report(const ComparisonSpec& spec, const std::string& db, bool quiet) {
+  const ComparisonResult result =
+      run_with_progress([&](ComparisonObserver* o,
+                            const std::atomic<bool>* cancel) { return run_comparison(spec, db, o, cancel); },
+                        quiet);
 
   const Store store = Store::open(db, Store::Mode::read_only);
   bool all_completed = true;
@@ -138,9 +163,10 @@ int run_and_report(const ComparisonSpec& spec, const std::string& db, bool quiet
 
 int cmd_run(const std::vector<std::string>& argv) {
   const Args a(argv,
-               {"--db", "--spec", "--preset", "--optim", "--steps", "--batch", "--seq-len", "--grad-accum", "--lr",
-                "--warmup-ratio", "--precision", "--device", "--budget-gb", "--seed", "--name"},
-               {"--quiet"});
+               {"--db", "--spec", "--preset", "--optim", "--steps", "--batch", "--seq-len", "--grad-accum",
+                "--lr", "--warmup-ratio", "--precision", "--device", "--budget-gb", "--seed", "--name",
+                "--max-grad-norm", "--loss-chunks"},
+               {"--quiet", "--gradient-checkpointing", "--optimizer-in-bwd"});
   ComparisonSpec spec = default_comparison();
   if (auto f = a.get("--spec")) spec = comparison_spec_from_json(read_file(*f));
   if (auto v = a.get("--preset")) spec.base.model = *v;
@@ -154,6 +180,10 @@ int cmd_run(const std::vector<std::string>& argv) {
   if (auto v = a.get("--precision")) spec.base.precision = *v;
   if (auto v = a.get("--device")) spec.base.device = *v;
   if (auto v = a.get("--seed")) spec.base.seed = static_cast<std::uint64_t>(to_int("--seed", *v));
+  if (auto v = a.get("--max-grad-norm")) spec.base.max_grad_norm = to_double("--max-grad-norm", *v);
+  if (auto v = a.get("--loss-chunks")) spec.base.loss_chunks = to_int("--loss-chunks", *v);
+  if (a.has("--gradient-checkpointing")) spec.base.gradient_checkpointing = true;
+  if (a.has("--optimizer-in-bwd")) spec.base.optimizer_in_bwd = true;
   if (auto v = a.get("--budget-gb")) {
     const double gb = to_double("--budget-gb", *v);
     if (gb < 0) throw UsageError("--budget-gb must not be negative");
@@ -180,10 +210,11 @@ int cmd_demo(const std::vector<std::string>& argv) {
 }
 
 int cmd_export(const std::vector<std::string>& argv) {
-  const Args a(argv, {"--db", "--format", "--out", "--run", "--comparison"}, {});
+  const Args a(argv, {"--db", "--format", "--out", "--run", "--comparison", "--loss-step"}, {});
   const std::string format = a.get("--format").value_or("csv");
-  if (format != "csv" && format != "summary-csv" && format != "summary-md")
-    throw UsageError("unknown export format '" + format + "' (supported: csv, summary-csv, summary-md)");
+  if (format != "csv" && format != "summary-csv" && format != "summary-md" && format != "ladder-json")
+    throw UsageError("unknown export format '" + format +
+                     "' (supported: csv, summary-csv, summary-md, ladder-json)");
   const Store store = Store::open(a.require("--db"), Store::Mode::read_only);
   std::vector<RunInfo> runs = store.runs();
   if (auto v = a.get("--run")) {
@@ -199,6 +230,14 @@ int cmd_export(const std::vector<std::string>& argv) {
   auto write = [&](std::ostream& o) {
     if (format == "csv") {
       write_steps_csv(store, runs, o);
+    } else if (format == "ladder-json") {
+      auto ladders =
+          summarize_ladders(store, a.get("--loss-step") ? to_int("--loss-step", *a.get("--loss-step")) : 0);
+      if (auto v = a.get("--comparison")) {
+        const auto id = to_int("--comparison", *v);
+        std::erase_if(ladders, [&](const LadderSummary& l) { return l.comparison.id != id; });
+      }
+      o << ladders_to_json(ladders) << "\n";
     } else {
       const auto rows = summarize_runs(store, runs);
       o << (format == "summary-csv" ? summaries_to_csv(rows) : summaries_to_markdown(rows));

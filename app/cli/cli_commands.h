@@ -1,6 +1,10 @@
 #pragma once
+#include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "engine/comparison_runner.h"
 
 namespace optiscope::cli {
 
@@ -16,11 +20,17 @@ int cmd_demo(const std::vector<std::string>& args);
 int cmd_export(const std::vector<std::string>& args);
 int cmd_list(const std::vector<std::string>& args);
 int cmd_import(const std::vector<std::string>& args);
+int cmd_ladder(const std::vector<std::string>& args);
+
+/// Runs `job` with progress lines on stderr (unless quiet) and Ctrl-C / SIGTERM cancelling it.
+ComparisonResult run_with_progress(
+    const std::function<ComparisonResult(ComparisonObserver*, const std::atomic<bool>*)>& job, bool quiet);
 
 extern const char* const kRunHelp;
 extern const char* const kDemoHelp;
 extern const char* const kExportHelp;
 extern const char* const kListHelp;
 extern const char* const kImportHelp;
+extern const char* const kLadderHelp;
 
 }  // namespace optiscope::cli

@@ -21,6 +21,7 @@ Optiscope GUI opens, and exports them.
 commands:
   run      run a comparison of optimizer variants          (optiscope-cli run --help)
   demo     run the built-in default comparison             (optiscope-cli demo --help)
+  ladder   record a fit ladder of memory tricks            (optiscope-cli ladder --help)
   export   export the steps of a store as CSV              (optiscope-cli export --help)
   list     list the comparisons and runs in a store        (optiscope-cli list --help)
   import   import a Trainer state or an Nsight export      (optiscope-cli import --help)
@@ -97,11 +98,9 @@ int main(int argc, char** argv) {
     int (*fn)(const std::vector<std::string>&);
     const char* help;
   };
-  const Entry entries[] = {{"run", cmd_run, kRunHelp},
-                           {"demo", cmd_demo, kDemoHelp},
-                           {"export", cmd_export, kExportHelp},
-                           {"list", cmd_list, kListHelp},
-                           {"import", cmd_import, kImportHelp}};
+  const Entry entries[] = {{"run", cmd_run, kRunHelp},          {"demo", cmd_demo, kDemoHelp},
+                           {"ladder", cmd_ladder, kLadderHelp}, {"export", cmd_export, kExportHelp},
+                           {"list", cmd_list, kListHelp},       {"import", cmd_import, kImportHelp}};
   for (const auto& e : entries) {
     if (command != e.name) continue;
     if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {

@@ -3,6 +3,8 @@
 # benchmark and whatever recordings are asked for, leaving logs and stores under $OUT.
 # Usage: bench/gpu/device_session.sh [build|tests|bench|record ...]   (default: build tests)
 # crashtrace-<gtest filter>: an AddressSanitizer run of one engine test, frames symbolised.
+# ladder-<preset>-<budget GiB>[-<steps>]: a fit ladder into $OUT/stores; memtricks: the
+# optimizer-in-backward GPU test alone.
 # fusedtests: the fused model ops against LibTorch; profile, profile-hf: the 1B step's kernel
 # breakdown (ours, fused and unfused; transformers + torch.compile).
 set -uo pipefail
@@ -137,6 +139,21 @@ for step in $steps; do
         --name "seed: $preset, ${budget} GiB budget" --db "$OUT/stores/$preset-${budget}g.db" \
         > "$OUT/stores/$preset-${budget}g.log" 2>&1
       echo "rc=$?"; tail -7 "$OUT/stores/$preset-${budget}g.log" ;;
+    ladder-*)
+      # ladder-<preset>-<budget GiB>[-<steps>]: the fit ladder (six rungs, batch 2 x 512, bf16),
+      # e.g. ladder-llama-3.1-8b-24 or ladder-llama-3.2-3b-16. Store and log in $OUT/stores.
+      IFS=- read -r _ m1 m2 m3 budget lsteps <<< "$step"
+      preset="$m1-$m2-$m3"; lsteps=${lsteps:-8}
+      log "fit ladder $preset, ${budget} GiB budget, $lsteps steps per rung"
+      "$build/app/cli/optiscope-cli" ladder --preset "$preset" --budget-gb "$budget" --device cuda --steps "$lsteps" \
+        --db "$OUT/stores/ladder-$preset-${budget}g.db" > "$OUT/stores/ladder-$preset-${budget}g.log" 2>&1
+      echo "ladder rc=$? (3: the last rung does not fit)"; tail -9 "$OUT/stores/ladder-$preset-${budget}g.log"
+      "$build/app/cli/optiscope-cli" export --db "$OUT/stores/ladder-$preset-${budget}g.db" --format ladder-json \
+        --loss-step "$lsteps" --out "$OUT/stores/ladder-$preset-${budget}g.json" ;;
+    memtricks)
+      log "optimizer in backward on the GPU (peak against the gradients' size)"
+      "$build/tests/gpu/optiscope_gpu_memory_tricks_tests" > "$OUT/memory_tricks_gpu.log" 2>&1; echo "memtricks rc=$?"
+      grep -E "info|OK|FAILED" "$OUT/memory_tricks_gpu.log" | head -12 ;;
     truth-*|physical-*)
       # Memory truth (bench/memory_truth): the article's comparison with measured residency.
       # truth-<preset>-<budget GiB>-<steps>[-<variants joined by +>]: emulated budget, NVML sampled.

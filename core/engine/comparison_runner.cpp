@@ -17,45 +17,55 @@ std::string describe_device(const std::string& device) {
   }
 }
 
-ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& store_path,
-                                ComparisonObserver* observer, const std::atomic<bool>* cancel) {
-  for (const auto& optim : spec.optims) {
-    RunSpec run = spec.base;
-    run.optim = optim;
-    if (const auto problems = validate(run); !problems.empty()) throw SpecError(problems.front());
-    engine::refuse_if_model_cannot_fit(run);
+namespace {
+
+struct LabelledRun {
+  std::string label;  // what progress reports call the run: the variant, or the rung
+  RunSpec spec;
+};
+
+void refuse_invalid(const std::vector<LabelledRun>& runs) {
+  for (const auto& r : runs)
+    if (const auto problems = validate(r.spec); !problems.empty()) throw SpecError(problems.front());
+  // A model the machine cannot hold is refused before the store is opened (exit 2, no store).
+  for (const auto& r : runs) engine::refuse_if_model_cannot_fit(r.spec);
+}
+
+template <typename Spec>
+std::string spec_json(const Spec& spec) {
+  try {
+    return to_json(spec);
+  } catch (const std::exception& e) {
+    throw SpecError(std::string("the spec holds text that is not valid UTF-8 (") + e.what() + ")");
   }
+}
+
+// Records the runs, one after the other, as one comparison whose spec is `comparison_json`.
+ComparisonResult run_all(const std::string& name, const std::string& comparison_json,
+                         const std::vector<LabelledRun>& runs, const std::string& store_path,
+                         ComparisonObserver* observer, const std::atomic<bool>* cancel) {
   // Everything the store will hold as JSON is rendered before the store is opened: text that is
   // not UTF-8 (a name, a path) is a bad spec, not a half-written store.
-  std::string comparison_json;
   std::vector<std::string> run_json;
   try {
-    comparison_json = to_json(spec);
-    for (const auto& optim : spec.optims) {
-      RunSpec run = spec.base;
-      run.optim = optim;
-      run_json.push_back(to_json(run));
-    }
-  } catch (const SpecError&) {
-    throw;
+    for (const auto& r : runs) run_json.push_back(to_json(r.spec));
   } catch (const std::exception& e) {
     throw SpecError(std::string("the spec holds text that is not valid UTF-8 (") + e.what() + ")");
   }
   Store store = Store::open(store_path, Store::Mode::read_write);
   ComparisonResult result;
-  result.comparison_id = store.add_comparison(spec.name, comparison_json);
-  const std::string device = describe_device(spec.base.device);
-  const int count = static_cast<int>(spec.optims.size());
+  result.comparison_id = store.add_comparison(name, comparison_json);
+  const int count = static_cast<int>(runs.size());
   for (int i = 0; i < count; ++i) {
-    RunSpec run = spec.base;
-    run.optim = spec.optims[static_cast<std::size_t>(i)];
+    const RunSpec& run = runs[static_cast<std::size_t>(i)].spec;
     RunProgress progress;
     progress.run_index = i;
     progress.run_count = count;
-    progress.optim = run.optim;
+    progress.optim = runs[static_cast<std::size_t>(i)].label;
     progress.comparison_id = result.comparison_id;
     progress.total_steps = run.max_steps;
-    progress.run_id = store.begin_run(result.comparison_id, i, run.optim, run_json[static_cast<std::size_t>(i)], device);
+    progress.run_id = store.begin_run(result.comparison_id, i, run.optim,
+                                      run_json[static_cast<std::size_t>(i)], describe_device(run.device));
     result.run_ids.push_back(progress.run_id);
     if (observer != nullptr) observer->on_run_started(progress);
 
@@ -91,6 +101,28 @@ ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& s
     }
   }
   return result;
+}
+
+}  // namespace
+
+ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& store_path,
+                                ComparisonObserver* observer, const std::atomic<bool>* cancel) {
+  std::vector<LabelledRun> runs;
+  for (const auto& optim : spec.optims) {
+    RunSpec run = spec.base;
+    run.optim = optim;
+    runs.push_back({optim, run});
+  }
+  refuse_invalid(runs);
+  return run_all(spec.name, spec_json(spec), runs, store_path, observer, cancel);
+}
+
+ComparisonResult run_ladder(const LadderSpec& ladder, const std::string& store_path,
+                            ComparisonObserver* observer, const std::atomic<bool>* cancel) {
+  std::vector<LabelledRun> runs;
+  for (const auto& r : ladder.rungs) runs.push_back({r.name, r.spec});
+  refuse_invalid(runs);
+  return run_all(ladder.name, spec_json(ladder), runs, store_path, observer, cancel);
 }
 
 }  // namespace optiscope

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "spec/fit_ladder.h"
 #include "spec/run_spec.h"
 #include "store/records.h"
 
@@ -14,7 +15,7 @@ namespace optiscope {
 struct RunProgress {
   int run_index = 0;  // 0-based position of the variant
   int run_count = 0;
-  std::string optim;
+  std::string optim;  // the variant, or for a fit ladder the rung's name
   std::int64_t comparison_id = 0;
   std::int64_t run_id = 0;
   std::int64_t step = 0;  // last step written to the store
@@ -44,6 +45,12 @@ struct ComparisonResult {
 ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& store_path,
                                 ComparisonObserver* observer = nullptr,
                                 const std::atomic<bool>* cancel = nullptr);
+
+/// Runs every rung of a fit ladder, in order, into one comparison of the store (its spec JSON is
+/// the ladder's, so views know the rungs). An OOM ends that rung only: it is a result.
+ComparisonResult run_ladder(const LadderSpec& ladder, const std::string& store_path,
+                            ComparisonObserver* observer = nullptr,
+                            const std::atomic<bool>* cancel = nullptr);
 
 /// Text describing where runs execute, e.g. "cpu (2 threads)" or "NVIDIA H100 80GB HBM3".
 std::string describe_device(const std::string& device);

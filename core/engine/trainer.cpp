@@ -17,6 +17,7 @@
 #include "engine/device_runtime.h"
 #include "engine/lr_schedule.h"
 #include "engine/memory_probe.h"
+#include "engine/optimizer_in_backward.h"
 #include "engine/phase_timer.h"
 #include "model/llama.h"
 #include "optim/optimizer.h"
@@ -295,6 +296,9 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
         spec.per_device_eval_batch_size > 0 ? spec.per_device_eval_batch_size : batch;
     const auto params = model->parameters();
     const auto budget = static_cast<std::int64_t>(spec.device_budget_bytes);
+    // Hooks that update each parameter inside backward; removed when the run ends, however it ends.
+    std::optional<OptimizerInBackward> in_backward;
+    if (spec.optimizer_in_bwd) in_backward.emplace(*optimizer);
 
     deferred = options.deferred_readback.value_or(device.is_cuda() && !options.capture);
     timers = {make_phase_timer(device), make_phase_timer(device)};
@@ -320,6 +324,9 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       MemorySample fwd_end, fwd_peak, bwd_end, bwd_peak;
       // Every micro-batch goes to the device at the start of the step, ahead of its work.
       std::vector<DeviceBatch> micro_batches;
+      const double lr = learning_rate_at(spec.lr_scheduler_type, spec.learning_rate, step - 1, warmup, total);
+      // Set before backward: with optimizer_in_bwd the updates happen there.
+      optimizer->set_lr(lr);
       for (std::int64_t micro = 0; micro < accum; ++micro)
         micro_batches.push_back(
             to_device(data.train.batch(static_cast<std::size_t>((step - 1) * accum + micro), batch), device));
@@ -332,7 +339,10 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
         torch::Tensor loss;
         {
           AutocastScope scope(autocast, device);
-          loss = model->loss(model->forward(ids), labels) / static_cast<double>(accum);
+          loss =
+              (spec.loss_chunks > 0 ? model->chunked_loss(model->hidden_states(ids), labels, spec.loss_chunks)
+                                    : model->loss(model->forward(ids), labels)) /
+              static_cast<double>(accum);
         }
         m[1] = s.timer->mark();
         if (micro == 0) {
@@ -348,12 +358,12 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
         tokens += micro_batches[static_cast<std::size_t>(micro)].tokens;
       }
       bwd_end = probe.sample(step, Phase::backward, SamplePoint::end);
+      // With optimizer_in_bwd the spec has no clipping and the update is done: the optimizer phase
+      // is empty and its samples show that no gradients remain.
       if (spec.max_grad_norm > 0.0) clip_grad_norm(params, spec.max_grad_norm);
-      const double lr = learning_rate_at(spec.lr_scheduler_type, spec.learning_rate, step - 1, warmup, total);
-      optimizer->set_lr(lr);
       reset_peak_memory(device);
       s.opt_start = s.timer->mark();
-      optimizer->step();
+      if (!in_backward) optimizer->step();
       s.opt_end = s.timer->mark();
       const MemorySample opt_peak = probe.sample(step, Phase::optimizer, SamplePoint::peak);
       optimizer->zero_grad();

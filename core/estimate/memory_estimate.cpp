@@ -51,7 +51,12 @@ Estimate estimate(const Workload& w) {
 
   e.components.push_back(
       {"weights", pc + fmt(" x %.0f B (%s)", wb, w.precision), std::llround(p * wb), Placement::device});
-  e.components.push_back({"gradients", pc + fmt(" x %.0f B", wb), std::llround(p * wb), Placement::device});
+  const double embedding = static_cast<double>(w.model.vocab_size) * static_cast<double>(w.model.hidden_size);
+  if (w.optimizer_in_bwd)
+    e.components.push_back({"gradients", fmt("largest one only (optimizer in backward): V*h x %.0f B", wb),
+                            std::llround(embedding * wb), Placement::device});
+  else
+    e.components.push_back({"gradients", pc + fmt(" x %.0f B", wb), std::llround(p * wb), Placement::device});
   const std::string stateWhy = w.optim.find("8bit") != std::string::npos    ? "2 moments x 1 B + absmax/256"
                                : w.optim.find("32bit") != std::string::npos ? "2 moments x 4 B (fp32)"
                                                                             : "2 moments in the param dtype";
@@ -69,10 +74,24 @@ Estimate estimate(const Workload& w) {
   char formula[200];
   std::snprintf(formula, sizeof formula, "s*b*h*L*(%.0f + %.0f*a*s/h), s=%.0f b=%.0f h=%.0f L=%.0f a=%.0f",
                 16 * ab + 2, 2 * ab + 1, s, b, h, l, a);
-  e.components.push_back({"activations", formula, std::llround(perLayer * l), Placement::device});
+  if (w.gradient_checkpointing) {
+    std::snprintf(
+        formula, sizeof formula,
+        "checkpointed: s*b*h*%.0f B per layer input x L + one layer recomputed, s=%.0f b=%.0f h=%.0f L=%.0f",
+        ab, s, b, h, l);
+    e.components.push_back(
+        {"activations", formula, std::llround(s * b * h * ab * l + perLayer), Placement::device});
+  } else {
+    e.components.push_back({"activations", formula, std::llround(perLayer * l), Placement::device});
+  }
   const double v = static_cast<double>(w.model.vocab_size);
-  e.components.push_back(
-      {"logits", fmt("b*s*V*4 B, V=%.0f", v), std::llround(b * s * v * 4.0), Placement::device});
+  if (w.loss_chunks > 0)
+    e.components.push_back(
+        {"logits", fmt("b*s*V*4 B / %.0f chunks, V=", static_cast<double>(w.loss_chunks)) + format_count(v),
+         std::llround(b * s * v * 4.0 / static_cast<double>(w.loss_chunks)), Placement::device});
+  else
+    e.components.push_back(
+        {"logits", fmt("b*s*V*4 B, V=%.0f", v), std::llround(b * s * v * 4.0), Placement::device});
   e.components.push_back(
       {"CUDA context", "about 0.5 GiB (driver, cuBLAS, kernels)", kContextBytes, Placement::device});
 

@@ -8,7 +8,10 @@
 // the same bytes in managed memory, which spills to the host when the device is full; offloaded
 // variants keep them in pinned host memory. Activations follow Korthikanti et al. (no
 // recomputation): s*b*h*L*((16*B + 2) + (2*B + 1)*a*s/h) bytes for B-byte activations, plus the
-// fp32 logits the loss needs (b*s*V*4).
+// fp32 logits the loss needs (b*s*V*4). With activation checkpointing only each layer's input
+// (s*b*h*B) stays, plus one layer's activations while it is recomputed; with optimizer in backward
+// the gradients shrink to the largest one (the embedding's, which a tied output projection keeps
+// to the end of backward); a chunked loss holds 1/chunks of the logits.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -33,6 +36,10 @@ struct Workload {
   std::string optim = "adamw_torch";
   std::int64_t batch = 1;
   std::int64_t seq_len = 512;
+  // The memory tricks of the fit ladder (spec keys of the same names).
+  bool gradient_checkpointing = false;  // only each layer's input is kept; one layer is recomputed at a time
+  bool optimizer_in_bwd = false;        // gradients freed as they are used: about the largest one remains
+  std::int64_t loss_chunks = 0;         // logits held a 1/chunks slice at a time
 };
 
 struct Estimate {

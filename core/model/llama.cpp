@@ -1,5 +1,6 @@
 #include "model/llama.h"
 
+#include "model/chunked_cross_entropy.h"
 #include "model/fused_ops.h"
 #include "model/layer_checkpoint.h"
 
@@ -145,6 +146,14 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c) : config_(c), r
 }
 
 torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& input_ids) {
+  return torch::nn::functional::linear(hidden_states(input_ids), output_weight());
+}
+
+torch::Tensor LlamaForCausalLMImpl::output_weight() const {
+  return lm_head ? lm_head->weight : model->embed_tokens->weight;
+}
+
+torch::Tensor LlamaForCausalLMImpl::hidden_states(const torch::Tensor& input_ids) {
   auto h = model->embed_tokens(input_ids);
   const auto [cos, sin] = rope_.tables(input_ids.size(1), h.scalar_type(), h.device());
   const bool recompute = gradient_checkpointing_ && is_training() && torch::GradMode::is_enabled();
@@ -154,8 +163,7 @@ torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& input_ids) {
     // output needs grad, as it does whenever the embeddings are trained.
     h = recompute && h.requires_grad() ? checkpointed_layer(layer, h, cos, sin) : layer->forward(h, cos, sin);
   }
-  h = model->norm(h);
-  return lm_head ? lm_head(h) : torch::nn::functional::linear(h, model->embed_tokens->weight);
+  return model->norm(h);
 }
 
 torch::Tensor LlamaForCausalLMImpl::loss(const torch::Tensor& logits, const torch::Tensor& labels) {
@@ -163,6 +171,11 @@ torch::Tensor LlamaForCausalLMImpl::loss(const torch::Tensor& logits, const torc
   return torch::nn::functional::cross_entropy(
       logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), labels.reshape({-1}),
       torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+}
+
+torch::Tensor LlamaForCausalLMImpl::chunked_loss(const torch::Tensor& hidden, const torch::Tensor& labels,
+                                                 std::int64_t chunks) {
+  return chunked_cross_entropy(hidden, output_weight(), labels, chunks);
 }
 
 void LlamaForCausalLMImpl::reset_parameters(std::uint64_t seed) {

@@ -76,8 +76,15 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   explicit LlamaForCausalLMImpl(const LlamaConfig& c);
   /// input_ids [batch, seq] int64 -> logits [batch, seq, vocab].
   torch::Tensor forward(const torch::Tensor& input_ids);
+  /// The final normed hidden states [batch, seq, hidden] that the output projection turns into logits.
+  torch::Tensor hidden_states(const torch::Tensor& input_ids);
+  /// The output projection's weight [vocab, hidden]: lm_head's, or the embeddings' when tied.
+  torch::Tensor output_weight() const;
   /// Mean cross-entropy of next-token prediction; labels equal to -100 are ignored.
   torch::Tensor loss(const torch::Tensor& logits, const torch::Tensor& labels);
+  /// The same loss from the hidden states, with logits made `chunks` slices of tokens at a time
+  /// (chunked_cross_entropy.h): all of them never exist at once.
+  torch::Tensor chunked_loss(const torch::Tensor& hidden, const torch::Tensor& labels, std::int64_t chunks);
   /// Re-draws weights the way transformers' _init_weights does (normal(0, initializer_range)).
   void reset_parameters(std::uint64_t seed);
   /// Activation checkpointing (transformers' gradient_checkpointing_enable): in training with

@@ -115,6 +115,25 @@ void BlockwiseAdamW::step() {
   if (!offloaded.empty()) step_offloaded(offloaded);
 }
 
+// The same update as step() gives this parameter. Offloaded state goes through the pipeline as a
+// list of one: its copies start when the gradient exists instead of overlapping the other
+// tensors' updates, which costs time, not bits.
+void BlockwiseAdamW::step_param(std::size_t i) {
+  torch::NoGradGuard no_grad;
+  auto& p = params_.at(i);
+  if (!p.grad().defined()) return;
+  auto& s = state_[i];
+  ++s.step;
+  if (s.offloaded) {
+    begin_offload();
+    step_offloaded({i});
+  } else if (p.is_cuda()) {
+    step_cuda(p, s);
+  } else {
+    step_cpu(p, s);
+  }
+}
+
 void BlockwiseAdamW::step_cpu(torch::Tensor& p, State& s) {
   if (!p.is_contiguous()) throw std::runtime_error("BlockwiseAdamW needs contiguous parameters");
   const auto g = p.grad().contiguous();

@@ -35,6 +35,7 @@ class BlockwiseAdamW final : public Optimizer {
       : BlockwiseAdamW(std::move(params), options, bits, paged ? Placement::paged : Placement::device) {}
   ~BlockwiseAdamW() override;
   void step() override;
+  void step_param(std::size_t i) override;
   void set_lr(double lr) override { options_.lr = lr; }
   StateBytes state_bytes() const override;
   std::string name() const override;

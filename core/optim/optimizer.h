@@ -41,6 +41,12 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   virtual void step() = 0;
+  /// Optimizer in backward (torchtune's optimizer_in_bwd): updates parameter i alone from its
+  /// gradient, as soon as backward has produced it, with exactly the arithmetic step() applies to
+  /// that parameter; the caller releases the gradient afterwards. Parameters are independent in
+  /// every variant (AdamW has no cross-tensor term), so a step made of step_param calls, in any
+  /// order, equals step() bit for bit.
+  virtual void step_param(std::size_t i) = 0;
   virtual void set_lr(double lr) = 0;
   virtual StateBytes state_bytes() const = 0;
   /// The variant's name as make_optimizer knows it.

@@ -17,6 +17,7 @@ TorchAdamW::TorchAdamW(std::vector<torch::Tensor> params, const OptimizerOptions
     exp_avg_.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
     exp_avg_sq_.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
     steps_.push_back(torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(p.device())));
+    counts_.push_back(0);
   }
 }
 
@@ -28,36 +29,47 @@ StateBytes TorchAdamW::state_bytes() const {
 
 void TorchAdamW::step() {
   torch::NoGradGuard no_grad;
-  ++step_;
   if (fused_) {
-    step_fused();
+    std::vector<std::size_t> all;
+    for (std::size_t i = 0; i < params_.size(); ++i) all.push_back(i);
+    step_fused(all);
   } else {
-    step_foreach();
+    for (std::size_t i = 0; i < params_.size(); ++i) step_foreach(i);
+  }
+}
+
+void TorchAdamW::step_param(std::size_t i) {
+  torch::NoGradGuard no_grad;
+  if (fused_) {
+    step_fused({i});
+  } else {
+    step_foreach(i);
   }
 }
 
 // The for-each algorithm of torch.optim.AdamW (decay first, then the Adam step), one tensor at a
 // time: the "adamw_torch" reference people compare against.
-void TorchAdamW::step_foreach() {
-  const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(step_));
-  const double bc2 = 1.0 - std::pow(options_.beta2, static_cast<double>(step_));
+void TorchAdamW::step_foreach(std::size_t i) {
+  auto& p = params_[i];
+  const auto& g = p.grad();
+  if (!g.defined()) return;
+  const std::int64_t step = ++counts_[i];
+  const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(options_.beta2, static_cast<double>(step));
   const double step_size = options_.lr / bc1;
   const double bc2_sqrt = std::sqrt(bc2);
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    auto& p = params_[i];
-    const auto& g = p.grad();
-    if (!g.defined()) continue;
-    if (options_.weight_decay != 0.0) p.mul_(1.0 - options_.lr * options_.weight_decay);
-    exp_avg_[i].lerp_(g, 1.0 - options_.beta1);
-    exp_avg_sq_[i].mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
-    const auto denom = (exp_avg_sq_[i].sqrt() / bc2_sqrt).add_(options_.eps);
-    p.addcdiv_(exp_avg_[i], denom, -step_size);
-  }
+  if (options_.weight_decay != 0.0) p.mul_(1.0 - options_.lr * options_.weight_decay);
+  exp_avg_[i].lerp_(g, 1.0 - options_.beta1);
+  exp_avg_sq_[i].mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
+  const auto denom = (exp_avg_sq_[i].sqrt() / bc2_sqrt).add_(options_.eps);
+  p.addcdiv_(exp_avg_[i], denom, -step_size);
 }
 
-void TorchAdamW::step_fused() {
+// One multi-tensor launch over the parameters `which` (all of them in step(), one in backward):
+// the kernel's arithmetic is element-wise, so the grouping changes no bit.
+void TorchAdamW::step_fused(const std::vector<std::size_t>& which) {
   std::vector<torch::Tensor> ps, gs, ms, vs, ss;
-  for (std::size_t i = 0; i < params_.size(); ++i) {
+  for (const std::size_t i : which) {
     if (!params_[i].grad().defined()) continue;
     ps.push_back(params_[i]);
     gs.push_back(params_[i].grad());
@@ -71,15 +83,15 @@ void TorchAdamW::step_fused() {
                     options_.eps, /*amsgrad=*/false, /*maximize=*/false);
 }
 
-// The state as torch.optim.AdamW's state_dict names it. The for-each path counts steps once per
-// optimizer, the fused one per parameter; the file holds per-parameter counts either way, so a
-// file of one loads into the other.
+// The state as torch.optim.AdamW's state_dict names it, with per-parameter step counts, so a file
+// of the for-each path loads into the fused one and back.
 void TorchAdamW::save_state(StateFileWriter& out) const {
   out.metadata("layout", "torch_adamw");
   record_options(out, options_);
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const std::string prefix = "state." + std::to_string(i) + ".";
-    out.add(prefix + "step", fused_ ? steps_[i] : torch::scalar_tensor(static_cast<double>(step_), torch::kFloat32));
+    out.add(prefix + "step",
+            fused_ ? steps_[i] : torch::scalar_tensor(static_cast<double>(counts_[i]), torch::kFloat32));
     out.add(prefix + "exp_avg", exp_avg_[i]);
     out.add(prefix + "exp_avg_sq", exp_avg_sq_[i]);
   }
@@ -98,16 +110,14 @@ void TorchAdamW::load_state(const StateFileReader& in) {
     if (!in.shape(prefix + "step").empty()) throw std::runtime_error("optimizer state file: bad " + prefix + "step");
   }
   torch::NoGradGuard no_grad;
-  std::int64_t most = 0;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const std::string prefix = "state." + std::to_string(i) + ".";
     in.read_into(prefix + "exp_avg", exp_avg_[i]);
     in.read_into(prefix + "exp_avg_sq", exp_avg_sq_[i]);
     const torch::Tensor step = in.read(prefix + "step").to(torch::kFloat32);
     steps_[i].copy_(step);
-    most = std::max(most, static_cast<std::int64_t>(step.item<float>()));
+    counts_[i] = static_cast<std::int64_t>(step.item<float>());
   }
-  step_ = most;
 }
 
 }  // namespace optiscope::optim

@@ -36,6 +36,8 @@ json to_object(const RunSpec& s) {
               {"logging_steps", s.logging_steps},
               {"dataset_text_field", s.dataset_text_field},
               {"gradient_checkpointing", s.gradient_checkpointing},
+              {"optimizer_in_bwd", s.optimizer_in_bwd},
+              {"loss_chunks", s.loss_chunks},
               {"eval_steps", s.eval_steps},
               {"eval_split", s.eval_split},
               {"per_device_eval_batch_size", s.per_device_eval_batch_size},
@@ -110,6 +112,8 @@ RunSpec from_object(const json& j) {
                                                       "device_budget_bytes",
                                                       "dataset_text_field",
                                                       "gradient_checkpointing",
+                                                      "optimizer_in_bwd",
+                                                      "loss_chunks",
                                                       "eval_steps",
                                                       "eval_split",
                                                       "per_device_eval_batch_size",
@@ -143,6 +147,8 @@ RunSpec from_object(const json& j) {
   read_key(j, "device_budget_bytes", s.device_budget_bytes);
   read_key(j, "dataset_text_field", s.dataset_text_field);
   read_key(j, "gradient_checkpointing", s.gradient_checkpointing);
+  read_key(j, "optimizer_in_bwd", s.optimizer_in_bwd);
+  read_key(j, "loss_chunks", s.loss_chunks);
   read_key(j, "eval_steps", s.eval_steps);
   read_key(j, "eval_split", s.eval_split);
   read_key(j, "per_device_eval_batch_size", s.per_device_eval_batch_size);
@@ -210,6 +216,15 @@ std::vector<std::string> validate(const RunSpec& s) {
   if (s.per_device_eval_batch_size < 0)
     problems.emplace_back("per_device_eval_batch_size must not be negative (0 = the training batch size)");
   if (s.max_eval_samples < 0) problems.emplace_back("max_eval_samples must not be negative (0 = all)");
+  if (s.optimizer_in_bwd && s.max_grad_norm > 0.0)
+    problems.emplace_back(
+        "optimizer_in_bwd cannot clip gradients: each parameter is updated before the global norm is known. "
+        "Set max_grad_norm to 0 (torchtune refuses clip_grad_norm with optimizer_in_bwd too)");
+  if (s.optimizer_in_bwd && s.gradient_accumulation_steps > 1)
+    problems.emplace_back(
+        "optimizer_in_bwd cannot accumulate gradients: each micro-batch's backward would update the "
+        "parameters. Set gradient_accumulation_steps to 1 and raise the batch size instead");
+  if (s.loss_chunks < 0) problems.emplace_back("loss_chunks must not be negative (0 = plain cross-entropy)");
   if (s.device != "cpu" && s.device != "cuda" && s.device.rfind("cuda:", 0) != 0)
     problems.push_back("device must be cpu, cuda or cuda:N, not '" + s.device + "'");
   return problems;

@@ -25,6 +25,12 @@ struct RunSpec {
   int max_steps = 120;
   int logging_steps = 1;
   bool gradient_checkpointing = false;  // recompute each layer's activations in backward
+  // torchtune's optimizer_in_bwd: each parameter is updated as soon as its gradient exists, and the
+  // gradient freed at once. Needs max_grad_norm 0 and gradient_accumulation_steps 1.
+  bool optimizer_in_bwd = false;
+  // Chunked cross-entropy (torchtune's CEWithChunkedOutputLoss, num_output_chunks): the logits
+  // are made this many slices of tokens at a time, in forward and again in backward; 0 = plain loss.
+  int loss_chunks = 0;
   int eval_steps = 0;                   // evaluation loss every N steps; 0 = none
   double eval_split = 0.0;              // fraction of the documents held out for evaluation
   int per_device_eval_batch_size = 0;   // 0 = per_device_train_batch_size

@@ -5,6 +5,7 @@
 #include <QDebug>
 #include <algorithm>
 
+#include "spec/fit_ladder.h"
 #include "spec/run_spec.h"
 #include "store/store.h"
 
@@ -50,7 +51,32 @@ void RunDataCache::setStore(const Store* store) {
 }
 
 void RunDataCache::setRuns(const std::vector<RunInfo>& runs) {
-  const std::vector<ChartSeries> looks = seriesForRuns(runs);
+  std::vector<ChartSeries> looks = seriesForRuns(runs);
+  // Rungs of fit ladders are named by what they add: several share a variant (paged_adamw_8bit).
+  std::vector<QString> rungs(runs.size());
+  std::vector<int> rungIndex(runs.size(), -1);
+  if (store_) {
+    try {
+      for (const auto& c : store_->comparisons()) {
+        const auto ladder = ladder_from_json(c.spec_json);
+        if (!ladder) continue;
+        for (std::size_t i = 0; i < runs.size(); ++i) {
+          const auto at = static_cast<std::size_t>(runs[i].ordinal);
+          if (runs[i].comparison_id != c.id || at >= ladder->rungs.size()) continue;
+          rungs[i] = QString::fromStdString(ladder->rungs[at].name);
+          rungIndex[i] = runs[i].ordinal;
+        }
+      }
+    } catch (const StoreError& e) {
+      qWarning() << "cannot read the comparisons:" << e.what();
+    }
+  }
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (rungs[i].isEmpty()) continue;
+    const auto same = std::count(rungs.begin(), rungs.end(), rungs[i]);
+    looks[i].label =
+        same > 1 ? QStringLiteral("%1 (ladder %2)").arg(rungs[i]).arg(runs[i].comparison_id) : rungs[i];
+  }
   std::vector<RunData> next;
   next.reserve(runs.size());
   for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -60,6 +86,8 @@ void RunDataCache::setRuns(const std::vector<RunInfo>& runs) {
     d.info = runs[i];
     d.look = looks[i];
     d.budget_bytes = budgetOf(runs[i]);
+    d.rung = rungs[i];
+    d.rungIndex = rungIndex[i];
     next.push_back(std::move(d));
   }
   runs_ = std::move(next);

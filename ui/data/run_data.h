@@ -6,6 +6,8 @@
 #include <optional>
 #include <vector>
 
+#include <QString>
+
 #include "charts/chart_series.h"
 #include "store/records.h"
 
@@ -27,6 +29,9 @@ struct RunData {
   RunInfo info;
   ChartSeries look;
   std::int64_t budget_bytes = 0;  // the spec's device_budget_bytes, 0 when the whole device
+  // For a run of a fit ladder: the rung's name (what it adds) and its position; empty otherwise.
+  QString rung;
+  int rungIndex = -1;
   std::vector<StepRecord> steps;
   // Per step, the sample with the most device memory (peak points preferred over phase ends).
   std::vector<MemorySample> memory;

@@ -1,5 +1,6 @@
 #include "tabs/calculator_tab.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
@@ -58,6 +59,9 @@ CalculatorTab::CalculatorTab(QWidget* parent)
       optim_(new QComboBox(this)),
       batch_(new QSpinBox(this)),
       seq_(new QSpinBox(this)),
+      checkpointing_(new QCheckBox(tr("activation checkpointing"), this)),
+      inBackward_(new QCheckBox(tr("optimizer in backward"), this)),
+      lossChunks_(new QSpinBox(this)),
       fromRun_(new QComboBox(this)),
       table_(new QTableWidget(this)),
       fits_(new QLabel(this)) {
@@ -82,6 +86,14 @@ CalculatorTab::CalculatorTab(QWidget* parent)
   seq_->setRange(2, 131072);
   seq_->setValue(512);
   fromRun_->setToolTip(tr("Fill the form from a checked run and compare with what it measured"));
+  lossChunks_->setRange(0, 1024);
+  lossChunks_->setSpecialValueText(tr("plain loss"));
+  lossChunks_->setSuffix(tr(" chunks"));
+  lossChunks_->setToolTip(tr("Chunked cross-entropy: the logits are made this many slices at a time"));
+  auto* tricks = new QHBoxLayout;
+  tricks->addWidget(checkpointing_);
+  tricks->addWidget(inBackward_);
+  tricks->addWidget(lossChunks_);
 
   auto* form = new QFormLayout;
   form->addRow(tr("Model:"), model_);
@@ -90,6 +102,7 @@ CalculatorTab::CalculatorTab(QWidget* parent)
   form->addRow(tr("Optimizer:"), optim_);
   form->addRow(tr("Batch size:"), batch_);
   form->addRow(tr("Sequence length:"), seq_);
+  form->addRow(tr("Memory tricks:"), tricks);
   form->addRow(tr("Compare with run:"), fromRun_);
   fits_->setTextFormat(Qt::RichText);
   fits_->setWordWrap(true);
@@ -112,7 +125,10 @@ CalculatorTab::CalculatorTab(QWidget* parent)
          "per "
          "256 values in 8-bit. Paged variants keep the same bytes in managed memory: on the device while it "
          "has room, "
-         "moved to the host when it does not. Activations follow Korthikanti et al. without recomputation."),
+         "moved to the host when it does not. Activations follow Korthikanti et al. without recomputation; "
+         "with activation checkpointing each layer "
+         "keeps only its input. Optimizer in backward frees each gradient once its parameter is updated, so "
+         "about the largest one remains."),
       this);
   note->setWordWrap(true);
   note->setForegroundRole(QPalette::PlaceholderText);
@@ -125,8 +141,10 @@ CalculatorTab::CalculatorTab(QWidget* parent)
   for (QComboBox* c : {model_, precision_, optim_})
     connect(c, qOverload<int>(&QComboBox::currentIndexChanged), this, &CalculatorTab::recompute);
   connect(billions_, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &CalculatorTab::recompute);
-  for (QSpinBox* s : {batch_, seq_})
+  for (QSpinBox* s : {batch_, seq_, lossChunks_})
     connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &CalculatorTab::recompute);
+  for (QCheckBox* c : {checkpointing_, inBackward_})
+    connect(c, &QCheckBox::toggled, this, &CalculatorTab::recompute);
   connect(fromRun_, qOverload<int>(&QComboBox::activated), this, &CalculatorTab::useRun);
   recompute();
 }
@@ -153,6 +171,14 @@ void CalculatorTab::setInputs(const QString& model, const QString& precision, co
   recompute();
 }
 
+void CalculatorTab::setTricks(bool checkpointing, bool optimizerInBackward, int lossChunks) {
+  const QSignalBlocker a(checkpointing_), b(inBackward_), c(lossChunks_);
+  checkpointing_->setChecked(checkpointing);
+  inBackward_->setChecked(optimizerInBackward);
+  lossChunks_->setValue(lossChunks);
+  recompute();
+}
+
 void CalculatorTab::useRun(int index) {
   const qint64 id = fromRun_->itemData(index).toLongLong();
   for (const auto& r : runs_) {
@@ -161,6 +187,7 @@ void CalculatorTab::useRun(int index) {
       const RunSpec s = run_spec_from_json(r.info.spec_json);
       setInputs(QString::fromStdString(s.model), QString::fromStdString(s.precision),
                 QString::fromStdString(s.optim), s.per_device_train_batch_size, s.max_seq_length);
+      setTricks(s.gradient_checkpointing, s.optimizer_in_bwd, s.loss_chunks);
     } catch (const std::exception&) {
       setInputs({}, precision_->currentText(), QString::fromStdString(r.info.optim), batch_->value(),
                 seq_->value());
@@ -196,6 +223,9 @@ void CalculatorTab::recompute() {
   w.optim = optim_->currentText().toStdString();
   w.batch = batch_->value();
   w.seq_len = seq_->value();
+  w.gradient_checkpointing = checkpointing_->isChecked();
+  w.optimizer_in_bwd = inBackward_->isChecked();
+  w.loss_chunks = lossChunks_->value();
   const estimate::Estimate e = estimate::estimate(w);
 
   const RunData* run = nullptr;

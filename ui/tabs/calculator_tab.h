@@ -4,6 +4,7 @@
 // where a checked run used the same variant, what was measured against what was predicted.
 #include "tabs/chart_tab.h"
 
+class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
@@ -22,6 +23,8 @@ class CalculatorTab : public ChartTab {
 
   /// Sets the form, e.g. from a run's spec; an unknown model name keeps the current one.
   void setInputs(const QString& model, const QString& precision, const QString& optim, int batch, int seqLen);
+  /// The fit ladder's memory tricks (activation checkpointing, optimizer in backward, chunked loss).
+  void setTricks(bool checkpointing, bool optimizerInBackward, int lossChunks);
   QTableWidget& table() { return *table_; }
   QString fitsText() const;
   /// What the model list and the (greyed, for a preset) parameter field show now.
@@ -38,6 +41,9 @@ class CalculatorTab : public ChartTab {
   QComboBox* optim_;
   QSpinBox* batch_;
   QSpinBox* seq_;
+  QCheckBox* checkpointing_;
+  QCheckBox* inBackward_;
+  QSpinBox* lossChunks_;
   QComboBox* fromRun_;
   QTableWidget* table_;
   QLabel* fits_;

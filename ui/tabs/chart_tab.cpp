@@ -3,6 +3,7 @@
 #include <qcustomplot.h>
 
 #include <QEvent>
+#include <QFile>
 #include <QFileDialog>
 #include <QMenu>
 #include <QMessageBox>
@@ -34,6 +35,8 @@ QCustomPlot* ChartTab::addPlot(const QString& name, const QString& title) {
       menu.addAction(tr("Export as %1…").arg(s.toUpper()), this,
                      [this, plot, name, s] { exportPlot(plot, name, s); });
     }
+    if (!dataCsv().isEmpty())
+      menu.addAction(tr("Export data as CSV…"), this, [this, name] { exportCsv(name); });
     menu.exec(plot->mapToGlobal(at));
   });
   connect(plot, &QCustomPlot::mouseDoubleClick, this, &ChartTab::resetView);
@@ -47,6 +50,15 @@ void ChartTab::exportPlot(QCustomPlot* plot, const QString& name, const QString&
   if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
   const QString error = exportChart(*plot, path, plot->size().expandedTo(QSize(720, 450)), name);
   if (!error.isEmpty()) QMessageBox::critical(this, tr("Export chart"), error);
+}
+
+void ChartTab::exportCsv(const QString& name) {
+  const QString path = QFileDialog::getSaveFileName(this, tr("Export data"), name + QStringLiteral(".csv"),
+                                                    tr("CSV table (*.csv)"));
+  if (path.isEmpty()) return;
+  QFile file(path);
+  if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) || file.write(dataCsv().toUtf8()) < 0)
+    QMessageBox::critical(this, tr("Export data"), tr("Could not write %1.").arg(path));
 }
 
 void ChartTab::changeEvent(QEvent* event) {

@@ -31,6 +31,9 @@ class ChartTab : public QWidget {
   const std::vector<NamedPlot>& plots() const { return plots_; }
   /// Shows all the data again.
   virtual void resetView();
+  /// The figures the tab's charts draw, as CSV, for tabs that offer them (their charts' context
+  /// menus then have "Export data as CSV…"); empty otherwise.
+  virtual QString dataCsv() const { return {}; }
 
  protected:
   /// Creates a plot in the chart style, registers it for export and palette changes, and gives it a
@@ -41,6 +44,7 @@ class ChartTab : public QWidget {
 
  private:
   void exportPlot(QCustomPlot* plot, const QString& name, const QString& suffix);
+  void exportCsv(const QString& name);
   std::vector<NamedPlot> plots_;
 };
 

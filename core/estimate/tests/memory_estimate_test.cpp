@@ -98,3 +98,29 @@ TEST(Format, BytesAndCounts) {
   EXPECT_EQ(format_count(8.03e9), "8.03 G");
   EXPECT_EQ(format_count(124e6), "124 M");
 }
+
+// torchtune's llama3/8B_full_single_device recipe, trick by trick: bf16, paged 8-bit AdamW, batch
+// 2 x 512. Each trick must remove what it claims, and together they leave what must be on the
+// device (weights, the largest gradient, checkpointed activations, a slice of logits) within 24 GB.
+TEST(MemoryEstimate, FitLadderTricksOnLlama8B) {
+  Workload w = llama8b("paged_adamw_8bit", "bf16");
+  w.batch = 2;
+  const Estimate plain = estimate(w);
+  w.gradient_checkpointing = true;
+  const Estimate ckpt = estimate(w);
+  const double layers = 32.0;
+  // Kept: one 2*512*4096*2 B input per layer, plus one layer while it is recomputed.
+  EXPECT_NEAR(static_cast<double>(part(ckpt, "activations").bytes),
+              static_cast<double>(part(plain, "activations").bytes) / layers + 2.0 * 512 * 4096 * 2 * layers,
+              1.0);
+  EXPECT_LT(part(ckpt, "activations").bytes * 10, part(plain, "activations").bytes);
+  w.optimizer_in_bwd = true;
+  const Estimate in_bwd = estimate(w);
+  EXPECT_EQ(part(in_bwd, "gradients").bytes, 128256LL * 4096 * 2);
+  w.loss_chunks = 8;
+  const Estimate chunked = estimate(w);
+  EXPECT_EQ(part(chunked, "logits").bytes * 8, part(in_bwd, "logits").bytes);
+  EXPECT_EQ(fit_on(plain, 24LL << 30), Fit::does_not_fit);
+  EXPECT_EQ(fit_on(chunked, 24LL << 30), Fit::fits_with_paging);
+  EXPECT_LT(chunked.device_bytes, 24LL << 30);
+}
