@@ -7,7 +7,9 @@
 
 #include "cli_args.h"
 #include "cli_commands.h"
+#include "checkpoint/checkpoint_error.h"
 #include "importers/import_common.h"
+#include "tokenizer/tokenizer_error.h"
 #include "spec/run_spec.h"
 #include "store/store.h"
 
@@ -115,6 +117,13 @@ int main(int argc, char** argv) {
       return kExitUsage;
     } catch (const optiscope::importers::ImportError& err) {
       // A file that cannot be imported is bad input, not a misuse of options: no usage text.
+      std::fprintf(stderr, "optiscope-cli %s: %s\n", e.name, err.what());
+      return kExitUsage;
+    } catch (const optiscope::checkpoint::CheckpointError& err) {
+      // A model file that cannot be used (a GGUF that lies, a checkpoint folder that is not one).
+      std::fprintf(stderr, "optiscope-cli %s: %s\n", e.name, err.what());
+      return kExitUsage;
+    } catch (const optiscope::tokenizer::TokenizerError& err) {
       std::fprintf(stderr, "optiscope-cli %s: %s\n", e.name, err.what());
       return kExitUsage;
     } catch (const optiscope::SpecError& err) {
