@@ -5,6 +5,7 @@
 #include "tokenizer/byte_level.h"
 #include "tokenizer/gguf_vocab.h"
 #include "tokenizer/gpt2_pretokenizer.h"
+#include "tokenizer/utf8.h"
 
 using namespace optiscope::tokenizer;
 
