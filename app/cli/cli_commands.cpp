@@ -55,7 +55,7 @@ adamw_torch vs adamw_8bit, on the CPU) into the store FILE.
 SmolLM2-135M-Instruct (the GGUF file installer/setup.sh fetches into .deps/models) fine-tuned
 on Debian's fortunes (.deps/corpus/fortunes.txt), with the article's four variants
 adamw_torch, adamw_8bit, paged_adamw_32bit and paged_adamw_8bit, and evaluation loss on a
-held-out 5 %. By default a short CPU run (20 steps); the options of `run` (--steps,
+held-out 5 %. By default a short CPU run (10 steps); the options of `run` (--steps,
 --batch, --seq-len, --precision, --device, --eval-steps, --optim, ...) change it, and
 --gguf FILE and --dataset FILE name the model and the text when they are elsewhere.
 )";

@@ -19,10 +19,10 @@ ComparisonSpec smollm2_comparison(const std::string& gguf_file, const std::strin
   r.learning_rate = 5e-5;
   r.warmup_ratio = 0.05;
   r.lr_scheduler_type = "linear";
-  r.max_steps = 20;
+  r.max_steps = 10;
   r.eval_split = 0.05;
   r.eval_steps = 5;
-  r.max_eval_samples = 32;
+  r.max_eval_samples = 16;
   r.per_device_eval_batch_size = 8;
   return c;
 }

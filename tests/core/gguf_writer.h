@@ -45,41 +45,63 @@ class GgufWriter {
   /// dims in the file's order (fastest first); data already in the type's encoding.
   void tensor(const std::string& name, const std::vector<std::uint64_t>& dims, std::uint32_t type,
               const std::string& data) {
-    tensors_.push_back({name, dims, type, data});
+    tensors_.push_back({name, dims, type, data, data.size()});
+  }
+  /// A tensor whose data is not written: finish() leaves room for `bytes` and writes zeros, and
+  /// header() stops before the data (the caller sizes the file, e.g. sparse).
+  void tensor_sized(const std::string& name, const std::vector<std::uint64_t>& dims, std::uint32_t type,
+                    std::uint64_t bytes) {
+    tensors_.push_back({name, dims, type, std::string(), bytes});
+  }
+
+  /// The bytes up to the data section, and in data_bytes the size the data section needs.
+  std::string header(std::uint64_t* data_bytes, std::uint64_t alignment = 32) const {
+    std::string out = finish_header(alignment, 3, data_bytes);
+    return out;
   }
 
   std::string finish(std::uint64_t alignment = 32, std::uint32_t version = 3) const {
+    std::uint64_t data_bytes = 0;
+    std::string out = finish_header(alignment, version, &data_bytes);
+    const auto data_start = out.size();
+    std::uint64_t offset = 0;
+    for (const auto& t : tensors_) {
+      out.resize(data_start + offset, '\0');
+      out += t.data;
+      out.resize(data_start + offset + t.size, '\0');
+      offset = (offset + t.size + alignment - 1) / alignment * alignment;
+    }
+    return out;
+  }
+
+ private:
+  std::string finish_header(std::uint64_t alignment, std::uint32_t version, std::uint64_t* data_bytes) const {
     std::string out = "GGUF";
     put<std::uint32_t>(out, version);
     put<std::uint64_t>(out, tensors_.size());
     put<std::uint64_t>(out, keys_);
     out += meta_;
     std::uint64_t offset = 0;
-    std::vector<std::uint64_t> offsets;
+    *data_bytes = 0;
     for (const auto& t : tensors_) {
       put_string(out, t.name);
       put<std::uint32_t>(out, static_cast<std::uint32_t>(t.dims.size()));
       for (const auto d : t.dims) put<std::uint64_t>(out, d);
       put<std::uint32_t>(out, t.type);
       put<std::uint64_t>(out, offset);
-      offsets.push_back(offset);
-      offset = (offset + t.data.size() + alignment - 1) / alignment * alignment;
+      *data_bytes = offset + t.size;
+      offset = (offset + t.size + alignment - 1) / alignment * alignment;
     }
     out.resize((out.size() + alignment - 1) / alignment * alignment, '\0');
-    const auto data_start = out.size();
-    for (std::size_t i = 0; i < tensors_.size(); ++i) {
-      out.resize(data_start + offsets[i], '\0');
-      out += tensors_[i].data;
-    }
     return out;
   }
 
- private:
   struct Tensor {
     std::string name;
     std::vector<std::uint64_t> dims;
     std::uint32_t type;
     std::string data;
+    std::uint64_t size;
   };
   void head(const std::string& key, std::uint32_t type) {
     put_string(meta_, key);
