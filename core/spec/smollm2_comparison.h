@@ -18,9 +18,8 @@ inline constexpr const char* kSmollm2CorpusFile = "fortunes.txt";
 /// batch and precision for a GPU (bench/gpu/device_session.sh's smollm2 step).
 ComparisonSpec smollm2_comparison(const std::string& gguf_file, const std::string& corpus_file);
 
-/// The first existing `name` under each folder's models/ (or corpus/), in order: where the
-/// set-up scripts put them (.deps/ of the working folder, then of the source tree).
-std::optional<std::string> find_in_deps(const std::vector<std::string>& deps_folders, const std::string& sub,
-                                        const std::string& name);
+/// `.deps/<sub>/<name>` where installer/setup.sh puts it: under the working folder, else under the
+/// source tree this program was built from; nothing when neither has it.
+std::optional<std::string> find_in_deps(const std::string& sub, const std::string& name);
 
 }  // namespace optiscope

