@@ -375,13 +375,13 @@ TEST_F(CliBadInput, GgufFilesThatLieOrCannotBeUsedAreRefusedBeforeRunning) {
   std::string version = valid;
   version[4] = 9;
   std::string tensors = valid;
-  tensors[8] = '\xff';  // the low byte of the tensor count: 255 + 12 tensors claimed
+  tensors[9] = '\x7f';  // the tensor count's second byte: 32512 more tensors than the file has
   const std::vector<std::string> base = {"run", "--model", "@/m.gguf", "--optim", "adamw_torch", "--steps", "1",
                                          "--quiet", "--db", "@/s.db"};
   expect_refused({"truncated", base, "truncated", {{"m.gguf", valid.substr(0, valid.size() - 100)}}});
   expect_refused({"wrong magic", base, "not a GGUF file", {{"m.gguf", magic}}});
   expect_refused({"wrong version", base, "GGUF version 9", {{"m.gguf", version}}});
-  expect_refused({"tensor count", base, "tensors", {{"m.gguf", tensors}}});
+  expect_refused({"tensor count", base, "tensors, more than the file holds", {{"m.gguf", tensors}}});
   expect_refused({"not a file", base, "cannot open", {}});
   std::string unknown_type = valid;
   // The first tensor info's type: after its name and two dimensions; find the Q4_0 code (2) of
