@@ -47,8 +47,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& [key, value] : h.metadata) {
     try {
       if (value.is_array()) {
-        if (value.element_type() == ck::GgufValueType::string) (void)value.as_strings(key);
-        else (void)value.as_ints(key);
+        if (value.element_type() == ck::GgufValueType::string)
+          (void)value.as_strings(key);
+        else
+          (void)value.as_ints(key);
       } else if (value.type() == ck::GgufValueType::string) {
         (void)value.as_string(key);
       } else {

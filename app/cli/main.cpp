@@ -5,13 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/checkpoint_error.h"
 #include "cli_args.h"
 #include "cli_commands.h"
-#include "checkpoint/checkpoint_error.h"
 #include "importers/import_common.h"
-#include "tokenizer/tokenizer_error.h"
 #include "spec/run_spec.h"
 #include "store/store.h"
+#include "tokenizer/tokenizer_error.h"
 
 namespace {
 

@@ -49,8 +49,8 @@ void dequantize(GgmlType type, std::string_view bytes, std::int64_t numel, float
   const auto block = ggml_block(static_cast<std::uint32_t>(type), "dequantize");
   if (numel < 0 || numel % block.elements != 0 ||
       static_cast<std::uint64_t>(numel / block.elements * block.bytes) != bytes.size())
-    throw CheckpointError("dequantize: " + std::to_string(bytes.size()) + " bytes of " + ggml_type_name(type) +
-                          " do not hold " + std::to_string(numel) + " elements");
+    throw CheckpointError("dequantize: " + std::to_string(bytes.size()) + " bytes of " +
+                          ggml_type_name(type) + " do not hold " + std::to_string(numel) + " elements");
   const char* p = bytes.data();
   const std::int64_t blocks = numel / block.elements;
   switch (type) {

@@ -91,8 +91,7 @@ GgufValueType value_type(std::uint32_t raw, const std::string& what, std::string
 
 GgufValue read_value(Cursor& in, GgufValueType type, const std::string& what, std::string_view key) {
   if (type == GgufValueType::string) return GgufValue(type, in.string("a metadata string"));
-  if (type != GgufValueType::array)
-    return GgufValue(type, in.take(scalar_size(type), "a metadata value"));
+  if (type != GgufValueType::array) return GgufValue(type, in.take(scalar_size(type), "a metadata value"));
   const auto element = value_type(in.read<std::uint32_t>("an array type"), what, key);
   const auto count = in.read<std::uint64_t>("an array length");
   if (element == GgufValueType::array)
@@ -116,7 +115,7 @@ GgufValue read_value(Cursor& in, GgufValueType type, const std::string& what, st
 }
 
 std::string type_label(GgufValueType t) {
-  static const char* const names[] = {"u8",  "i8",  "u16",    "i16",   "u32", "i32", "f32",
+  static const char* const names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                       "bool", "string", "array", "u64", "i64", "f64"};
   return names[static_cast<std::uint32_t>(t)];
 }
@@ -196,7 +195,8 @@ std::vector<std::string> GgufValue::as_strings(std::string_view key) const {
 }
 
 std::vector<std::int64_t> GgufValue::as_ints(std::string_view key) const {
-  if (type_ != GgufValueType::array || !is_integer(element_type_)) wrong_type(key, type_, "an array of integers");
+  if (type_ != GgufValueType::array || !is_integer(element_type_))
+    wrong_type(key, type_, "an array of integers");
   std::vector<std::int64_t> out;
   out.reserve(count_);
   const auto size = scalar_size(element_type_);
@@ -237,8 +237,9 @@ GgmlBlock ggml_block(std::uint32_t type, std::string_view tensor_name) {
     case GgmlType::q8_0:
       return {32, 34};  // f16 scale, 32 signed bytes
   }
-  throw CheckpointError("tensor '" + std::string(tensor_name) + "' has ggml type " + std::to_string(type) +
-                        ", which this reader cannot dequantize (F32, F16, BF16, Q8_0, Q4_0, Q4_1 are supported)");
+  throw CheckpointError(
+      "tensor '" + std::string(tensor_name) + "' has ggml type " + std::to_string(type) +
+      ", which this reader cannot dequantize (F32, F16, BF16, Q8_0, Q4_0, Q4_1 are supported)");
 }
 
 std::int64_t GgufTensorInfo::numel() const {
@@ -276,7 +277,8 @@ GgufHeader parse_gguf(std::string_view file, const std::string& what) {
   const auto key_count = in.read<std::uint64_t>("the metadata count");
   // A key takes at least 12 bytes (length and type), a tensor info at least 24.
   if (key_count > kMaxKeys || key_count > in.remaining() / 12)
-    fail(what, "the header claims " + std::to_string(key_count) + " metadata entries, more than the file holds");
+    fail(what,
+         "the header claims " + std::to_string(key_count) + " metadata entries, more than the file holds");
   if (tensor_count > kMaxTensors || tensor_count > in.remaining() / 24)
     fail(what, "the header claims " + std::to_string(tensor_count) + " tensors, more than the file holds");
 

@@ -48,13 +48,17 @@ GgufModelInfo inspect_gguf(const std::filesystem::path& file) {
   check_fits_in_memory(info.config.parameter_count(), 4, physical_memory_bytes(), what);
   info.tensors = static_cast<std::int64_t>(h.tensors.size());
   info.vocab.model = h.at("tokenizer.ggml.model").as_string("tokenizer.ggml.model");
-  info.vocab.pre = h.find("tokenizer.ggml.pre") ? h.at("tokenizer.ggml.pre").as_string("tokenizer.ggml.pre") : "default";
+  info.vocab.pre =
+      h.find("tokenizer.ggml.pre") ? h.at("tokenizer.ggml.pre").as_string("tokenizer.ggml.pre") : "default";
   info.vocab.tokens = h.at("tokenizer.ggml.tokens").as_strings("tokenizer.ggml.tokens");
-  if (const auto* t = h.find("tokenizer.ggml.token_type")) info.vocab.token_types = t->as_ints("tokenizer.ggml.token_type");
-  if (const auto* m = h.find("tokenizer.ggml.merges")) info.vocab.merges = m->as_strings("tokenizer.ggml.merges");
+  if (const auto* t = h.find("tokenizer.ggml.token_type"))
+    info.vocab.token_types = t->as_ints("tokenizer.ggml.token_type");
+  if (const auto* m = h.find("tokenizer.ggml.merges"))
+    info.vocab.merges = m->as_strings("tokenizer.ggml.merges");
   if (static_cast<std::int64_t>(info.vocab.tokens.size()) > info.config.vocab_size)
     throw CheckpointError(what + ": the tokenizer has " + std::to_string(info.vocab.tokens.size()) +
-                          " tokens, more than the model's vocabulary of " + std::to_string(info.config.vocab_size));
+                          " tokens, more than the model's vocabulary of " +
+                          std::to_string(info.config.vocab_size));
   info.bos_token_id = optional_id(h, "tokenizer.ggml.bos_token_id", info.config.vocab_size, what);
   info.eos_token_id = optional_id(h, "tokenizer.ggml.eos_token_id", info.config.vocab_size, what);
   return info;

@@ -89,7 +89,8 @@ LlamaConfig gguf_llama_config(const GgufHeader& h, const std::string& what) {
   if (c.hidden_size % c.num_attention_heads != 0 && h.find("llama.attention.key_length") == nullptr)
     throw CheckpointError(what + ": embedding_length " + std::to_string(c.hidden_size) +
                           " is not a multiple of head_count " + std::to_string(c.num_attention_heads));
-  c.head_dim = bounded(h, "llama.attention.key_length", kMaxHidden, what, c.hidden_size / c.num_attention_heads);
+  c.head_dim =
+      bounded(h, "llama.attention.key_length", kMaxHidden, what, c.hidden_size / c.num_attention_heads);
   if (c.num_attention_heads % c.num_key_value_heads != 0)
     throw CheckpointError(what + ": head_count " + std::to_string(c.num_attention_heads) +
                           " is not a multiple of head_count_kv " + std::to_string(c.num_key_value_heads));
@@ -101,7 +102,8 @@ LlamaConfig gguf_llama_config(const GgufHeader& h, const std::string& what) {
   if (h.find("llama.rope.scaling.type") != nullptr || h.tensor("rope_freqs.weight") != nullptr)
     throw CheckpointError(what + ": rope scaling is not supported for GGUF files yet");
   if (const auto* v = h.find("llama.rope.freq_base")) c.rope_theta = v->as_float("llama.rope.freq_base");
-  c.rms_norm_eps = h.at("llama.attention.layer_norm_rms_epsilon").as_float("llama.attention.layer_norm_rms_epsilon");
+  c.rms_norm_eps =
+      h.at("llama.attention.layer_norm_rms_epsilon").as_float("llama.attention.layer_norm_rms_epsilon");
   if (!(c.rope_theta > 0.0) || !(c.rms_norm_eps > 0.0) || !(c.rms_norm_eps < 1.0))
     throw CheckpointError(what + ": rope.freq_base or layer_norm_rms_epsilon is out of range");
   // The vocabulary: llama.vocab_size when written, else the tokenizer's token count.
@@ -109,7 +111,8 @@ LlamaConfig gguf_llama_config(const GgufHeader& h, const std::string& what) {
     c.vocab_size = bounded(h, "llama.vocab_size", kMaxVocab, what);
   } else {
     const auto& tokens = h.at("tokenizer.ggml.tokens");
-    if (!tokens.is_array() || tokens.array_size() < 1 || tokens.array_size() > static_cast<std::uint64_t>(kMaxVocab))
+    if (!tokens.is_array() || tokens.array_size() < 1 ||
+        tokens.array_size() > static_cast<std::uint64_t>(kMaxVocab))
       throw CheckpointError(what + ": tokenizer.ggml.tokens is not a usable vocabulary");
     c.vocab_size = static_cast<std::int64_t>(tokens.array_size());
   }
@@ -126,7 +129,8 @@ std::optional<std::string> hf_parameter_name(std::string_view name) {
   const auto dot = name.find('.', 4);
   if (dot == std::string_view::npos || dot == 4) return std::nullopt;
   const auto layer = name.substr(4, dot - 4);
-  if (layer.find_first_not_of("0123456789") != std::string_view::npos || layer.size() > 6) return std::nullopt;
+  if (layer.find_first_not_of("0123456789") != std::string_view::npos || layer.size() > 6)
+    return std::nullopt;
   const auto it = layer_names().find(name.substr(dot + 1));
   if (it == layer_names().end()) return std::nullopt;
   return "model.layers." + std::string(layer) + "." + it->second;
@@ -141,24 +145,26 @@ void check_gguf_tensors(const GgufHeader& h, const LlamaConfig& config, const st
   for (const auto& t : h.tensors) {
     const auto it = expected.find(t.name);
     if (it == expected.end())
-      throw CheckpointError(what + ": tensor '" + t.name + "' has no place in a Llama model of this geometry");
+      throw CheckpointError(what + ": tensor '" + t.name +
+                            "' has no place in a Llama model of this geometry");
     if (it->second != t.shape)
       throw CheckpointError(what + ": tensor '" + t.name + "' has shape " + shape_text(t.shape) +
                             ", the metadata's geometry needs " + shape_text(it->second));
     expected.erase(it);
   }
   if (!expected.empty())
-    throw CheckpointError(what + ": the file lacks " + std::to_string(expected.size()) + " weight(s), e.g. '" +
-                          expected.begin()->first + "'");
+    throw CheckpointError(what + ": the file lacks " + std::to_string(expected.size()) +
+                          " weight(s), e.g. '" + expected.begin()->first + "'");
 }
 
-void check_fits_in_memory(std::int64_t parameters, std::int64_t bytes_per_parameter, std::uint64_t physical_bytes,
-                          const std::string& what) {
+void check_fits_in_memory(std::int64_t parameters, std::int64_t bytes_per_parameter,
+                          std::uint64_t physical_bytes, const std::string& what) {
   const double need = static_cast<double>(parameters) * static_cast<double>(bytes_per_parameter);
   if (need > static_cast<double>(physical_bytes))
     throw CheckpointError(what + ": the model has " + std::to_string(parameters) + " parameters, " +
                           std::to_string(need / (1u << 30)) + " GiB as built, more than this machine's " +
-                          std::to_string(static_cast<double>(physical_bytes) / (1u << 30)) + " GiB of memory");
+                          std::to_string(static_cast<double>(physical_bytes) / (1u << 30)) +
+                          " GiB of memory");
 }
 
 }  // namespace optiscope::checkpoint

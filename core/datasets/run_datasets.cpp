@@ -74,11 +74,13 @@ std::unique_ptr<TextTokenizer> load_bpe_tokenizer(const std::filesystem::path& f
   return std::make_unique<Bpe>(std::move(t), b, e);
 }
 
-std::unique_ptr<TextTokenizer> make_gguf_tokenizer(const tokenizer::GgufVocab& vocab, std::optional<std::int64_t> bos,
+std::unique_ptr<TextTokenizer> make_gguf_tokenizer(const tokenizer::GgufVocab& vocab,
+                                                   std::optional<std::int64_t> bos,
                                                    std::optional<std::int64_t> eos) {
   auto t = tokenizer::bpe_from_gguf_vocab(vocab);
   if (!bos || !eos)
-    throw DatasetError("the GGUF file names no tokenizer.ggml.bos_token_id or eos_token_id to separate documents");
+    throw DatasetError(
+        "the GGUF file names no tokenizer.ggml.bos_token_id or eos_token_id to separate documents");
   return std::make_unique<Bpe>(std::move(t), *bos, *eos);
 }
 

@@ -54,7 +54,8 @@ BpeTokenizer bpe_from_gguf_vocab(const GgufVocab& v) {
   for (std::size_t i = 0; i < v.merges.size(); ++i) {
     const auto& m = v.merges[i];
     const auto space = m.find(' ');
-    if (space == std::string::npos || space == 0 || space + 1 == m.size() || m.find(' ', space + 1) != std::string::npos)
+    if (space == std::string::npos || space == 0 || space + 1 == m.size() ||
+        m.find(' ', space + 1) != std::string::npos)
       fail("merge " + std::to_string(i) + " ('" + m + "') is not two parts separated by one space");
     merges.emplace_back(m.substr(0, space), m.substr(space + 1));
   }

@@ -126,7 +126,8 @@ inline std::uint16_t exact_half(float f) {
   const std::uint32_t sign = (x >> 16) & 0x8000u;
   const int exponent = static_cast<int>((x >> 23) & 0xFF) - 127 + 15;
   if ((x & 0x7FFFFFFFu) == 0) return static_cast<std::uint16_t>(sign);
-  return static_cast<std::uint16_t>(sign | (static_cast<std::uint32_t>(exponent) << 10) | ((x >> 13) & 0x3FFu));
+  return static_cast<std::uint16_t>(sign | (static_cast<std::uint32_t>(exponent) << 10) |
+                                    ((x >> 13) & 0x3FFu));
 }
 
 }  // namespace optiscope::testing

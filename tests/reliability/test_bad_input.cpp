@@ -356,7 +356,8 @@ std::string gguf_llama(std::uint64_t hidden, std::uint64_t layers, std::uint64_t
     const std::string p = "blk." + std::to_string(i) + ".";
     add(p + "attn_norm.weight", hidden, 1);
     add(p + "ffn_norm.weight", hidden, 1);
-    for (const char* n : {"attn_q", "attn_k", "attn_v", "attn_output"}) add(p + n + ".weight", hidden, hidden);
+    for (const char* n : {"attn_q", "attn_k", "attn_v", "attn_output"})
+      add(p + n + ".weight", hidden, hidden);
     add(p + "ffn_gate.weight", hidden, ffn);
     add(p + "ffn_up.weight", hidden, ffn);
     add(p + "ffn_down.weight", ffn, hidden);
@@ -376,8 +377,8 @@ TEST_F(CliBadInput, GgufFilesThatLieOrCannotBeUsedAreRefusedBeforeRunning) {
   version[4] = 9;
   std::string tensors = valid;
   tensors[9] = '\x7f';  // the tensor count's second byte: 32512 more tensors than the file has
-  const std::vector<std::string> base = {"run", "--model", "@/m.gguf", "--optim", "adamw_torch", "--steps", "1",
-                                         "--quiet", "--db", "@/s.db"};
+  const std::vector<std::string> base = {"run",     "--model", "@/m.gguf", "--optim", "adamw_torch",
+                                         "--steps", "1",       "--quiet",  "--db",    "@/s.db"};
   expect_refused({"truncated", base, "truncated", {{"m.gguf", valid.substr(0, valid.size() - 100)}}});
   expect_refused({"wrong magic", base, "not a GGUF file", {{"m.gguf", magic}}});
   expect_refused({"wrong version", base, "GGUF version 9", {{"m.gguf", version}}});
@@ -400,8 +401,8 @@ TEST_F(CliBadInput, GgufModelBiggerThanTheMachineIsRefusedBeforeAllocating) {
   const auto path = dir / "huge.gguf";
   write_file(path, header);
   std::filesystem::resize_file(path, header.size() + data);
-  const auto r = run_cli(dir.path(), {"run", "--model", path, "--optim", "adamw_torch", "--steps", "1", "--quiet",
-                                      "--db", dir / "s.db"});
+  const auto r = run_cli(dir.path(), {"run", "--model", path, "--optim", "adamw_torch", "--steps", "1",
+                                      "--quiet", "--db", dir / "s.db"});
   EXPECT_EQ(r.exit_code, 2) << r.describe();
   EXPECT_NE(r.err.find("more than this machine's"), std::string::npos) << r.describe();
   EXPECT_FALSE(std::filesystem::exists(dir / "s.db"));

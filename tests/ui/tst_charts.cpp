@@ -273,7 +273,8 @@ class ChartsTest : public QObject {
     tab.setGgufFile(bad);
     QVERIFY2(tab.fitsText().contains(QStringLiteral("not a GGUF file")), qPrintable(tab.fitsText()));
     if (const auto real = find_in_deps("models", kSmollm2ModelFile)) {
-      tab.setInputs(QString::fromStdString(*real), QStringLiteral("bf16"), QStringLiteral("adamw_8bit"), 1, 512);
+      tab.setInputs(QString::fromStdString(*real), QStringLiteral("bf16"), QStringLiteral("adamw_8bit"), 1,
+                    512);
       QVERIFY2(tab.table().item(2, 1)->text().contains(QStringLiteral("135 M params")),
                qPrintable(tab.table().item(2, 1)->text()));
       QVERIFY(tab.fitsText().contains(QStringLiteral("fits")));

@@ -1,8 +1,8 @@
 #include "tabs/calculator_tab.h"
 
 #include <QComboBox>
-#include <QFileDialog>
 #include <QDoubleSpinBox>
+#include <QFileDialog>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -129,7 +129,8 @@ CalculatorTab::CalculatorTab(QWidget* parent)
   connect(fromRun_, qOverload<int>(&QComboBox::activated), this, &CalculatorTab::useRun);
   connect(model_, qOverload<int>(&QComboBox::activated), this, [this](int index) {
     if (model_->itemData(index).toString() != QStringLiteral("gguf:")) return;
-    const QString path = QFileDialog::getOpenFileName(this, tr("Model file"), QString(), tr("GGUF models (*.gguf)"));
+    const QString path =
+        QFileDialog::getOpenFileName(this, tr("Model file"), QString(), tr("GGUF models (*.gguf)"));
     if (!path.isEmpty()) setGgufFile(path);
   });
   recompute();
@@ -264,8 +265,8 @@ void CalculatorTab::setGgufFile(const QString& path) {
   const int index = model_->findData(QStringLiteral("gguf:"));
   model_->setItemText(index, QStringLiteral("%1 (%2 parameters)")
                                  .arg(QString::fromStdString(ggufModel_->name),
-                                      QString::fromStdString(
-                                          estimate::format_count(static_cast<double>(ggufModel_->parameter_count())))));
+                                      QString::fromStdString(estimate::format_count(
+                                          static_cast<double>(ggufModel_->parameter_count())))));
   model_->setCurrentIndex(index);
   recompute();
 }

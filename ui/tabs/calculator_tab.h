@@ -1,7 +1,7 @@
 #pragma once
-// The memory calculator: pick a model (a preset, a parameter count or a .gguf file), precision and variant, and
-// see the bytes of each component with the formula that gives them, which cards it fits, and,
-// where a checked run used the same variant, what was measured against what was predicted.
+// The memory calculator: pick a model (a preset, a parameter count or a .gguf file), precision and variant,
+// and see the bytes of each component with the formula that gives them, which cards it fits, and, where a
+// checked run used the same variant, what was measured against what was predicted.
 #include <optional>
 
 #include "estimate/model_shapes.h"

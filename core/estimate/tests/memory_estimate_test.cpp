@@ -110,12 +110,14 @@ TEST(Format, BytesAndCounts) {
 // A GGUF file's geometry feeds the calculator like a preset: the real SmolLM2 file when set-up has
 // fetched it, and a file that is not GGUF is refused with the reader's message.
 TEST(GgufShape, ReadsTheGeometryOrRefusesTheFile) {
-  const auto bad = std::filesystem::temp_directory_path() / ("optiscope-not-gguf-" + std::to_string(::getpid()) + ".gguf");
+  const auto bad =
+      std::filesystem::temp_directory_path() / ("optiscope-not-gguf-" + std::to_string(::getpid()) + ".gguf");
   std::ofstream(bad, std::ios::binary) << "not a model";
   EXPECT_THROW((void)shape_from_gguf(bad.string()), optiscope::checkpoint::CheckpointError);
   std::filesystem::remove(bad);
   const auto file = optiscope::find_in_deps("models", optiscope::kSmollm2ModelFile);
-  if (!file) GTEST_SKIP() << "SKIPPED: no .deps/models/" << optiscope::kSmollm2ModelFile << " (installer/setup.sh)";
+  if (!file)
+    GTEST_SKIP() << "SKIPPED: no .deps/models/" << optiscope::kSmollm2ModelFile << " (installer/setup.sh)";
   const auto m = shape_from_gguf(*file);
   EXPECT_EQ(m.name, optiscope::kSmollm2ModelFile);
   EXPECT_EQ(m.hidden_size, 576);
