@@ -95,7 +95,9 @@ struct GgufHeader {
   std::uint64_t data_start = 0;  // file offset of the data section
 
   const GgufValue* find(std::string_view key) const;
-  /// The value of `key`; CheckpointError naming the key when it is missing.
+  /// The value of `key`; CheckpointError naming the key when it is missing. Keep a pointer to it,
+  /// not a reference: GCC 13's -Wdangling-reference flags a reference bound to a call whose
+  /// argument is a temporary (the key), an error where OPTISCOPE_WERROR is on.
   const GgufValue& at(std::string_view key) const;
   const GgufTensorInfo* tensor(std::string_view name) const;
 };

@@ -52,15 +52,15 @@ GgufModelInfo inspect_gguf(const std::filesystem::path& file) {
       h.find("tokenizer.ggml.pre") ? h.at("tokenizer.ggml.pre").as_string("tokenizer.ggml.pre") : "default";
   // Counts are checked before the arrays are decoded: the vocabulary cannot be larger than the
   // embedding (already checked against the tensor bytes), and each merge makes one token.
-  const auto& tokens = h.at("tokenizer.ggml.tokens");
-  if (tokens.array_size() > static_cast<std::uint64_t>(info.config.vocab_size))
-    throw CheckpointError(what + ": the tokenizer has " + std::to_string(tokens.array_size()) +
+  const GgufValue* tokens = &h.at("tokenizer.ggml.tokens");  // a pointer: see gguf_format.h
+  if (tokens->array_size() > static_cast<std::uint64_t>(info.config.vocab_size))
+    throw CheckpointError(what + ": the tokenizer has " + std::to_string(tokens->array_size()) +
                           " tokens, more than the model's vocabulary of " +
                           std::to_string(info.config.vocab_size));
   const auto* merges = h.find("tokenizer.ggml.merges");
-  if (merges != nullptr && merges->array_size() > tokens.array_size())
+  if (merges != nullptr && merges->array_size() > tokens->array_size())
     throw CheckpointError(what + ": the tokenizer has more merges than tokens");
-  info.vocab.tokens = tokens.as_strings("tokenizer.ggml.tokens");
+  info.vocab.tokens = tokens->as_strings("tokenizer.ggml.tokens");
   if (const auto* t = h.find("tokenizer.ggml.token_type"))
     info.vocab.token_types = t->as_ints("tokenizer.ggml.token_type");
   if (merges != nullptr) info.vocab.merges = merges->as_strings("tokenizer.ggml.merges");

@@ -110,11 +110,11 @@ LlamaConfig gguf_llama_config(const GgufHeader& h, const std::string& what) {
   if (h.find("llama.vocab_size") != nullptr) {
     c.vocab_size = bounded(h, "llama.vocab_size", kMaxVocab, what);
   } else {
-    const auto& tokens = h.at("tokenizer.ggml.tokens");
-    if (!tokens.is_array() || tokens.array_size() < 1 ||
-        tokens.array_size() > static_cast<std::uint64_t>(kMaxVocab))
+    const GgufValue* tokens = &h.at("tokenizer.ggml.tokens");  // a pointer: see gguf_format.h
+    if (!tokens->is_array() || tokens->array_size() < 1 ||
+        tokens->array_size() > static_cast<std::uint64_t>(kMaxVocab))
       throw CheckpointError(what + ": tokenizer.ggml.tokens is not a usable vocabulary");
-    c.vocab_size = static_cast<std::int64_t>(tokens.array_size());
+    c.vocab_size = static_cast<std::int64_t>(tokens->array_size());
   }
   c.tie_word_embeddings = h.tensor("output.weight") == nullptr;
   c.rope_scaling_factor = 0.0;
