@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Builds the Debian package, installs it on this machine, uses it as a user would, and removes it:
 #
-#   installer/test-package.sh [BUILD_DIR]        (default BUILD_DIR: build-package)
+#   installer/test-package.sh [BUILD_DIR]                (default BUILD_DIR: build-package)
+#   installer/test-package.sh --chroot ROOT [BUILD_DIR]   install into a clean Debian 12 root instead
+#
+# With --chroot the package is installed, tried and removed inside ROOT (made with debootstrap when
+# missing) by installer/test-package-in-chroot.sh, and this machine is left alone: the test of a
+# machine that has none of the build's packages.
 #
 # Checks: the package's control data and contents; every library the installed programs and the
 # bundled LibTorch load resolves inside /usr/lib/optiscope or to a file of a package the .deb
@@ -11,6 +16,11 @@
 # Needs root or sudo (apt-get install/remove). Takes minutes: not part of ./test.sh.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+chroot_root=""
+if [ "${1:-}" = "--chroot" ]; then
+  chroot_root=${2:?--chroot needs the folder of the Debian 12 root}
+  shift 2
+fi
 build=${1:-$root/build-package}
 case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
 sudo_cmd=""
@@ -68,7 +78,15 @@ for f in /usr/bin/optiscope /usr/bin/optiscope-cli /usr/share/applications/optis
          /usr/lib/optiscope/libcudart.so.13 /usr/lib/optiscope/libcupti.so.13; do
   grep -qxF "$f" "$work/contents.txt" || fail "the package lacks $f"
 done
+# The sample store the GUI offers on a first start (its file name is CMake's OPTISCOPE_SAMPLE_STORE).
+grep -qE '^/usr/share/optiscope/sample/[^/]+\.db$' "$work/contents.txt" || fail "the package lacks the sample store"
 pass "contains both programs, desktop entry, icon, manual pages, copyright and the bundled LibTorch"
+
+if [ -n "$chroot_root" ]; then
+  "$root/installer/test-package-in-chroot.sh" "$deb" "$chroot_root"
+  echo "package test: $passes checks passed here, then the clean-root test above ($(basename "$deb"))"
+  exit 0
+fi
 
 step "install"
 if dpkg-query -W -f='${Status}' optiscope 2>/dev/null | grep -q "install ok installed"; then

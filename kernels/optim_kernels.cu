@@ -18,24 +18,11 @@
 #include <utility>
 #include <vector>
 
+#include "cuda_check.h"
 #include "optim/dynamic_map.h"
 
 namespace optiscope::kernels {
 namespace {
-
-[[noreturn]] void throw_cuda(cudaError_t err, const char* what, const char* file, int line) {
-  throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorName(err) + ": " +
-                           cudaGetErrorString(err) + " (" + what + " at " + file + ":" +
-                           std::to_string(line) + ")");
-}
-
-#define OPTISCOPE_CUDA_CHECK(expr)                           \
-  do {                                                       \
-    const cudaError_t optiscope_err_ = (expr);               \
-    if (optiscope_err_ != cudaSuccess) {                     \
-      throw_cuda(optiscope_err_, #expr, __FILE__, __LINE__); \
-    }                                                        \
-  } while (0)
 
 constexpr int kBlock = static_cast<int>(optim::kQuantBlock);
 static_assert(kBlock == 256, "the 8-bit kernel gives each lane 8 elements of a 256-element block");

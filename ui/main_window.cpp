@@ -32,6 +32,7 @@
 #include "charts/chart_series.h"
 #include "comparison_progress.h"
 #include "comparison_worker.h"
+#include "first_start_offer.h"
 #include "new_comparison_dialog.h"
 #include "outcome_text.h"
 #include "recent_files.h"
@@ -112,7 +113,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), runsModel_(new Ru
   learning_->setSmoothing(settings.value(QStringLiteral("view/smoothing"), 0.6).toDouble());
   connect(tabs_, &QTabWidget::currentChanged, this, [this] { refreshCharts(false); });
   updateStatus();
-  updateActions();
+  // Drawn once with no runs: each tab's empty state says what to do, rather than bare axes.
+  syncCharts();
 }
 
 MainWindow::~MainWindow() {
@@ -143,10 +145,16 @@ void MainWindow::createCentralArea() {
   progressLayout_->setSpacing(0);
   progressPanel_->setVisible(false);
 
+  firstStart_ = new FirstStartOffer(sampleStorePath(), this);
+  connect(firstStart_, &FirstStartOffer::openSampleRequested, this, [this] { openStore(sampleStorePath()); });
+  connect(firstStart_, &FirstStartOffer::newComparisonRequested, this, &MainWindow::showNewComparisonDialog);
+  connect(firstStart_, &FirstStartOffer::openStoreRequested, this, &MainWindow::showOpenStoreDialog);
+
   auto* central = new QWidget(this);
   auto* layout = new QVBoxLayout(central);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->setSpacing(0);
+  layout->addWidget(firstStart_);
   layout->addWidget(tabs_, 1);
   layout->addWidget(progressPanel_);
   setCentralWidget(central);
@@ -447,6 +455,7 @@ void MainWindow::updateActions() {
 }
 
 void MainWindow::updateStatus() {
+  firstStart_->setVisible(!store_);
   if (!store_) {
     storeLabel_->setText(tr("No store open"));
     return;
@@ -462,7 +471,8 @@ QString MainWindow::storePath() const {
 }
 
 QString MainWindow::defaultStoreForNewComparison() const {
-  return store_ ? storePath() : newStorePath();
+  // The sample is there to look at (and may sit in a read-only system folder): never record into it.
+  return store_ && !isSampleStore(storePath()) ? storePath() : newStorePath();
 }
 
 void MainWindow::showOpenStoreDialog() {

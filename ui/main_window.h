@@ -31,6 +31,7 @@ class CalculatorTab;
 class ChartTab;
 class ComparisonProgress;
 class ComparisonWorker;
+class FirstStartOffer;
 class LearningTab;
 class MemoryTab;
 class PagingTab;
@@ -65,6 +66,8 @@ class MainWindow : public QMainWindow {
   SummaryTab& summaryTab() { return *summary_; }
   CalculatorTab& calculatorTab() { return *calculator_; }
   QTabWidget& tabs() { return *tabs_; }
+  /// Shown while no store is open: the sample recording, a new comparison, or a store file.
+  FirstStartOffer& firstStartOffer() { return *firstStart_; }
   const std::vector<RunData>& shownRuns() const { return cache_.runs(); }
 
   /// Scripted use (--export-charts, tests): errors go to stderr instead of message boxes, and an
@@ -138,6 +141,7 @@ class MainWindow : public QMainWindow {
   QTreeView* runsView_ = nullptr;
   RunDetailsView* details_ = nullptr;
   QTabWidget* tabs_ = nullptr;
+  FirstStartOffer* firstStart_ = nullptr;
   LearningTab* learning_ = nullptr;
   MemoryTab* memory_ = nullptr;
   PagingTab* paging_ = nullptr;

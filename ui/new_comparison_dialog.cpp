@@ -88,7 +88,7 @@ NewComparisonDialog::NewComparisonDialog(const QString& defaultStorePath, QWidge
       tr("Emulate a smaller card: the allocator is capped here, so OOMs happen where they would"));
   recipe_->addItem(tr("Custom"));
   recipe_->addItem(tr("Quick look: tiny model on the CPU, 32-bit vs 8-bit"));
-  recipe_->addItem(tr("The seed article: Llama 3.2 1B, four AdamW variants, 24 GiB budget"));
+  recipe_->addItem(tr("The article's comparison: Llama 3.2 1B, four AdamW variants, 24 GiB budget"));
   recipe_->addItem(tr("Paging under pressure: Llama 3.2 3B, paged 32-bit vs 8-bit, 40 GiB budget"));
   recipe_->addItem(tr("A real model: SmolLM2-135M (GGUF) on Debian's fortunes, four variants"));
   connect(recipe_, qOverload<int>(&QComboBox::activated), this, &NewComparisonDialog::applyRecipe);

@@ -18,6 +18,9 @@ QString outcomeText(const RunInfo& run) {
       return QStringLiteral("running");
     case Outcome::interrupted:
       return QStringLiteral("interrupted");
+    case Outcome::over_budget:
+      return run.over_budget_step ? QStringLiteral("over budget from step %1").arg(*run.over_budget_step)
+                                  : QStringLiteral("over budget");
   }
   return QStringLiteral("failed");
 }
@@ -27,6 +30,10 @@ QString outcomeDetailText(const RunInfo& run) {
   if (run.outcome == Outcome::oom && run.oom_bytes)
     parts << QStringLiteral("%1 in use when memory ran out")
                  .arg(QLocale::system().formattedDataSize(*run.oom_bytes, 2,
+                                                          QLocale::DataSizeTraditionalFormat));
+  if (run.outcome == Outcome::over_budget && run.over_budget_bytes)
+    parts << QStringLiteral("measured demand reached %1: it would not fit the emulated card")
+                 .arg(QLocale::system().formattedDataSize(*run.over_budget_bytes, 2,
                                                           QLocale::DataSizeTraditionalFormat));
   if (!run.outcome_detail.empty()) parts << QString::fromStdString(run.outcome_detail);
   if (!run.device.empty()) parts << QStringLiteral("device: %1").arg(QString::fromStdString(run.device));

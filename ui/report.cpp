@@ -8,6 +8,10 @@
 #include <QPainter>
 #include <QPdfWriter>
 
+#include <algorithm>
+
+#include "charts/bytes_ticker.h"
+#include "charts/memory_categories.h"
 #include "charts/paper_style.h"
 #include "data/summary_model.h"
 
@@ -32,10 +36,11 @@ void paintChart(QPainter& painter, QCustomPlot& plot, const QRect& where) {
 
 void paintTable(QPainter& painter, const SummaryModel& model, const QRect& where) {
   const QList<int> columns = {
-      SummaryModel::Variant,       SummaryModel::FinalLoss,       SummaryModel::PeakDevice,
-      SummaryModel::Parameters,    SummaryModel::Gradients,       SummaryModel::OptimizerDevice,
-      SummaryModel::PagedResident, SummaryModel::PagedHost,       SummaryModel::Activations,
-      SummaryModel::TotalTime,     SummaryModel::TokensPerSecond, SummaryModel::OutcomeCol};
+      SummaryModel::Variant,         SummaryModel::LastLoss,      SummaryModel::FinalLoss,
+      SummaryModel::PeakDevice,      SummaryModel::Parameters,    SummaryModel::Gradients,
+      SummaryModel::OptimizerDevice, SummaryModel::PagedResident, SummaryModel::PagedHost,
+      SummaryModel::Activations,     SummaryModel::TotalTime,     SummaryModel::TokensPerSecond,
+      SummaryModel::OutcomeCol};
   QFont font(QStringLiteral("DejaVu Sans"));
   font.setPixelSize(15);
   painter.setFont(font);
@@ -100,9 +105,25 @@ void paintReport(QPainter& painter, const ReportContent& content) {
     paintChart(painter, *content.charts[i],
                QRect(kMargin + col * (cellW + 16), top + row * (cellH + 16), cellW, cellH));
   }
-  if (content.summary)
+  if (content.summary) {
     paintTable(painter, *content.summary,
                QRect(kMargin, kHeight - kMargin - tableH + 12, kWidth - 2 * kMargin, tableH));
+    // The driver's cache is in no column of the table: one line says what it was, where there was any.
+    double cache = 0;
+    for (int r = 0; r < content.summary->rowCount(); ++r)
+      cache = std::max(cache, content.summary->data(content.summary->index(r, SummaryModel::DriverCache),
+                                                    SummaryModel::ValueRole)
+                                  .toDouble());
+    if (cache > 0) {
+      QFont small(QStringLiteral("DejaVu Sans"));
+      small.setPixelSize(13);
+      painter.setFont(small);
+      painter.setPen(QColor(0x55, 0x55, 0x55));
+      painter.drawText(QRect(kMargin, kHeight - kMargin + 14, kWidth - 2 * kMargin, 20),
+                       Qt::AlignLeft | Qt::AlignVCenter,
+                       driverCacheExplanation() + QStringLiteral(" Up to %1 here.").arg(formatBytes(cache)));
+    }
+  }
 }
 
 }  // namespace

@@ -1,9 +1,13 @@
 #include "run_details_view.h"
 
+#include <QGuiApplication>
 #include <QLabel>
 #include <QLocale>
+#include <QPalette>
 #include <QVBoxLayout>
 
+#include "charts/bytes_ticker.h"
+#include "charts/paper_style.h"
 #include "outcome_text.h"
 #include "run_summary.h"
 #include "spec/run_spec.h"
@@ -13,13 +17,24 @@
 namespace optiscope::ui {
 namespace {
 
-QString row(const QString& name, const QString& value) {
-  return QStringLiteral("<tr><td style='color:#666; padding-right:14px'>%1</td><td>%2</td></tr>")
-      .arg(name, value.toHtmlEscaped());
+// Muted and alarm colours from the palette, so that a dark theme keeps them readable.
+QString mutedColor() {
+  return QGuiApplication::palette().color(QPalette::PlaceholderText).name();
 }
 
+QString alarmColor() {
+  return colorsFor(QGuiApplication::palette()).dark ? QStringLiteral("#ff7b72") : QStringLiteral("#b01c1c");
+}
+
+QString row(const QString& name, const QString& value) {
+  return QStringLiteral("<tr><td style='color:%3; padding-right:14px'>%1</td><td>%2</td></tr>")
+      .arg(name, value.toHtmlEscaped(), mutedColor());
+}
+
+// The units of every chart and table ("15.5 GiB"): Qt's traditional format wrote "15.5 GB" for the
+// same 1024-based figure, which read as a different number.
 QString bytes(std::int64_t n) {
-  return QLocale().formattedDataSize(n, 1, QLocale::DataSizeTraditionalFormat);
+  return formatBytes(static_cast<double>(n));
 }
 
 }  // namespace
@@ -37,8 +52,8 @@ RunDetailsView::RunDetailsView(QWidget* parent) : QWidget(parent), label_(new QL
 
 void RunDetailsView::showNothing() {
   runId_ = 0;
-  label_->setText(QStringLiteral("<span style='color:#888'>%1</span>")
-                      .arg(tr("Select a run to see its settings and summary.")));
+  label_->setText(QStringLiteral("<span style='color:%2'>%1</span>")
+                      .arg(tr("Select a run to see its settings and summary."), mutedColor()));
 }
 
 void RunDetailsView::showRun(const Store& store, std::int64_t run_id) {
@@ -81,7 +96,11 @@ void RunDetailsView::showRun(const Store& store, std::int64_t run_id) {
     html += row(tr("Steps"), QString::number(summary.steps));
   }
   html += row(tr("Device"), QString::fromStdString(run.device));
-  if (summary.final_loss) html += row(tr("Final loss"), locale.toString(*summary.final_loss, 'f', 4));
+  if (summary.last_loss) html += row(tr("Loss, last step"), locale.toString(*summary.last_loss, 'f', 4));
+  if (summary.final_loss)
+    html +=
+        row(tr("Loss, mean of last %1").arg(kFinalLossSteps), locale.toString(*summary.final_loss, 'f', 4));
+  if (summary.eval_loss) html += row(tr("Eval loss"), locale.toString(*summary.eval_loss, 'f', 4));
   if (summary.median_step_ms)
     html += row(tr("Step time"), tr("%1 ms (median)").arg(locale.toString(*summary.median_step_ms, 'f', 1)));
   if (summary.tokens_per_second)
@@ -89,8 +108,8 @@ void RunDetailsView::showRun(const Store& store, std::int64_t run_id) {
   if (summary.peak_mem_bytes) html += row(tr("Peak memory"), bytes(*summary.peak_mem_bytes));
   html += QStringLiteral("</table>");
   if (run.outcome != Outcome::completed && !run.outcome_detail.empty())
-    html += QStringLiteral("<p style='color:#b01c1c'>%1</p>")
-                .arg(QString::fromStdString(run.outcome_detail).toHtmlEscaped());
+    html += QStringLiteral("<p style='color:%2'>%1</p>")
+                .arg(QString::fromStdString(run.outcome_detail).toHtmlEscaped(), alarmColor());
   label_->setText(html);
 }
 

@@ -19,15 +19,9 @@ RunSummary summarize(const std::vector<StepRecord>& steps, int tail) {
   s.steps = static_cast<std::int64_t>(steps.size());
   if (steps.empty()) return s;
 
-  double lossSum = 0;
-  int lossCount = 0;
-  const auto from = steps.size() - std::min(steps.size(), static_cast<std::size_t>(std::max(tail, 1)));
-  for (std::size_t i = from; i < steps.size(); ++i) {
-    if (!std::isfinite(steps[i].loss)) continue;
-    lossSum += steps[i].loss;
-    ++lossCount;
-  }
-  if (lossCount > 0) s.final_loss = lossSum / lossCount;
+  if (std::isfinite(steps.back().loss)) s.last_loss = steps.back().loss;
+  s.final_loss = final_loss_of(steps, tail);
+  s.eval_loss = last_eval_loss_of(steps);
 
   // Medians, not totals: a few steps slowed by warm-up or by another program on the machine would
   // otherwise decide the figure.

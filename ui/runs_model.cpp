@@ -3,8 +3,11 @@
 #include <QBrush>
 #include <QColor>
 #include <QFont>
+#include <QGuiApplication>
+#include <QPalette>
 #include <algorithm>
 
+#include "charts/paper_style.h"
 #include "outcome_text.h"
 #include "store/store.h"
 #include "variant_palette.h"
@@ -20,11 +23,13 @@ std::vector<std::int64_t> checkedIds(const auto& comparisons) {
   return ids;
 }
 
-QColor outcomeColor(Outcome o) {
+QColor outcomeColorOnLight(Outcome o) {
   switch (o) {
     case Outcome::oom:
     case Outcome::failed:
       return QColor(0xB0, 0x1C, 0x1C);
+    case Outcome::over_budget:
+      return QColor(0xB3, 0x5C, 0x00);
     case Outcome::cancelled:
     case Outcome::interrupted:
       return QColor(0x70, 0x70, 0x70);
@@ -34,6 +39,12 @@ QColor outcomeColor(Outcome o) {
       break;
   }
   return {};
+}
+
+// The same meanings on a dark theme: the darker reds and blues are unreadable on a dark row.
+QColor outcomeColor(Outcome o) {
+  const QColor c = outcomeColorOnLight(o);
+  return c.isValid() && colorsFor(QGuiApplication::palette()).dark ? c.lighter(175) : c;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "store_files.h"
 
+#include <QCoreApplication>
 #include <QDateTime>
 #include <QDir>
 #include <QFileInfo>
@@ -15,6 +16,21 @@ bool looksLikeStoreFile(const QString& path) {
 
 QString storeFileFilter() {
   return QStringLiteral("Optiscope stores (*.db *.sqlite *.sqlite3);;All files (*)");
+}
+
+QString sampleStorePath() {
+  const QString name = QStringLiteral(OPTISCOPE_SAMPLE_STORE_NAME);
+  const QString installed = QDir(QCoreApplication::applicationDirPath())
+                                .filePath(QStringLiteral("../share/optiscope/sample/") + name);
+  for (const QString& candidate :
+       {installed, QDir(QStringLiteral(OPTISCOPE_SAMPLE_SOURCE_DIR)).filePath(name)})
+    if (QFileInfo(candidate).isFile()) return QFileInfo(candidate).canonicalFilePath();
+  return {};
+}
+
+bool isSampleStore(const QString& path) {
+  const QString sample = sampleStorePath();
+  return !sample.isEmpty() && QFileInfo(path).canonicalFilePath() == sample;
 }
 
 QString newStorePath() {

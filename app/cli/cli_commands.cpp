@@ -72,7 +72,8 @@ to --out ("-" for standard output). The output file is only replaced once it is 
 
 const char* const kListHelp = R"(usage: optiscope-cli list --db FILE
 
-Lists the comparisons and runs in a store, with their outcome and final loss.
+Lists the comparisons and runs in a store, with their outcome and loss (at the last step and
+the mean of the last 10 steps, the figure the GUI's summary and report call final loss).
 )";
 
 namespace {
@@ -104,6 +105,12 @@ class ConsoleProgress final : public ComparisonObserver {
   bool quiet_;
 };
 
+std::string fixed(double v, int digits = 4) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UsageError("cannot read " + path);
@@ -124,16 +131,19 @@ int run_and_report(const ComparisonSpec& spec, const std::string& db, bool quiet
   bool all_completed = true;
   std::printf("comparison %lld \"%s\" in %s\n", static_cast<long long>(result.comparison_id), spec.name.c_str(),
               db.c_str());
-  std::printf("%-22s %-12s %10s %10s %12s\n", "optim", "outcome", "first", "final", "ms/step");
+  // Each loss says what it is: the GUI's tables and the report show the same figures under the
+  // same names (the learning curves draw smoothed lines, which none of these is).
+  const std::string mean_header = "mean last " + std::to_string(kFinalLossSteps);
+  std::printf("%-22s %-12s %10s %10s %12s %10s %14s\n", "optim", "outcome", "first loss", "last step",
+              mean_header.c_str(), "eval loss", "median ms/step");
   for (const auto& id : result.run_ids) {
-    const RunInfo r = store.run(id);
-    const auto steps = store.steps(id);
-    double ms = 0.0;
-    for (const auto& s : steps) ms += s.step_ms;
-    std::printf("%-22s %-12s %10.4f %10.4f %12.2f\n", r.optim.c_str(), to_string(r.outcome).c_str(),
-                steps.empty() ? 0.0 : steps.front().loss, steps.empty() ? 0.0 : steps.back().loss,
-                steps.empty() ? 0.0 : ms / static_cast<double>(steps.size()));
-    all_completed = all_completed && r.outcome == Outcome::completed;
+    const RunSummary s = summarize_run(store, store.run(id));
+    const auto loss = [&](double v) { return s.steps > 0 ? fixed(v) : std::string("-"); };
+    std::printf("%-22s %-12s %10s %10s %12s %10s %14s\n", s.run.optim.c_str(),
+                to_string(s.run.outcome).c_str(), loss(s.first_loss).c_str(), loss(s.last_loss).c_str(),
+                loss(s.final_loss).c_str(), s.eval_loss ? fixed(*s.eval_loss).c_str() : "-",
+                s.steps > 0 ? fixed(s.median_step_ms, 2).c_str() : "-");
+    all_completed = all_completed && s.run.outcome == Outcome::completed;
   }
   if (result.cancelled) return kExitCancelled;
   return all_completed ? kExitOk : kExitVariantFailed;
@@ -281,9 +291,11 @@ int cmd_list(const std::vector<std::string>& argv) {
     std::printf("comparison %lld  %s  %s\n", static_cast<long long>(c.id), c.created_at.c_str(), c.name.c_str());
     for (const auto& r : store.runs_of(c.id)) {
       const auto steps = store.steps(r.id);
-      std::printf("  run %-5lld %-22s %-12s steps %-6zu final loss %s  %s\n", static_cast<long long>(r.id),
-                  r.optim.c_str(), to_string(r.outcome).c_str(), steps.size(),
-                  steps.empty() ? "-" : std::to_string(steps.back().loss).c_str(), r.device.c_str());
+      const auto final_loss = final_loss_of(steps);
+      std::printf("  run %-5lld %-22s %-12s steps %-6zu loss: last step %s, mean of last %d %s  %s\n",
+                  static_cast<long long>(r.id), r.optim.c_str(), to_string(r.outcome).c_str(), steps.size(),
+                  steps.empty() ? "-" : fixed(steps.back().loss).c_str(), kFinalLossSteps,
+                  final_loss ? fixed(*final_loss).c_str() : "-", r.device.c_str());
     }
   }
   return kExitOk;

@@ -33,9 +33,9 @@ options:
 
 exit codes:
   0    success
-  1    error in the store or the engine
+  1    error in the store or the engine (a full disk among them)
   2    bad options or bad input (nothing was written)
-  3    the comparison ran, but a variant ended out of memory or failed (see the store)
+  3    the comparison ran, but a variant ended out of memory, over its budget or failed (see the store)
   130  interrupted; the interrupted run is recorded as cancelled
 )";
 
@@ -129,6 +129,10 @@ int main(int argc, char** argv) {
     } catch (const optiscope::SpecError& err) {
       std::fprintf(stderr, "optiscope-cli %s: %s\n", e.name, err.what());
       return kExitUsage;
+    } catch (const optiscope::StoreDiskFull& err) {
+      // Not the input's fault: the same command succeeds once there is room.
+      std::fprintf(stderr, "optiscope-cli %s: %s\n", e.name, err.what());
+      return kExitError;
     } catch (const optiscope::StoreError& err) {
       std::fprintf(stderr, "optiscope-cli %s: %s\n", e.name, err.what());
       return kExitUsage;

@@ -1,6 +1,6 @@
 // optiscope: the desktop program.
 //
-//   optiscope [STORE] [--new-default] [--screenshot FILE.png] [--quit-after-ms N] [--tab N]
+//   optiscope [STORE] [--new-default] [--screenshot FILE.png] [--quit-after-ms N] [--tab N] [--dark]
 //   optiscope STORE --export-charts DIR
 //
 // --export-charts renders every chart (PNG, SVG, PDF) and the one-page report (PNG, PDF) of the
@@ -16,6 +16,7 @@
 #include <QTimer>
 #include <cstdio>
 
+#include "dark_palette.h"
 #include "main_window.h"
 #include "spec/run_spec.h"
 #include "store_files.h"
@@ -29,6 +30,7 @@ struct Options {
   int quitAfterMs = 0;
   QString exportCharts;
   int tab = -1;
+  bool dark = false;
 };
 
 // Headless export must not need a display: pick the offscreen platform before QApplication
@@ -66,7 +68,10 @@ Options parseCommandLine(const QApplication& app) {
       QStringLiteral("DIR"));
   const QCommandLineOption tab(QStringLiteral("tab"), QStringLiteral("Show chart tab N (0-based) first."),
                                QStringLiteral("N"));
-  parser.addOptions({newDefault, screenshot, quitAfter, exportCharts, tab});
+  const QCommandLineOption dark(
+      QStringLiteral("dark"),
+      QStringLiteral("Use a dark colour scheme (Fusion style, dark palette) whatever the desktop's theme."));
+  parser.addOptions({newDefault, screenshot, quitAfter, exportCharts, tab, dark});
   parser.process(app);
 
   Options o;
@@ -77,6 +82,7 @@ Options parseCommandLine(const QApplication& app) {
   }
   if (!positional.isEmpty()) o.store = positional.front();
   o.newDefault = parser.isSet(newDefault);
+  o.dark = parser.isSet(dark);
   o.screenshot = parser.value(screenshot);
   o.exportCharts = parser.value(exportCharts);
   if (parser.isSet(tab)) o.tab = parser.value(tab).toInt();
@@ -107,6 +113,7 @@ int main(int argc, char* argv[]) {
   QApplication::setDesktopFileName(QStringLiteral("optiscope"));
   QApplication::setWindowIcon(QIcon(QStringLiteral(":/optiscope/optiscope.svg")));
   const Options options = parseCommandLine(app);
+  if (options.dark) optiscope::ui::useDarkScheme(app);
   const bool scripted = !options.screenshot.isEmpty() || options.quitAfterMs > 0;
 
   optiscope::ui::MainWindow window;

@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
       Collect c;
       engine::TrainOptions o;
       o.capture = capture;
+      // Both in every-step mode (what a capturing run uses): the difference is the capture's alone.
+      o.deferred_readback = false;
       struct Notes final : engine::RunRecorder {
         Collect* inner;
         std::string* note;

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# One call on the GPU machine: Optiscope's engine and Hugging Face Transformers (PyTorch eager,
-# SDPA) on the Llama-3.2-1B and 3B geometries, batch 4 x 512, bf16 weights, fused AdamW, random
-# init, one after the other in the same call; writes bench/results/engine_throughput.json (and a
-# copy under $OUT when set). Needs a CUDA build with optiscope_engine_bench (cmake --preset cuda,
-# or bench/gpu/device_session.sh build) and python3 with torch + transformers.
+# One call on the GPU machine: Optiscope's engine (fused ops on, and off for comparison) and
+# Hugging Face Transformers (PyTorch eager, and wrapped in torch.compile; SDPA) on the Llama-3.2-1B
+# and 3B geometries, batch 4 x 512, bf16 weights, fused AdamW, random init, one after the other in
+# the same call; writes bench/results/engine_throughput.json (and a copy under $OUT when set).
+# Needs a CUDA build with optiscope_engine_bench (cmake --preset cuda, or bench/gpu/device_session.sh
+# build) and python3 with torch + transformers.
 # Usage: bench/engine/run_engine_bench.sh [BUILD_DIR] [geometries...]   (default: build/cuda, 1b 3b)
+# Environment: WARMUP, STEPS (3, 20); UNFUSED=0 skips the fused-ops-off run, COMPILED=0 the
+# torch.compile reference; RUN_TIMEOUT caps each run in seconds (300), so one stuck run (a long
+# compile) leaves the others' numbers.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build/cuda}
@@ -12,6 +16,9 @@ shift || true
 geometries=${*:-llama-3.2-1b llama-3.2-3b}
 warmup=${WARMUP:-3}
 steps=${STEPS:-20}
+unfused=${UNFUSED:-1}
+compiled=${COMPILED:-1}
+run_timeout=${RUN_TIMEOUT:-300}
 out_json="$root/bench/results/engine_throughput.json"
 
 bench=$(find "$build" -type f -name optiscope_engine_bench -perm -u+x -print -quit)
@@ -26,18 +33,18 @@ commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$root" status --porcelain -- core bench 2>/dev/null | head -1)
 [[ -n $dirty ]] && commit="$commit+dirty"
 tmp=$(mktemp -d)
-for g in $geometries; do
-  echo "== $g: optiscope" >&2
-  "$bench" --preset "$g" --batch 4 --seq-len 512 --precision bf16 --optim adamw_torch_fused \
-    --warmup "$warmup" --steps "$steps" > "$tmp/$g.ours.json" || true
-  cat "$tmp/$g.ours.json" >&2
-  echo "== $g: transformers" >&2
-  python3 "$root/bench/engine/hf_reference.py" --geometry "$g" --batch 4 --seq-len 512 \
-    --warmup "$warmup" --steps "$steps" > "$tmp/$g.ref.json" 2> "$tmp/$g.ref.log" || { tail -5 "$tmp/$g.ref.log" >&2; echo '{}' > "$tmp/$g.ref.json"; }
-  cat "$tmp/$g.ref.json" >&2
-done
-
-python3 - "$tmp" "$out_json" "$card" "$commit" "$0 $build $geometries" "$warmup" "$steps" $geometries <<'PY'
+# run NAME COMMAND...: one measurement into $tmp/NAME.json, its stderr into $tmp/NAME.log.
+run() {
+  local name=$1
+  shift
+  echo "== $name" >&2
+  timeout "$run_timeout" "$@" > "$tmp/$name.json" 2> "$tmp/$name.log" || { tail -5 "$tmp/$name.log" >&2; echo '{}' >> "$tmp/$name.json"; }
+  tail -1 "$tmp/$name.json" >&2
+}
+# summarise: bench/results/engine_throughput.json from the geometries measured so far (run after
+# each one, so that a run cut short by a timeout still leaves the finished ones).
+summarise() {
+  python3 - "$tmp" "$out_json" "$card" "$commit" "$0 $build $geometries" "$warmup" "$steps" $done_geometries <<'PY'
 import json, sys, datetime
 tmp, out, card, commit, command, warmup, steps, *geoms = sys.argv[1:]
 def load(p):
@@ -45,29 +52,59 @@ def load(p):
         with open(p) as f: return json.loads(f.read().strip().splitlines()[-1])
     except Exception as e:
         return {"error": str(e)}
+import os
+def ratio(a, b):
+    return a / b if a and b else None
 rows = {}
 for g in geoms:
     ours, ref = load(f"{tmp}/{g}.ours.json"), load(f"{tmp}/{g}.ref.json")
     row = {"tokens_per_s": ours.get("tokens_per_s"), "ref_tokens_per_s": ref.get("tokens_per_s"),
            "peak_gib": ours.get("peak_gib"), "ref_peak_gib": ref.get("peak_gib"),
            "step_ms": ours.get("step_ms"), "ref_step_ms": ref.get("step_ms"), "ours": ours, "reference": ref}
-    if row["tokens_per_s"] and row["ref_tokens_per_s"]:
-        row["speed_ratio"] = row["tokens_per_s"] / row["ref_tokens_per_s"]
-    if row["peak_gib"] and row["ref_peak_gib"]:
-        row["peak_ratio"] = row["peak_gib"] / row["ref_peak_gib"]
+    row["speed_ratio"] = ratio(row["tokens_per_s"], row["ref_tokens_per_s"])
+    row["peak_ratio"] = ratio(row["peak_gib"], row["ref_peak_gib"])
+    # The optional runs: their figures under a prefix, the whole object under its own key.
+    for run, prefix, key in (("compiled", "compiled_", "compiled_reference"), ("unfused", "unfused_", "ours_unfused")):
+        if not os.path.exists(f"{tmp}/{g}.{run}.json"):
+            continue
+        other = load(f"{tmp}/{g}.{run}.json")
+        row.update({prefix + k: other.get(k) for k in ("tokens_per_s", "peak_gib", "step_ms")})
+        row[key] = other
+    row["compiled_speed_ratio"] = ratio(row["tokens_per_s"], row.get("compiled_tokens_per_s"))
+    row["compiled_peak_ratio"] = ratio(row["peak_gib"], row.get("compiled_peak_gib"))
     rows[g] = row
 doc = {"card": card, "commit": commit, "command": command,
        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
        "settings": {"batch": 4, "seq_len": 512, "precision": "bf16 weights", "optim": "adamw_torch_fused",
                     "init": "random", "warmup_steps": int(warmup), "timed_steps": int(steps),
-                    "reference": "transformers LlamaForCausalLM, PyTorch eager, SDPA attention"},
+                    "reference": "transformers LlamaForCausalLM, PyTorch eager, SDPA attention",
+                    "compiled_reference": "the same model wrapped in torch.compile (default mode)",
+                    "ours_unfused": "optiscope_engine_bench --no-fused (OPTISCOPE_FUSED_OPS=0)"},
        "geometries": rows}
 with open(out, "w") as f:
     json.dump(doc, f, indent=2)
     f.write("\n")
+def cell(r, prefix):
+    ms, tps, peak = r.get(prefix + "step_ms"), r.get(prefix + "tokens_per_s"), r.get(prefix + "peak_gib")
+    return f"{ms or 0:6.1f} ms {tps or 0:>8,.0f} tok/s {peak or 0:5.2f} GiB"
+print(f"{'geometry':14} | {'optiscope (fused)':34} | {'optiscope (unfused)':34} | {'transformers eager':34} | torch.compile")
 for g, r in rows.items():
-    print(f"{g}: optiscope {r['tokens_per_s'] or 0:,.0f} tok/s, peak {r['peak_gib'] or 0:.2f} GiB | "
-          f"transformers {r['ref_tokens_per_s'] or 0:,.0f} tok/s, peak {r['ref_peak_gib'] or 0:.2f} GiB")
+    print(f"{g:14} | {cell(r, '')} | {cell(r, 'unfused_')} | {cell(r, 'ref_')} | {cell(r, 'compiled_')}")
+    if r.get("compiled_speed_ratio"):
+        print(f"{'':14}   speed vs compiled {r['compiled_speed_ratio']:.3f}x, peak vs compiled {r['compiled_peak_ratio'] or 0:.3f}x")
 PY
-if [[ -n ${OUT:-} ]]; then mkdir -p "$OUT" && cp "$out_json" "$OUT/"; fi
+  if [[ -n ${OUT:-} ]]; then mkdir -p "$OUT" && cp "$out_json" "$OUT/"; fi
+}
+done_geometries=""
+for g in $geometries; do
+  ours=("$bench" --preset "$g" --batch 4 --seq-len 512 --precision bf16 --optim adamw_torch_fused --warmup "$warmup" --steps "$steps")
+  ref=(python3 "$root/bench/engine/hf_reference.py" --geometry "$g" --batch 4 --seq-len 512 --warmup "$warmup" --steps "$steps")
+  run "$g.ours" "${ours[@]}"
+  if [[ $unfused == 1 ]]; then run "$g.unfused" "${ours[@]}" --no-fused; fi
+  run "$g.ref" "${ref[@]}"
+  if [[ $compiled == 1 ]]; then run "$g.compiled" "${ref[@]}" --compile; fi
+  done_geometries="$done_geometries $g"
+  summarise
+done
+
 rm -rf "$tmp"

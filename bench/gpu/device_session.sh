@@ -4,6 +4,8 @@
 # Usage: bench/gpu/device_session.sh [build|tests|bench|record ...]   (default: build tests)
 # crashtrace-<gtest filter>: an AddressSanitizer run of one engine test, frames symbolised.
 # model-parts, smollm2: the SmolLM2 comparison from a model carried in parts (split_model.sh).
+# fusedtests: the fused model ops against LibTorch; profile, profile-hf: the 1B step's kernel
+# breakdown (ours, fused and unfused; transformers + torch.compile).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -44,6 +46,12 @@ for step in $steps; do
         "$t" > "$OUT/$(basename "$t").log" 2>&1; echo "$(basename "$t") rc=$?"
         grep -E "^\[ *(info|completeness)|bit-exact|PASSED|FAILED" "$OUT/$(basename "$t").log" | head -20
       done ;;
+    bin-*)
+      # bin-<name>: one GPU test binary, optiscope_gpu_<name>_tests, with its full output kept.
+      t=$(find "$build/tests" -name "optiscope_gpu_${step#bin-}_tests" -type f -executable | head -1)
+      log "$(basename "$t")"
+      "$t" > "$OUT/$(basename "$t").log" 2>&1; echo "$(basename "$t") rc=$?"
+      grep -E "^\[ *info|OK \]|FAILED|Failure|Expected|Which is|actual" "$OUT/$(basename "$t").log" | head -40 ;;
     bench)
       log "optimizer bench"
       OUT="$OUT" bash bench/gpu/run_optimizer_bench.sh "$build" > "$OUT/bench_run.log" 2>&1; echo "bench rc=$?"
@@ -60,10 +68,47 @@ for step in $steps; do
         --steps 12 --budget-gb 40 --optim adamw_torch,adamw_8bit,paged_adamw_32bit,paged_adamw_8bit \
         --db "$OUT/smoke1b.db" > "$OUT/smoke1b.log" 2>&1
       echo "smoke1b rc=$?"; tail -8 "$OUT/smoke1b.log" ;;
+    preflight)
+      # The memory preflight (issue 20) on the GPU machine: a model no machine holds (a 1,000,000
+      # vocabulary, 126 layers of 16,384) is refused up front on --device cuda (exit 2, with the
+      # estimate); Llama 3.1 8B, which this machine holds, still runs (2 steps, exit 0).
+      log "memory preflight"
+      mkdir -p /tmp/optiscope-huge
+      printf '%s' '{"model_type": "llama", "vocab_size": 1000000, "hidden_size": 16384, "intermediate_size": 53248,
+        "num_hidden_layers": 126, "num_attention_heads": 128, "num_key_value_heads": 8, "max_position_embeddings": 4096,
+        "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "tie_word_embeddings": false}' > /tmp/optiscope-huge/config.json
+      "$build/app/cli/optiscope-cli" run --preset /tmp/optiscope-huge --device cuda --steps 1 --optim adamw_torch \
+        --db "$OUT/preflight.db" > "$OUT/preflight.log" 2>&1; echo "huge model rc=$? (2 expected)"
+      "$build/app/cli/optiscope-cli" run --preset llama-3.1-8b --device cuda --precision bf16 --batch 1 --seq-len 512 \
+        --steps 2 --budget-gb 40 --optim paged_adamw_8bit --db "$OUT/preflight.db" >> "$OUT/preflight.log" 2>&1
+      echo "llama-3.1-8b rc=$? (0 expected)"; tail -6 "$OUT/preflight.log" ;;
     engine)
-      log "engine throughput against transformers"
-      OUT="$OUT" timeout 420 bash bench/engine/run_engine_bench.sh "$build" > "$OUT/engine_bench.log" 2>&1; echo "engine rc=$?"
+      # Optiscope fused and unfused, transformers eager and compiled, 1B and 3B: about 6 minutes,
+      # most of it torch.compile's first steps.
+      log "engine throughput against transformers (eager and torch.compile)"
+      OUT="$OUT" timeout 560 bash bench/engine/run_engine_bench.sh "$build" > "$OUT/engine_bench.log" 2>&1; echo "engine rc=$?"
       tail -12 "$OUT/engine_bench.log"; cp bench/results/engine_throughput.json "$OUT/" 2>/dev/null ;;
+    fusedtests)
+      log "fused model ops against LibTorch"
+      "$build/tests/gpu/optiscope_gpu_fused_ops_tests" > "$OUT/fused_ops_tests.log" 2>&1; echo "fusedtests rc=$?"
+      grep -E "^\[ *(info|  FAILED|  PASSED)|rel err|Failure|error" "$OUT/fused_ops_tests.log" | head -60 ;;
+    profile)
+      # The 1B step's kernels per timed step from CUPTI, fused ops on and off: about a minute.
+      log "kernel breakdown of the llama-3.2-1b step (optiscope)"
+      bench_bin=$(find "$build" -type f -name optiscope_engine_bench -perm -u+x -print -quit)
+      args=(--preset llama-3.2-1b --batch 4 --seq-len 512 --precision bf16 --optim adamw_torch_fused --warmup 3 --steps 5 --kernels 400)
+      timeout 150 "$bench_bin" "${args[@]}" > "$OUT/profile_ours.json" 2> "$OUT/profile_ours.log"; echo "fused rc=$?"
+      timeout 150 "$bench_bin" "${args[@]}" --no-fused > "$OUT/profile_ours_unfused.json" 2> "$OUT/profile_ours_unfused.log"; echo "unfused rc=$?"
+      python3 bench/engine/kernel_table.py --top 20 "optiscope fused=$OUT/profile_ours.json" \
+        "optiscope unfused=$OUT/profile_ours_unfused.json" | tee "$OUT/kernel_breakdown.txt" | cut -c1-150 ;;
+    profile-hf)
+      # The same from torch.profiler for transformers + torch.compile: about 2-3 minutes, most of it
+      # the compile.
+      log "kernel breakdown of the llama-3.2-1b step (transformers + torch.compile)"
+      timeout 300 python3 bench/engine/hf_reference.py --geometry llama-3.2-1b --warmup 3 --steps 5 --compile --kernels 400 \
+        > "$OUT/profile_compiled.json" 2> "$OUT/profile_compiled.log"; echo "compiled rc=$?"
+      python3 bench/engine/kernel_table.py --top 20 "transformers+compile=$OUT/profile_compiled.json" \
+        | tee "$OUT/kernel_breakdown_compiled.txt" | cut -c1-150 ;;
     optbench)
       log "optimizer variants benchmark"
       PARTS="${OPT_PARTS:-tests variants}" OUT="$OUT/opt" timeout 360 bash bench/gpu/run_optimizer_bench.sh "$build" \
@@ -93,6 +138,39 @@ for step in $steps; do
         --name "seed: $preset, ${budget} GiB budget" --db "$OUT/stores/$preset-${budget}g.db" \
         > "$OUT/stores/$preset-${budget}g.log" 2>&1
       echo "rc=$?"; tail -7 "$OUT/stores/$preset-${budget}g.log" ;;
+    truth-*|physical-*)
+      # Memory truth (bench/memory_truth): the article's comparison with measured residency.
+      # truth-<preset>-<budget GiB>-<steps>[-<variants joined by +>]: emulated budget, NVML sampled.
+      # physical-<preset>-<budget GiB>-<steps>-<variants>: no emulation; a ballast process leaves
+      # only the budget free. Only variants physical_is_safe.py clears against the emulated store.
+      IFS=- read -r kind m1 m2 m3 budget steps variants <<< "$step"
+      preset="$m1-$m2-$m3"; variants=${variants:-adamw_torch+adamw_8bit+paged_adamw_32bit+paged_adamw_8bit}
+      name="$preset-${budget}g"; mt="$root/bench/memory_truth"
+      nvidia-smi --query-gpu=timestamp,memory.used --format=csv,noheader,nounits -lms 100 \
+        > "$OUT/stores/$kind-$name.nvml.csv" 2>/dev/null & smi=$!
+      if [ "$kind" = truth ]; then
+        log "memory truth $preset, ${budget} GiB emulated, $steps steps: $variants"
+        "$build/app/cli/optiscope-cli" run --preset "$preset" --device cuda --precision bf16 --batch 4 --seq-len 512 \
+          --steps "$steps" --lr 1e-5 --warmup-ratio 0.1 --budget-gb "$budget" --optim "${variants//+/,}" \
+          --name "Fine-tuning LLMs with 32-bit, 8-bit, and Paged AdamW Optimizers: $preset, ${budget} GiB budget (emulated)" \
+          --db "$OUT/stores/truth-$name.db" > "$OUT/stores/truth-$name.log" 2>&1
+        echo "rc=$?"; tail -6 "$OUT/stores/truth-$name.log"
+      else
+        for v in ${variants//+/ }; do
+          python3 "$mt/physical_is_safe.py" "$OUT/stores/truth-$name.db" "$v" | tee -a "$OUT/stores/physical-$name.log" || continue
+          rm -f /tmp/ballast.ready
+          python3 "$mt/ballast.py" "$budget" /tmp/ballast.ready >> "$OUT/stores/physical-$name.log" 2>&1 & ballast=$!
+          for _ in $(seq 120); do [ -f /tmp/ballast.ready ] && break; sleep 0.5; done
+          log "physical $preset $v, ${budget} GiB left free by a ballast"
+          "$build/app/cli/optiscope-cli" run --preset "$preset" --device cuda --precision bf16 --batch 4 --seq-len 512 \
+            --steps "$steps" --lr 1e-5 --warmup-ratio 0.1 --optim "$v" \
+            --name "$preset, physically ${budget} GiB (ballast)" \
+            --db "$OUT/stores/physical-$name.db" >> "$OUT/stores/physical-$name.log" 2>&1
+          echo "$v rc=$?"; kill $ballast; wait $ballast 2>/dev/null
+        done
+        tail -12 "$OUT/stores/physical-$name.log"
+      fi
+      kill $smi 2>/dev/null ;;
     crashtrace-*)
       # crashtrace-<gtest filter>: a test that crashes only on the GPU machine (no gdb there), under
       # AddressSanitizer with the slow unwinder (frames without frame pointers too), each frame

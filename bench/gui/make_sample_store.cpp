@@ -1,4 +1,4 @@
-// Writes the store the user guide's screenshots show: the seed's variants on a 24 GiB budget, as
+// Writes the store the user guide's screenshots show: the article's variants on a 24 GiB budget, as
 // the GUI tests build it (tests/ui/rich_store.h), until a GPU recording replaces it.
 //   optiscope_gui_sample_store OUT.db
 #include <cstdio>

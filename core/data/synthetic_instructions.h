@@ -1,5 +1,5 @@
 #pragma once
-// A built-in instruction dataset in the seed's SFT format ("### Instruction ... ### Response ..."),
+// A built-in instruction dataset in the article's SFT format ("### Instruction ... ### Response ..."),
 // made of small tasks with exact answers (arithmetic, reversal, sorting, counting), so even a tiny
 // model learns it and its loss curve falls; generated from the seed, so every variant sees the
 // same examples in the same order.

@@ -1,6 +1,6 @@
 #pragma once
 // Training text from files, without LibTorch: JSONL with one document per line in a "text" field
-// (the seed's SFT format, TRL's dataset_text_field), or plain text with documents separated by
+// (the article's SFT format, TRL's dataset_text_field), or plain text with documents separated by
 // blank lines. Every document must be UTF-8; errors name the file, the line and the problem.
 #include <stdexcept>
 #include <string>
@@ -13,6 +13,11 @@ class DatasetError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+/// The most one record may take: a JSONL line, or a paragraph of a text file. The tokenizer turns
+/// each byte into an 8-byte id and the JSON parser copies the line, so one 100 MB line used to cost
+/// gigabytes; longer documents belong on several lines.
+inline constexpr std::size_t kMaxRecordBytes = 16u * 1024 * 1024;
 
 /// Documents of JSONL bytes: each non-blank line is an object whose `field` is a string.
 std::vector<std::string> parse_jsonl_texts(std::string_view bytes, const std::string& field = "text",

@@ -1,6 +1,8 @@
 #include "engine/capture_session.h"
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "probes/cupti_capture.h"
 #include "probes/cupti_records.h"
@@ -44,6 +46,7 @@ std::int64_t CaptureSession::relative_ns(std::uint64_t steady_ns) const {
 }
 
 void CaptureSession::step_started(std::int64_t step) {
+  residency_.reset_peak();
   if (boundaries_.empty()) first_step_ = step;
   // The previous step's end and this one's start are the same boundary.
   const std::uint64_t now = steady_now_ns();
@@ -64,13 +67,45 @@ void CaptureSession::step_finished(std::int64_t step, StepBundle& bundle) {
   last_totals_ = now;
   if (capture_) capture_->flush(/*synchronize_device=*/false);  // the trainer has just synchronised
   collect(bundle);
-  if (now.managed > 0 || p.recorded_htod + p.recorded_dtoh > 0) bundle.paging.push_back(p);
+  settle(step, bundle);
+  PagingStep& done = paging_[step];
+  done.ledger_resident = now.resident;
+  if (measures_residency()) {
+    done.measured_resident = residency_.resident();
+    done.measured_resident_peak = residency_.peak();
+    std::map<std::uint64_t, std::int64_t> ledger;
+    for (const auto& a : managed_allocations(device_))
+      ledger[a.address] = a.resident ? static_cast<std::int64_t>(a.bytes) : 0;
+    done.disagreeing_allocations = residency_.disagreeing(ledger);
+  }
+  if (now.managed > 0 || done.recorded_htod + done.recorded_dtoh > 0) bundle.paging.push_back(done);
+}
+
+void CaptureSession::settle(std::int64_t step, StepBundle& bundle) {
+  if (!measures_residency()) return;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+  for (;;) {
+    const PagingStep& p = paging_[step];
+    if (p.recorded_htod >= p.manager_htod && p.recorded_dtoh >= p.manager_dtoh) return;
+    if (std::chrono::steady_clock::now() >= deadline) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    capture_->flush(/*synchronize_device=*/false);
+    collect(bundle);
+  }
 }
 
 void CaptureSession::collect(StepBundle& bundle) {
   if (!capture_) return;
   auto events = capture_->take_events();
+  // In the order they happened: CUPTI hands a buffer's records over as they were written, and an
+  // eviction's record can come after the prefetch that followed it, which would count both resident
+  // at once and overstate the step's peak residency.
+  std::stable_sort(events.unified_memory.begin(), events.unified_memory.end(),
+                   [](const auto& a, const auto& b) { return a.start_ns < b.start_ns; });
   std::vector<std::uint64_t> bounds = boundaries_;
+  std::vector<probes::ManagedRange> ranges;
+  for (const auto& a : managed_allocations(device_)) ranges.push_back({a.address, a.bytes});
+  residency_.set_ranges(ranges);
   auto step_for = [&](std::uint64_t cupti_ns) -> std::int64_t {
     const auto s = probes::step_of(capture_->to_steady_ns(cupti_ns), bounds);
     return s == probes::kNoStep ? -1 : s + first_step_;
@@ -82,6 +117,8 @@ void CaptureSession::collect(StepBundle& bundle) {
                                 relative_ns(capture_->to_steady_ns(e.start_ns)),
                                 relative_ns(capture_->to_steady_ns(e.end_ns > 0 ? e.end_ns : e.start_ns)),
                                 static_cast<std::int64_t>(e.value), static_cast<std::int64_t>(e.address)});
+    if (e.kind == probes::UmEventKind::bytes_htod || e.kind == probes::UmEventKind::bytes_dtoh)
+      residency_.apply({e.address, e.value, e.kind == probes::UmEventKind::bytes_htod});
     if (step < 0) continue;
     PagingStep& p = paging_[step];
     p.step = step;

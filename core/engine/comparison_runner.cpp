@@ -3,6 +3,7 @@
 #include <c10/core/Device.h>
 
 #include "engine/device_runtime.h"
+#include "engine/memory_preflight.h"
 #include "engine/trainer.h"
 #include "store/store.h"
 
@@ -22,6 +23,7 @@ ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& s
     RunSpec run = spec.base;
     run.optim = optim;
     if (const auto problems = validate(run); !problems.empty()) throw SpecError(problems.front());
+    engine::refuse_if_model_cannot_fit(run);
   }
   // Everything the store will hold as JSON is rendered before the store is opened: text that is
   // not UTF-8 (a name, a path) is a bad spec, not a half-written store.
@@ -78,6 +80,8 @@ ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& s
     info.outcome_detail = outcome.detail;
     info.oom_step = outcome.oom_step;
     info.oom_bytes = outcome.oom_bytes;
+    info.over_budget_step = outcome.over_budget_step;
+    info.over_budget_bytes = outcome.over_budget_bytes;
     store.finish_run(info);
     result.outcomes.push_back(outcome.outcome);
     if (observer != nullptr) observer->on_run_finished(progress, outcome.outcome, outcome.detail);

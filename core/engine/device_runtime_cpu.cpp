@@ -27,6 +27,18 @@ PagingTotals paging(const c10::Device&) {
   return {};
 }
 
+std::vector<ManagedAllocation> managed_allocations(const c10::Device&) {
+  return {};
+}
+
+ContextMemory context_memory(const c10::Device&) {
+  return {};
+}
+
+std::int64_t free_device_memory(const c10::Device&) {
+  return 0;
+}
+
 void set_memory_budget(const c10::Device&, std::int64_t bytes) {
   host::set_memory_budget(bytes);
 }

@@ -1,6 +1,6 @@
 #pragma once
 // Device-side time between marks: CUDA events on a GPU (no synchronisation inside the step), the
-// host clock on a CPU. Read after the step's final synchronisation.
+// host clock on a CPU. Read once the device has passed the later mark (wait, or a synchronisation).
 #include <c10/core/Device.h>
 
 #include <memory>
@@ -16,6 +16,8 @@ class PhaseTimer {
   virtual int mark() = 0;
   /// Milliseconds between two marks; the device must have passed the later one.
   virtual double elapsed_ms(int from, int to) = 0;
+  /// Blocks until the device has passed the mark (and everything queued before it), no further.
+  virtual void wait(int mark) = 0;
 };
 
 std::unique_ptr<PhaseTimer> make_phase_timer(const c10::Device& device);

@@ -27,14 +27,22 @@ class CudaPhaseTimer final : public PhaseTimer {
       if (cudaEventCreate(&e) != cudaSuccess) throw std::runtime_error("cudaEventCreate failed");
       events_.push_back(e);
     }
-    cudaEventRecord(events_[used_], at::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream());
+    cudaEventRecord(events_[used_],
+                    at::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream());
     return static_cast<int>(used_++);
   }
   double elapsed_ms(int from, int to) override {
     float ms = 0.0f;
-    const auto rc = cudaEventElapsedTime(&ms, events_.at(static_cast<std::size_t>(from)), events_.at(static_cast<std::size_t>(to)));
-    if (rc != cudaSuccess) throw std::runtime_error(std::string("cudaEventElapsedTime: ") + cudaGetErrorString(rc));
+    const auto rc = cudaEventElapsedTime(&ms, events_.at(static_cast<std::size_t>(from)),
+                                         events_.at(static_cast<std::size_t>(to)));
+    if (rc != cudaSuccess)
+      throw std::runtime_error(std::string("cudaEventElapsedTime: ") + cudaGetErrorString(rc));
     return ms;
+  }
+  void wait(int mark) override {
+    const auto rc = cudaEventSynchronize(events_.at(static_cast<std::size_t>(mark)));
+    if (rc != cudaSuccess)
+      throw std::runtime_error(std::string("cudaEventSynchronize: ") + cudaGetErrorString(rc));
   }
 
  private:

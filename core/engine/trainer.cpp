@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 
@@ -71,11 +72,35 @@ ModelSource resolve_model(const RunSpec& spec) {
   return m;
 }
 
+// The step's largest demand on the card (MemorySample::demand). Where the migrations measured the
+// paged state's peak residency within the step, that peak stands in for the ledger's figure: the
+// fit verdict rests on what moved, not on what the page manager meant to move.
+std::int64_t step_demand(const StepBundle& bundle) {
+  std::optional<std::int64_t> measured_peak;
+  for (const auto& p : bundle.paging)
+    if (bundle.step && p.step == bundle.step->step) measured_peak = p.measured_resident_peak;
+  std::int64_t demand = 0;
+  for (const auto& m : bundle.memory) {
+    demand = std::max(demand, m.demand());
+    if (measured_peak) demand = std::max(demand, m.demand() - m.optimizer_paged_resident + *measured_peak);
+  }
+  return demand;
+}
+
+std::string gib_text(std::int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / static_cast<double>(1LL << 30));
+  return buf;
+}
+
 torch::Tensor to_tensor(const std::vector<std::int64_t>& values, std::int64_t rows, std::int64_t cols,
                         const torch::Device& device) {
-  // from_blob + to: one copy (host to device), none on the host side.
   auto host = torch::from_blob(const_cast<std::int64_t*>(values.data()), {rows, cols}, torch::kInt64);
-  return device.is_cpu() ? host.clone() : host.to(device);
+  if (device.is_cpu()) return host.clone();
+  // Through pinned memory, without blocking: a blocking copy from pageable memory synchronises
+  // the stream, so the host would wait for all queued work before every step. The pinned block
+  // is held by the caching host allocator until the copy is done.
+  return host.pin_memory().to(device, /*non_blocking=*/true);
 }
 
 struct DeviceBatch {
@@ -150,6 +175,31 @@ double evaluate(LlamaForCausalLM& model, const PackedDataset& eval, std::int64_t
   return sum.item<double>() / static_cast<double>(tokens);
 }
 
+// A step whose work is queued: what finish_step needs to read it back.
+struct LaunchedStep {
+  std::int64_t step = 0;
+  PhaseTimer* timer = nullptr;
+  int start_mark = 0;
+  int end_mark = 0;
+  int next_start_mark = -1;               // deferred mode: the next step's start, marked on this step's timer
+  std::vector<std::array<int, 3>> marks;  // per micro-batch: start, forward done, backward done
+  int opt_start = 0;
+  int opt_end = 0;
+  torch::Tensor loss;                            // summed over micro-batches, on its way to the host
+  std::chrono::steady_clock::time_point t0, t1;  // host clock, every-step mode
+  StepRecord rec;  // lr, tokens, memory and evaluation at launch; loss and times at readback
+  StepBundle bundle;
+};
+
+// The loss on its way to the host without waiting for it: a non-blocking copy into pinned memory
+// on CUDA (readable once the device has passed the step's end mark), the tensor itself on a CPU.
+torch::Tensor host_copy(const torch::Tensor& t) {
+  if (!t.is_cuda()) return t;
+  auto host = torch::empty(t.sizes(), t.options().device(torch::kCPU).pinned_memory(true));
+  host.copy_(t, /*non_blocking=*/true);
+  return host;
+}
+
 }  // namespace
 
 TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<bool>* cancel,
@@ -163,8 +213,54 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
   }
   std::int64_t step = 0;
   std::unique_ptr<CaptureSession> capture;
+  // Deferred readback (TrainOptions): step s is read back once step s + 1 is queued.
+  bool deferred = false;
+  // Two timers: in deferred mode a step's marks are read while the next step records its own.
+  std::array<std::unique_ptr<PhaseTimer>, 2> timers;
+  std::optional<LaunchedStep> pending;
+  // Reads a launched step back, waiting for the device only up to that step's last mark, and
+  // hands its record over.
+  const auto finish_step = [&](LaunchedStep& s) {
+    PhaseTimer& timer = *s.timer;
+    const bool to_next = s.next_start_mark >= 0 && !s.rec.eval_loss;
+    timer.wait(s.next_start_mark >= 0 ? s.next_start_mark : s.end_mark);
+    StepRecord& rec = s.rec;
+    rec.loss = s.loss.item<double>();  // on the host by now (a pinned copy on CUDA)
+    if (deferred) {
+      // Device time from this step's start to the next one's (its end when it is the last, or
+      // when an evaluation followed it): back to back, these cover the device's whole timeline,
+      // gaps between steps included.
+      rec.step_ms = timer.elapsed_ms(s.start_mark, to_next ? s.next_start_mark : s.end_mark);
+    } else {
+      rec.step_ms = std::chrono::duration<double, std::milli>(s.t1 - s.t0).count();
+    }
+    double forward_ms = 0.0;
+    double backward_ms = 0.0;
+    for (const auto& m : s.marks) {
+      forward_ms += timer.elapsed_ms(m[0], m[1]);
+      backward_ms += timer.elapsed_ms(m[1], m[2]);
+    }
+    rec.forward_ms = forward_ms;
+    rec.backward_ms = backward_ms;
+    rec.optimizer_ms = timer.elapsed_ms(s.opt_start, s.opt_end);
+    s.bundle.step = rec;
+    if (recorder != nullptr &&
+        (s.step % spec.logging_steps == 0 || s.step == spec.max_steps || rec.eval_loss))
+      recorder->on_bundle(s.bundle);
+    result.steps_done = s.step;
+  };
+  const auto finish_pending = [&] {
+    if (!pending) return;
+    LaunchedStep s = std::move(*pending);
+    pending.reset();
+    finish_step(s);
+  };
+
   try {
     set_memory_budget(device, static_cast<std::int64_t>(spec.device_budget_bytes));
+    // What others hold on the device before this run allocates anything (another process, a
+    // ballast): no category of this run's.
+    const std::int64_t foreign = MemoryProbe::foreign_now(device);
     ModelSource source = resolve_model(spec);
     const LlamaConfig& config = source.config;
     if (spec.max_seq_length > config.max_position_embeddings)
@@ -199,8 +295,7 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     oo.lr = spec.learning_rate;
     oo.weight_decay = spec.weight_decay;
     auto optimizer = optim::make_optimizer(spec.optim, model->parameters(), oo);
-    const MemoryProbe probe(device, model->parameters(), *optimizer);
-    auto timer = make_phase_timer(device);
+    const MemoryProbe probe(device, model->parameters(), *optimizer, foreign);
 
     const std::int64_t total = spec.max_steps;
     const std::int64_t warmup = warmup_steps(spec.warmup_ratio, total);
@@ -210,27 +305,31 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     const std::int64_t eval_batch =
         spec.per_device_eval_batch_size > 0 ? spec.per_device_eval_batch_size : batch;
     const auto params = model->parameters();
+    const auto budget = static_cast<std::int64_t>(spec.device_budget_bytes);
 
+    deferred = options.deferred_readback.value_or(device.is_cuda() && !options.capture);
+    timers = {make_phase_timer(device), make_phase_timer(device)};
+    synchronize(device);  // model upload and initialisation stay out of step 1
     for (step = 1; step <= total; ++step) {
       if (cancel != nullptr && cancel->load()) {
         result.outcome = Outcome::cancelled;
         result.detail = "cancelled before step " + std::to_string(step);
         break;
       }
-      synchronize(device);
+      LaunchedStep s;
+      s.step = step;
+      s.timer = timers[static_cast<std::size_t>(step % 2)].get();
+      s.timer->reset();
+      // The previous step's span ends where this one's starts (deferred mode; in every-step mode
+      // nothing is pending, and the device is idle since the previous step's synchronisation).
+      if (pending) pending->next_start_mark = pending->timer->mark();
       capture->step_started(step);
-      StepBundle bundle;
-      timer->reset();
-      const auto t0 = std::chrono::steady_clock::now();
-      double loss_sum = 0.0;
-      double forward_ms = 0.0;
-      double backward_ms = 0.0;
+      s.t0 = std::chrono::steady_clock::now();
+      s.start_mark = s.timer->mark();
       std::int64_t tokens = 0;
-      std::vector<std::array<int, 3>> marks;  // per micro-batch: start, forward done, backward done
       std::vector<torch::Tensor> losses;
       MemorySample fwd_end, fwd_peak, bwd_end, bwd_peak;
-      // Every micro-batch goes to the device now, while the device is idle: a copy from pageable
-      // memory between two micro-batches would wait for the queued work.
+      // Every micro-batch goes to the device at the start of the step, ahead of its work.
       std::vector<DeviceBatch> micro_batches;
       for (std::int64_t micro = 0; micro < accum; ++micro)
         micro_batches.push_back(
@@ -240,23 +339,23 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
         const auto& labels = micro_batches[static_cast<std::size_t>(micro)].labels;
         std::array<int, 3> m{};
         reset_peak_memory(device);
-        m[0] = timer->mark();
+        m[0] = s.timer->mark();
         torch::Tensor loss;
         {
           AutocastScope scope(autocast, device);
           loss = model->loss(model->forward(ids), labels) / static_cast<double>(accum);
         }
-        m[1] = timer->mark();
+        m[1] = s.timer->mark();
         if (micro == 0) {
           fwd_end = probe.sample(step, Phase::forward, SamplePoint::end);
           fwd_peak = probe.sample(step, Phase::forward, SamplePoint::peak);
         }
         reset_peak_memory(device);
         loss.backward();
-        m[2] = timer->mark();
+        m[2] = s.timer->mark();
         if (micro == 0) bwd_peak = probe.sample(step, Phase::backward, SamplePoint::peak);
         losses.push_back(loss.detach());
-        marks.push_back(m);
+        s.marks.push_back(m);
         tokens += micro_batches[static_cast<std::size_t>(micro)].tokens;
       }
       bwd_end = probe.sample(step, Phase::backward, SamplePoint::end);
@@ -264,40 +363,48 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       const double lr = learning_rate_at(spec.lr_scheduler_type, spec.learning_rate, step - 1, warmup, total);
       optimizer->set_lr(lr);
       reset_peak_memory(device);
-      const int opt_start = timer->mark();
+      s.opt_start = s.timer->mark();
       optimizer->step();
-      const int opt_end = timer->mark();
+      s.opt_end = s.timer->mark();
       const MemorySample opt_peak = probe.sample(step, Phase::optimizer, SamplePoint::peak);
       optimizer->zero_grad();
       const MemorySample opt_end_sample = probe.sample(step, Phase::optimizer, SamplePoint::end);
-      // The only synchronisation of the step: the losses are read once, after the update.
-      loss_sum = torch::stack(losses).sum().item<double>();
-      synchronize(device);
-      const auto t1 = std::chrono::steady_clock::now();
-      for (const auto& m : marks) {
-        forward_ms += timer->elapsed_ms(m[0], m[1]);
-        backward_ms += timer->elapsed_ms(m[1], m[2]);
+      s.loss = host_copy(torch::stack(losses).sum());
+      s.end_mark = s.timer->mark();
+      if (!deferred) {
+        // Every-step mode: the step's only synchronisation (capture assigns its records to steps by
+        // host time, so the device must be idle at each boundary).
+        synchronize(device);
+        s.t1 = std::chrono::steady_clock::now();
       }
-
-      StepRecord rec;
-      rec.step = step;
-      rec.loss = loss_sum;
-      rec.lr = lr;
-      rec.step_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-      rec.tokens = tokens;
-      rec.mem_bytes = std::max({fwd_peak.device_total(), bwd_peak.device_total(), opt_peak.device_total()});
-      rec.forward_ms = forward_ms;
-      rec.backward_ms = backward_ms;
-      rec.optimizer_ms = timer->elapsed_ms(opt_start, opt_end);
-      const bool eval_now = data.eval && spec.eval_steps > 0 && step % spec.eval_steps == 0;
-      if (eval_now)
-        rec.eval_loss = evaluate(model, *data.eval, eval_batch, spec.max_eval_samples, device, autocast);
-      bundle.step = rec;
-      bundle.memory = {fwd_end, fwd_peak, bwd_end, bwd_peak, opt_end_sample, opt_peak};
-      capture->step_finished(step, bundle);
-      if (recorder != nullptr && (step % spec.logging_steps == 0 || step == total || eval_now))
-        recorder->on_bundle(bundle);
-      result.steps_done = step;
+      s.rec.step = step;
+      s.rec.lr = lr;
+      s.rec.tokens = tokens;
+      s.rec.mem_bytes = std::max({fwd_peak.device_total(), bwd_peak.device_total(), opt_peak.device_total()});
+      if (data.eval && spec.eval_steps > 0 && step % spec.eval_steps == 0)
+        s.rec.eval_loss = evaluate(model, *data.eval, eval_batch, spec.max_eval_samples, device, autocast);
+      s.bundle.memory = {fwd_end, fwd_peak, bwd_end, bwd_peak, opt_end_sample, opt_peak};
+      s.bundle.step = s.rec;  // the step number for the capture; finish_step completes the record
+      capture->step_finished(step, s.bundle);
+      const std::int64_t demand = step_demand(s.bundle);
+      if (budget > 0 && demand > budget) {
+        if (!result.over_budget_step) result.over_budget_step = step;
+        result.over_budget_bytes = std::max(result.over_budget_bytes.value_or(0), demand);
+      }
+      if (deferred) {
+        // This step is queued: read the previous one back, waiting only until the device has
+        // started this one (the queue keeps this step's work in flight meanwhile).
+        finish_pending();
+        pending = std::move(s);
+      } else {
+        finish_step(s);
+      }
+    }
+    finish_pending();
+    if (result.outcome == Outcome::completed && result.over_budget_step) {
+      result.outcome = Outcome::over_budget;
+      result.detail = "measured demand reached " + gib_text(*result.over_budget_bytes) + " (first over at step " +
+                      std::to_string(*result.over_budget_step) + "), over the " + gib_text(budget) + " budget";
     }
   } catch (const c10::OutOfMemoryError& e) {
     result.outcome = Outcome::oom;
@@ -313,6 +420,12 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
   } catch (const std::exception& e) {
     result.outcome = Outcome::failed;
     result.detail = e.what();
+  }
+  // A step launched before a failure or a cancel had finished on the device: its record stands.
+  try {
+    finish_pending();
+  } catch (const std::exception&) {
+    // The outcome above already says what went wrong; this step's record is lost with it.
   }
   if (capture) {
     StepBundle late = capture->finish();

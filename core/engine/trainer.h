@@ -17,6 +17,9 @@ struct TrainResult {
   std::string detail;
   std::optional<std::int64_t> oom_step;
   std::optional<std::int64_t> oom_bytes;
+  // Under a budget: the first step whose measured demand exceeded it, and the run's largest demand.
+  std::optional<std::int64_t> over_budget_step;
+  std::optional<std::int64_t> over_budget_bytes;
   std::int64_t steps_done = 0;
 };
 
@@ -31,6 +34,14 @@ class RunRecorder {
 
 struct TrainOptions {
   bool capture = true;  // CUPTI capture on CUDA runs
+  /// Deferred readback: each step's loss and times are read once the next step's work is queued,
+  /// so the host never waits for the device to drain and the device never waits between steps;
+  /// step_ms is then device time from one step's start to the next one's. Records reach the
+  /// recorder one step late (a cancel stops one step later). Every-step mode instead synchronises
+  /// at the end of each step and times it with the host clock. Unset: deferred on CUDA runs with
+  /// capture off, every-step otherwise (CUPTI assigns its records to steps by host time, which
+  /// needs the device idle at each boundary).
+  std::optional<bool> deferred_readback;
 };
 
 TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<bool>* cancel,

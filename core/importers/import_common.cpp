@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "store/sqlite_statement.h"
 #include "store/store.h"
 
 namespace optiscope::importers {
@@ -32,26 +33,31 @@ std::string file_label(const std::string& path) {
   return label;
 }
 
-WriteTransaction::WriteTransaction(Store& store) : store_(store) {
-  char* error = nullptr;
-  if (sqlite3_exec(store_.handle(), "BEGIN IMMEDIATE", nullptr, nullptr, &error) != SQLITE_OK) {
-    const std::string message = error != nullptr ? error : "unknown error";
-    sqlite3_free(error);
-    throw StoreError("cannot start writing to " + store_.path() + ": " + message);
+namespace {
+
+// One statement of the import's transaction; a full disk keeps its own message (and exit code).
+void run_statement(Store& store, const char* sql, const std::string& doing) {
+  try {
+    detail::exec(store.handle(), sql);
+  } catch (const StoreDiskFull&) {
+    throw;
+  } catch (const StoreError& e) {
+    throw StoreError(doing + store.path() + ": " + e.what());
   }
+}
+
+}  // namespace
+
+WriteTransaction::WriteTransaction(Store& store) : store_(store) {
+  run_statement(store_, "BEGIN IMMEDIATE", "cannot start writing to ");
 }
 
 WriteTransaction::~WriteTransaction() {
-  if (!done_) sqlite3_exec(store_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+  if (!done_) detail::rollback_if_open(store_.handle());
 }
 
 void WriteTransaction::commit() {
-  char* error = nullptr;
-  if (sqlite3_exec(store_.handle(), "COMMIT", nullptr, nullptr, &error) != SQLITE_OK) {
-    const std::string message = error != nullptr ? error : "unknown error";
-    sqlite3_free(error);
-    throw StoreError("cannot commit the import to " + store_.path() + ": " + message);
-  }
+  run_statement(store_, "COMMIT", "cannot commit the import to ");
   done_ = true;
 }
 

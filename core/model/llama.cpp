@@ -1,5 +1,6 @@
 #include "model/llama.h"
 
+#include "model/fused_ops.h"
 #include "model/layer_checkpoint.h"
 
 #include <cmath>
@@ -15,6 +16,21 @@ torch::nn::Linear linear(std::int64_t in, std::int64_t out) {
 torch::Tensor rotate_half(const torch::Tensor& x) {
   const auto half = x.size(-1) / 2;
   return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+// q [b, t, heads, d] and k [b, t, kv_heads, d] rotated, returned heads-first ([b, heads, t, d]) for
+// attention: one fused kernel where it applies, else the LibTorch ops (transformers' formula).
+std::pair<torch::Tensor, torch::Tensor> apply_rotary(const torch::Tensor& q, const torch::Tensor& k,
+                                                     const torch::Tensor& cos, const torch::Tensor& sin) {
+  if (fused::can_rope(q, k, cos, sin)) {
+    const auto [qr, kr] = fused::rope(q, k, cos, sin);
+    return {qr.transpose(1, 2), kr.transpose(1, 2)};
+  }
+  const auto qt = q.transpose(1, 2);
+  const auto kt = k.transpose(1, 2);
+  const auto c = cos.unsqueeze(0).unsqueeze(0);
+  const auto s = sin.unsqueeze(0).unsqueeze(0);
+  return {qt * c + rotate_half(qt) * s, kt * c + rotate_half(kt) * s};
 }
 
 // Llama 3 frequency scaling: long wavelengths are divided by the factor, short ones kept, and the
@@ -41,6 +57,7 @@ RMSNormImpl::RMSNormImpl(std::int64_t size, double eps) : eps_(eps) {
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  if (fused::can_rms_norm(x, weight)) return fused::rms_norm(x, weight, eps_);
   // In float32 whatever the input, as transformers does, then back to the input's dtype.
   const auto xf = x.to(torch::kFloat32);
   const auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps_);
@@ -79,13 +96,9 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
                                           const torch::Tensor& sin) {
   const auto b = x.size(0);
   const auto t = x.size(1);
-  auto q = q_proj(x).view({b, t, heads_, head_dim_}).transpose(1, 2);
-  auto k = k_proj(x).view({b, t, kv_heads_, head_dim_}).transpose(1, 2);
-  auto v = v_proj(x).view({b, t, kv_heads_, head_dim_}).transpose(1, 2);
-  const auto c = cos.unsqueeze(0).unsqueeze(0);
-  const auto s = sin.unsqueeze(0).unsqueeze(0);
-  q = q * c + rotate_half(q) * s;
-  k = k * c + rotate_half(k) * s;
+  const auto [q, k] = apply_rotary(q_proj(x).view({b, t, heads_, head_dim_}),
+                                   k_proj(x).view({b, t, kv_heads_, head_dim_}), cos, sin);
+  const auto v = v_proj(x).view({b, t, kv_heads_, head_dim_}).transpose(1, 2);
   // Fused attention (flash / memory-efficient kernels on CUDA); grouped-query heads are expanded
   // inside the kernel rather than materialised.
   const auto attn = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, std::nullopt,
@@ -100,7 +113,9 @@ LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
 }
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+  const auto gate = gate_proj(x);
+  const auto up = up_proj(x);
+  return down_proj(fused::can_swiglu(gate, up) ? fused::swiglu(gate, up) : torch::silu(gate) * up);
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c) {

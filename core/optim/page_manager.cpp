@@ -4,11 +4,13 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstring>
+#include <thread>
+#include <vector>
 #include <map>
 #include <memory>
 #include <mutex>
 
-#include "optim_kernels.h"
 
 namespace optiscope::optim {
 namespace {
@@ -33,6 +35,22 @@ bool concurrent_managed_access(int device) {
   int v = 0;
   cudaDeviceGetAttribute(&v, cudaDevAttrConcurrentManagedAccess, device);
   return v != 0;
+}
+
+// Zero-fills managed memory from the host, a few threads at a time: pages are then populated in
+// host memory (CPU page faults, no migration), so every byte that later reaches the device comes
+// through a recorded prefetch. One thread touches about 2-4 GB/s of fresh managed pages.
+void zero_on_host(void* ptr, std::size_t bytes) {
+  const std::size_t threads = std::clamp<std::size_t>(bytes >> 30, 1, std::max(1U, std::thread::hardware_concurrency()));
+  const std::size_t chunk = (bytes / threads + 4095) & ~std::size_t{4095};
+  std::vector<std::thread> workers;
+  for (std::size_t t = 0; t < threads; ++t) {
+    const std::size_t begin = t * chunk;
+    if (begin >= bytes) break;
+    const std::size_t n = std::min(chunk, bytes - begin);
+    workers.emplace_back([p = static_cast<char*>(ptr) + begin, n] { std::memset(p, 0, n); });
+  }
+  for (auto& w : workers) w.join();
 }
 
 }  // namespace
@@ -61,12 +79,41 @@ void* PageManager::allocate(std::size_t bytes, void* stream) {
   refuse_oversubscription(bytes, free_bytes, headroom);
   void* ptr = nullptr;
   check(cudaMallocManaged(&ptr, bytes, cudaMemAttachHost), "cudaMallocManaged");
-  // First touch on the device, as bitsandbytes' fill kernel does.
-  kernels::fill_zero(ptr, bytes, stream);
-  lru_.push_front({ptr, bytes, true});
+  zero_on_host(ptr, bytes);
+  Block block{ptr, bytes, false};
   counters_.managed_bytes += static_cast<std::int64_t>(bytes);
-  counters_.resident_bytes += static_cast<std::int64_t>(bytes);
+  // Under a budget nothing is made resident here: state is allocated before the first forward pass,
+  // when the allocator has not yet reserved what the activations need, so room judged now would be
+  // taken back by the forward pass (first touching on the device let the 8B paged 32-bit state reach
+  // 59.8 GiB under a 40 GiB budget, H200 2026-12-04; making it resident here by the room left then
+  // put a 1B run 0.6 GiB over its budget in its first forward pass). prefetch_for_use makes room
+  // in the optimizer phase, when the allocator holds what the step needs. Without a budget the state
+  // goes to the device at once, as bitsandbytes' device-side fill leaves it.
+  if (budget_ <= 0 && concurrent_managed_access(device_)) make_resident(block, stream);
+  lru_.push_front(block);
   return ptr;
+}
+
+std::vector<PageManager::Range> PageManager::ranges() const {
+  std::vector<Range> out;
+  out.reserve(lru_.size());
+  for (const auto& b : lru_) out.push_back({reinterpret_cast<std::uint64_t>(b.ptr), b.bytes, b.resident});
+  return out;
+}
+
+void PageManager::make_resident(Block& block, void* stream) {
+  check(cudaMemPrefetchAsync(block.ptr, block.bytes, location_of(device_), 0, static_cast<cudaStream_t>(stream)),
+        "cudaMemPrefetchAsync");
+  block.resident = true;
+  counters_.resident_bytes += static_cast<std::int64_t>(block.bytes);
+  counters_.prefetched_to_device += static_cast<std::int64_t>(block.bytes);
+  mark_ever_resident(block);
+}
+
+void PageManager::mark_ever_resident(Block& block) {
+  if (block.was_resident) return;
+  block.was_resident = true;
+  counters_.ever_resident_bytes += static_cast<std::int64_t>(block.bytes);
 }
 
 void PageManager::release(void* ptr) {
@@ -74,6 +121,7 @@ void PageManager::release(void* ptr) {
   if (it == lru_.end()) return;
   counters_.managed_bytes -= static_cast<std::int64_t>(it->bytes);
   if (it->resident) counters_.resident_bytes -= static_cast<std::int64_t>(it->bytes);
+  if (it->was_resident) counters_.ever_resident_bytes -= static_cast<std::int64_t>(it->bytes);
   cudaFree(ptr);
   lru_.erase(it);
 }
@@ -126,12 +174,14 @@ void PageManager::prefetch_for_use(void* ptr, void* stream) {
   // The block itself is out of the LRU list here and cannot be chosen.
   if (budget_ > 0) evict_until_fits(block.resident ? 0 : block.bytes, resident_limit(), stream);
   if (!block.resident) {
-    if (concurrent_managed_access(device_))
-      check(cudaMemPrefetchAsync(block.ptr, block.bytes, location_of(device_), 0, static_cast<cudaStream_t>(stream)),
-            "cudaMemPrefetchAsync");
-    block.resident = true;
-    counters_.resident_bytes += static_cast<std::int64_t>(block.bytes);
-    counters_.prefetched_to_device += static_cast<std::int64_t>(block.bytes);
+    if (concurrent_managed_access(device_)) {
+      make_resident(block, stream);
+    } else {
+      // Without concurrent access the driver moves the pages itself when a kernel uses them.
+      block.resident = true;
+      counters_.resident_bytes += static_cast<std::int64_t>(block.bytes);
+      mark_ever_resident(block);
+    }
   } else if (budget_ <= 0 && concurrent_managed_access(device_) && under_pressure(block.bytes)) {
     // No budget: the driver evicts managed pages only when device memory runs short, so
     // bitsandbytes' prefetch before every update is repeated only then. A prefetch of resident

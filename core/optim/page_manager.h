@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <vector>
 #include <stdexcept>
 #include <string>
 
@@ -41,6 +42,10 @@ inline void refuse_oversubscription(std::size_t bytes, std::size_t free_bytes, s
 struct PagingCounters {
   std::int64_t managed_bytes = 0;      // allocated managed memory
   std::int64_t resident_bytes = 0;     // of which the manager last put on the device
+  // Managed bytes that have been on the device at some time since the budget was set: the driver
+  // keeps the device chunks of evicted pages, so this less what is resident bounds its cache. (On
+  // the H200, 8B paged 32-bit state cycled through a 40 GiB budget left 52 GiB of such chunks.)
+  std::int64_t ever_resident_bytes = 0;
   std::int64_t prefetched_to_device = 0;  // bytes the manager moved host -> device (cumulative)
   std::int64_t evicted_to_host = 0;       // bytes the manager moved device -> host (cumulative)
 };
@@ -50,19 +55,30 @@ class PageManager {
   /// The process-wide manager for one device.
   static PageManager& for_device(int device);
 
-  /// cudaMallocManaged(cudaMemAttachHost) then zero-filled on the device. Throws
-  /// ManagedMemoryRefused when bytes exceed what the device has free.
+  /// cudaMallocManaged(cudaMemAttachHost), zero-filled on the host, then prefetched to the device
+  /// when there is no budget; under a budget it stays on the host until prefetch_for_use. bitsandbytes fills on the device
+  /// instead; a host first touch means every byte reaches the device through a recorded prefetch,
+  /// so residency can be measured from the migrations, and a budget holds from the first byte.
+  /// Throws ManagedMemoryRefused when bytes exceed what the device has free.
   void* allocate(std::size_t bytes, void* stream);
   void release(void* ptr);
 
   /// Makes [ptr, ptr+bytes) resident before its use on stream, evicting others if the budget asks.
   void prefetch_for_use(void* ptr, void* stream);
 
-  /// The run's device budget (0 = none: residency is left to the driver, as bitsandbytes does).
-  /// Paged state may then use what the caching allocator has not reserved.
+  /// The run's device budget less its context (0 = none: residency is left to the driver, as
+  /// bitsandbytes does). Paged state may then use what the caching allocator has not reserved.
   void set_budget(std::int64_t bytes) { budget_ = bytes; }
   std::int64_t budget() const { return budget_; }
   PagingCounters counters() const { return counters_; }
+
+  struct Range {
+    std::uint64_t address;
+    std::uint64_t bytes;
+    bool resident;  // by the ledger
+  };
+  /// Every managed allocation, for matching migration records to allocations.
+  std::vector<Range> ranges() const;
 
  private:
   explicit PageManager(int device) : device_(device) {}
@@ -70,11 +86,14 @@ class PageManager {
     void* ptr;
     std::size_t bytes;
     bool resident;
+    bool was_resident = false;
   };
   std::list<Block>::iterator find(void* ptr);
   void evict_until_fits(std::size_t incoming, std::int64_t limit, void* stream);
   std::int64_t resident_limit() const;
   bool under_pressure(std::size_t bytes) const;
+  void make_resident(Block& block, void* stream);
+  void mark_ever_resident(Block& block);
 
   int device_;
   std::int64_t budget_ = 0;

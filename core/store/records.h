@@ -7,7 +7,9 @@
 
 namespace optiscope {
 
-enum class Outcome { running, completed, oom, failed, cancelled, interrupted };
+// over_budget (schema 3): the run completed, but its measured device demand exceeded its budget at
+// some sample, so it would not have fitted the emulated card.
+enum class Outcome { running, completed, oom, failed, cancelled, interrupted, over_budget };
 
 std::string to_string(Outcome o);
 /// Unknown text maps to failed: an outcome we cannot read is not a success.
@@ -31,6 +33,10 @@ struct RunInfo {
   std::string outcome_detail;  // the failure message, or what ran out
   std::optional<std::int64_t> oom_step;
   std::optional<std::int64_t> oom_bytes;
+  // Schema 3, outcome over_budget: the first step whose demand exceeded the budget, and the largest
+  // demand of the run.
+  std::optional<std::int64_t> over_budget_step;
+  std::optional<std::int64_t> over_budget_bytes;
   std::string started_at;
   std::string finished_at;
 };
@@ -65,11 +71,21 @@ struct MemorySample {
   std::int64_t optimizer_pinned_host = 0;     // offloaded state in pinned host memory
   std::int64_t activations = 0;               // the rest of what the allocator handed out
   std::int64_t allocator_cache = 0;           // reserved but free
-  std::int64_t other_device = 0;              // context, libraries: driver's used figure minus the above
-  std::int64_t device_total() const {
-    return parameters + gradients + optimizer_device + optimizer_paged_resident + activations + allocator_cache +
-           other_device;
+  std::int64_t other_device = 0;              // what nothing explains: driver's used figure minus the rest
+  // Schema 3. context: the CUDA context and libraries, measured once per process (NVML before and
+  // after the context was made). driver_cache: device memory the driver still holds for evicted
+  // managed pages; it hands it back on demand, so it is reclaimable and no part of any peak.
+  // (Version-2 stores carry 0 in both; their context is inside other_device.)
+  std::int64_t context = 0;
+  std::int64_t driver_cache = 0;
+  /// What the run needs of the card: the allocator's reservation, paged state resident on the
+  /// device, and the context. Compared with the budget; the fit verdict.
+  std::int64_t demand() const {
+    return parameters + gradients + optimizer_device + activations + allocator_cache + optimizer_paged_resident +
+           context;
   }
+  /// Everything drawn on the device stack except the reclaimable driver cache.
+  std::int64_t device_total() const { return demand() + other_device; }
 };
 
 /// Bytes the page manager knows it moved against what CUPTI recorded, per step.
@@ -83,6 +99,20 @@ struct PagingStep {
   std::int64_t cpu_faults = 0;
   std::int64_t thrashing = 0;
   std::int64_t throttling = 0;
+  // Schema 3: paged state resident on the device at the end of the step, by the page manager's
+  // ledger and as measured from the migrations themselves (host-to-device minus device-to-host bytes
+  // per allocation's address range; absent without CUPTI's unified-memory counters); the measured
+  // peak within the step; allocations whose two figures differ by more than 1 %.
+  std::int64_t ledger_resident = 0;
+  std::optional<std::int64_t> measured_resident;
+  std::optional<std::int64_t> measured_resident_peak;
+  std::int64_t disagreeing_allocations = 0;
+  /// |measured - ledger| over the ledger (over 1 byte when the ledger is 0); absent when unmeasured.
+  std::optional<double> ledger_disagreement() const {
+    if (!measured_resident) return std::nullopt;
+    const double diff = static_cast<double>(*measured_resident - ledger_resident);
+    return (diff < 0 ? -diff : diff) / static_cast<double>(ledger_resident > 0 ? ledger_resident : 1);
+  }
   /// Recorded over known, 1.0 when nothing was known to move; may exceed 1 when the driver moved
   /// pages on its own (faults, its own evictions).
   double completeness() const {

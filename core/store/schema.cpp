@@ -129,6 +129,20 @@ CREATE TABLE captures(
 );
 )sql";
 
+// Version 3: memory truth. The CUDA context and the driver's cache of evicted managed pages get
+// their own memory categories; paging steps carry the page manager's resident figure beside the one
+// measured from the migrations; runs whose measured demand exceeded their budget say where.
+constexpr const char* kMigrateV2toV3 = R"sql(
+ALTER TABLE memory_samples ADD COLUMN context INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE memory_samples ADD COLUMN driver_cache INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE paging_steps ADD COLUMN ledger_resident INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE paging_steps ADD COLUMN measured_resident INTEGER;
+ALTER TABLE paging_steps ADD COLUMN measured_resident_peak INTEGER;
+ALTER TABLE paging_steps ADD COLUMN disagreeing_allocations INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN over_budget_step INTEGER;
+ALTER TABLE runs ADD COLUMN over_budget_bytes INTEGER;
+)sql";
+
 }  // namespace
 
 void create_latest(sqlite3* db) {
@@ -136,12 +150,13 @@ void create_latest(sqlite3* db) {
   try {
     detail::exec(db, kSchemaV1);
     detail::exec(db, kMigrateV1toV2);
+    detail::exec(db, kMigrateV2toV3);
     detail::exec(db, ("PRAGMA application_id = " + std::to_string(kApplicationId)).c_str());
     detail::exec(db, ("PRAGMA user_version = " + std::to_string(kStoreSchemaVersion)).c_str());
     detail::exec(db, "INSERT INTO meta(key, value) VALUES('created_by', 'Optiscope " OPTISCOPE_VERSION "')");
     detail::exec(db, "COMMIT");
   } catch (...) {
-    detail::exec(db, "ROLLBACK");
+    detail::rollback_if_open(db);
     throw;
   }
 }
@@ -152,15 +167,17 @@ void migrate(sqlite3* db, int from_version) {
   detail::exec(db, "BEGIN IMMEDIATE");
   try {
     if (from_version < 2) detail::exec(db, kMigrateV1toV2);
+    if (from_version < 3) detail::exec(db, kMigrateV2toV3);
     detail::exec(db, ("PRAGMA user_version = " + std::to_string(kStoreSchemaVersion)).c_str());
     detail::exec(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('migrated_by', 'Optiscope " OPTISCOPE_VERSION "')");
     detail::exec(db, "COMMIT");
   } catch (...) {
-    detail::exec(db, "ROLLBACK");
+    detail::rollback_if_open(db);
     throw;
   }
 }
 
 const char* schema_v1_sql() { return kSchemaV1; }
+const char* migration_v1_to_v2_sql() { return kMigrateV1toV2; }
 
 }  // namespace optiscope::schema

@@ -16,5 +16,7 @@ void create_latest(sqlite3* db);
 void migrate(sqlite3* db, int from_version);
 /// The version-1 DDL, kept so tests can make a version-1 file and watch it migrate.
 const char* schema_v1_sql();
+/// The version 1 -> 2 DDL, so tests can make a version-2 file.
+const char* migration_v1_to_v2_sql();
 
 }  // namespace optiscope::schema

@@ -1,9 +1,32 @@
 #include "store/sqlite_statement.h"
 
+#include <cerrno>
+
 namespace optiscope::detail {
+namespace {
+
+bool disk_is_full(sqlite3* db) {
+  if (db == nullptr) return false;
+  return (sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL || sqlite3_system_errno(db) == ENOSPC;
+}
+
+[[noreturn]] void throw_disk_full(sqlite3* db) {
+  const char* file = sqlite3_db_filename(db, "main");
+  throw StoreDiskFull(std::string("the disk is full: cannot write to ") +
+                      (file != nullptr && *file ? file : "the store") + " (SQLite: " + sqlite3_errmsg(db) +
+                      "). Every step committed before is kept; free some space and try again");
+}
+
+}  // namespace
 
 void throw_sqlite(sqlite3* db, const std::string& what) {
+  if (disk_is_full(db)) throw_disk_full(db);
   throw StoreError(what + ": " + (db != nullptr ? sqlite3_errmsg(db) : "out of memory"));
+}
+
+void rollback_if_open(sqlite3* db) noexcept {
+  if (db != nullptr && sqlite3_get_autocommit(db) == 0)
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
 Statement::Statement(sqlite3* db, const char* sql) : db_(db) {
@@ -66,6 +89,7 @@ void exec(sqlite3* db, const char* sql) {
   if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string message = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
+    if (disk_is_full(db)) throw_disk_full(db);
     throw StoreError(std::string("store statement failed: ") + message);
   }
 }

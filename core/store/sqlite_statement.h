@@ -10,6 +10,10 @@
 namespace optiscope::detail {
 
 [[noreturn]] void throw_sqlite(sqlite3* db, const std::string& what);
+/// Ends the open transaction, if there still is one: SQLite rolls a transaction back by itself
+/// after some errors (a full disk among them), and a second ROLLBACK would then fail with "cannot
+/// rollback - no transaction is active", hiding the error that mattered. Never throws.
+void rollback_if_open(sqlite3* db) noexcept;
 
 class Statement {
  public:

@@ -20,6 +20,7 @@
 namespace optiscope {
 
 using detail::exec;
+using detail::rollback_if_open;
 using detail::Statement;
 
 std::string to_string(Outcome o) {
@@ -30,13 +31,14 @@ std::string to_string(Outcome o) {
     case Outcome::failed: return "failed";
     case Outcome::cancelled: return "cancelled";
     case Outcome::interrupted: return "interrupted";
+    case Outcome::over_budget: return "over_budget";
   }
   return "failed";
 }
 
 Outcome outcome_from_string(const std::string& text) {
   for (Outcome o : {Outcome::running, Outcome::completed, Outcome::oom, Outcome::failed, Outcome::cancelled,
-                    Outcome::interrupted}) {
+                    Outcome::interrupted, Outcome::over_budget}) {
     if (to_string(o) == text) return o;
   }
   return Outcome::failed;
@@ -92,7 +94,7 @@ class Transaction {
     done_ = true;
   }
   ~Transaction() {
-    if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (!done_) rollback_if_open(db_);
   }
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
@@ -136,6 +138,8 @@ RunInfo read_run(const Statement& q) {
   if (!q.is_null(9)) r.oom_bytes = q.int64(9);
   r.started_at = q.text(10);
   r.finished_at = q.text(11);
+  if (!q.is_null(14)) r.over_budget_step = q.int64(14);
+  if (!q.is_null(15)) r.over_budget_bytes = q.int64(15);
   // Read-only views cannot rewrite the mark, but they can tell the truth about it.
   if (r.outcome == Outcome::running && writer_gone(q.int64(12), q.text(13))) {
     r.outcome = Outcome::interrupted;
@@ -146,7 +150,8 @@ RunInfo read_run(const Statement& q) {
 
 constexpr const char* kRunColumns =
     "SELECT id, comparison_id, ordinal, optim, spec_json, device, outcome, outcome_detail, oom_step, "
-    "oom_bytes, started_at, COALESCE(finished_at, ''), COALESCE(writer_pid, 0), COALESCE(writer_host, '') FROM runs ";
+    "oom_bytes, started_at, COALESCE(finished_at, ''), COALESCE(writer_pid, 0), COALESCE(writer_host, ''), "
+    "over_budget_step, over_budget_bytes FROM runs ";
 
 }  // namespace
 
@@ -346,18 +351,23 @@ void Store::append_bundle(std::int64_t run_id, const StepBundle& b) {
     auto& q = impl_->statement(
         "INSERT OR REPLACE INTO memory_samples(run_id, step, phase, point, parameters, gradients, optimizer_device, "
         "optimizer_paged_resident, optimizer_paged_host, optimizer_pinned_host, activations, allocator_cache, "
-        "other_device) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "other_device, context, driver_cache) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     q.bind(1, run_id).bind(2, m.step).bind(3, static_cast<std::int64_t>(m.phase)).bind(4, static_cast<std::int64_t>(m.point));
     q.bind(5, m.parameters).bind(6, m.gradients).bind(7, m.optimizer_device).bind(8, m.optimizer_paged_resident);
     q.bind(9, m.optimizer_paged_host).bind(10, m.optimizer_pinned_host).bind(11, m.activations);
-    q.bind(12, m.allocator_cache).bind(13, m.other_device).run();
+    q.bind(12, m.allocator_cache).bind(13, m.other_device).bind(14, m.context).bind(15, m.driver_cache).run();
   }
   for (const auto& p : b.paging) {
     auto& q = impl_->statement(
         "INSERT OR REPLACE INTO paging_steps(run_id, step, manager_htod, manager_dtoh, recorded_htod, recorded_dtoh, "
-        "gpu_faults, cpu_faults, thrashing, throttling) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "gpu_faults, cpu_faults, thrashing, throttling, ledger_resident, measured_resident, measured_resident_peak, "
+        "disagreeing_allocations) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     q.bind(1, run_id).bind(2, p.step).bind(3, p.manager_htod).bind(4, p.manager_dtoh).bind(5, p.recorded_htod);
-    q.bind(6, p.recorded_dtoh).bind(7, p.gpu_faults).bind(8, p.cpu_faults).bind(9, p.thrashing).bind(10, p.throttling).run();
+    q.bind(6, p.recorded_dtoh).bind(7, p.gpu_faults).bind(8, p.cpu_faults).bind(9, p.thrashing).bind(10, p.throttling);
+    q.bind(11, p.ledger_resident);
+    p.measured_resident ? q.bind(12, *p.measured_resident) : q.bind_null(12);
+    p.measured_resident_peak ? q.bind(13, *p.measured_resident_peak) : q.bind_null(13);
+    q.bind(14, p.disagreeing_allocations).run();
   }
   insert_um_events(*impl_, run_id, b.um_events);
   // Kernels are aggregated per (step, name) before they reach SQLite; late launches of a step
@@ -420,7 +430,8 @@ std::optional<CaptureInfo> Store::capture(std::int64_t run_id) const {
 std::vector<MemorySample> Store::memory_samples(std::int64_t run_id, std::int64_t after_step) const {
   auto& q = impl_->statement(
       "SELECT step, phase, point, parameters, gradients, optimizer_device, optimizer_paged_resident, "
-      "optimizer_paged_host, optimizer_pinned_host, activations, allocator_cache, other_device FROM memory_samples "
+      "optimizer_paged_host, optimizer_pinned_host, activations, allocator_cache, other_device, context, driver_cache "
+      "FROM memory_samples "
       "WHERE run_id = ? AND step > ? ORDER BY step, phase, point");
   q.bind(1, run_id).bind(2, after_step);
   std::vector<MemorySample> out;
@@ -438,6 +449,8 @@ std::vector<MemorySample> Store::memory_samples(std::int64_t run_id, std::int64_
     m.activations = q.int64(9);
     m.allocator_cache = q.int64(10);
     m.other_device = q.int64(11);
+    m.context = q.int64(12);
+    m.driver_cache = q.int64(13);
     out.push_back(m);
   }
   return out;
@@ -446,11 +459,18 @@ std::vector<MemorySample> Store::memory_samples(std::int64_t run_id, std::int64_
 std::vector<PagingStep> Store::paging_steps(std::int64_t run_id, std::int64_t after_step) const {
   auto& q = impl_->statement(
       "SELECT step, manager_htod, manager_dtoh, recorded_htod, recorded_dtoh, gpu_faults, cpu_faults, thrashing, "
-      "throttling FROM paging_steps WHERE run_id = ? AND step > ? ORDER BY step");
+      "throttling, ledger_resident, measured_resident, measured_resident_peak, disagreeing_allocations FROM paging_steps "
+      "WHERE run_id = ? AND step > ? ORDER BY step");
   q.bind(1, run_id).bind(2, after_step);
   std::vector<PagingStep> out;
-  while (q.step())
-    out.push_back({q.int64(0), q.int64(1), q.int64(2), q.int64(3), q.int64(4), q.int64(5), q.int64(6), q.int64(7), q.int64(8)});
+  while (q.step()) {
+    PagingStep p{q.int64(0), q.int64(1), q.int64(2), q.int64(3), q.int64(4), q.int64(5), q.int64(6), q.int64(7), q.int64(8)};
+    p.ledger_resident = q.int64(9);
+    if (!q.is_null(10)) p.measured_resident = q.int64(10);
+    if (!q.is_null(11)) p.measured_resident_peak = q.int64(11);
+    p.disagreeing_allocations = q.int64(12);
+    out.push_back(p);
+  }
   return out;
 }
 
@@ -484,12 +504,15 @@ std::vector<Store::KernelStepSummary> Store::kernel_summary(std::int64_t run_id)
 
 void Store::finish_run(const RunInfo& r) {
   Statement q(impl_->db,
-              "UPDATE runs SET outcome = ?, outcome_detail = ?, oom_step = ?, oom_bytes = ?, finished_at = ? "
-              "WHERE id = ?");
+              "UPDATE runs SET outcome = ?, outcome_detail = ?, oom_step = ?, oom_bytes = ?, finished_at = ?, "
+              "over_budget_step = ?, over_budget_bytes = ? WHERE id = ?");
   q.bind(1, to_string(r.outcome)).bind(2, r.outcome_detail);
   r.oom_step ? q.bind(3, *r.oom_step) : q.bind_null(3);
   r.oom_bytes ? q.bind(4, *r.oom_bytes) : q.bind_null(4);
-  q.bind(5, utc_now()).bind(6, r.id).run();
+  q.bind(5, utc_now());
+  r.over_budget_step ? q.bind(6, *r.over_budget_step) : q.bind_null(6);
+  r.over_budget_bytes ? q.bind(7, *r.over_budget_bytes) : q.bind_null(7);
+  q.bind(8, r.id).run();
 }
 
 std::vector<ComparisonInfo> Store::comparisons() const {

@@ -18,6 +18,13 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The file system holding the store ran out of space (SQLite's SQLITE_FULL, or a write that failed
+/// with ENOSPC). Not bad input: the store keeps every transaction committed before it.
+class StoreDiskFull : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 /// An older store opened read-only: it can be read once migrated, which needs a writable open.
 class StoreNeedsMigration : public StoreError {
  public:
@@ -28,7 +35,7 @@ class StoreNeedsMigration : public StoreError {
   int version_;
 };
 
-inline constexpr int kStoreSchemaVersion = 2;
+inline constexpr int kStoreSchemaVersion = 3;
 
 class Store {
  public:

@@ -6,7 +6,8 @@ if(NOT TARGET GTest::gtest_main)
 endif()
 include(GoogleTest)
 
-add_executable(optiscope_cupti_decode_tests ${CMAKE_CURRENT_LIST_DIR}/test_cupti_decode.cpp)
+add_executable(optiscope_cupti_decode_tests ${CMAKE_CURRENT_LIST_DIR}/test_cupti_decode.cpp
+                                            ${CMAKE_CURRENT_LIST_DIR}/test_memory_truth.cpp)
 target_link_libraries(optiscope_cupti_decode_tests PRIVATE optiscope_cupti GTest::gtest_main)
 if(TARGET optiscope_warnings)
   target_link_libraries(optiscope_cupti_decode_tests PRIVATE optiscope_warnings)

@@ -119,7 +119,7 @@ TEST_F(StoreTest, ReadOnlyDoesNotCreateFiles) {
 
 TEST_F(StoreTest, OutcomeNamesRoundTrip) {
   for (Outcome o : {Outcome::running, Outcome::completed, Outcome::oom, Outcome::failed, Outcome::cancelled,
-                    Outcome::interrupted})
+                    Outcome::interrupted, Outcome::over_budget})
     EXPECT_EQ(optiscope::outcome_from_string(optiscope::to_string(o)), o);
   EXPECT_EQ(optiscope::outcome_from_string("nonsense"), Outcome::failed);
 }
@@ -145,7 +145,7 @@ TEST_F(StoreTest, MigratesAVersion1FileAndKeepsItsRuns) {
   EXPECT_THROW(Store::open(db, Store::Mode::read_only), StoreError) << "read-only never migrates";
   {
     Store s = Store::open(db, Store::Mode::read_write);
-    EXPECT_EQ(s.schema_version(), 2);
+    EXPECT_EQ(s.schema_version(), optiscope::kStoreSchemaVersion);
     const auto steps = s.steps(1);
     ASSERT_EQ(steps.size(), 2u);
     EXPECT_DOUBLE_EQ(steps[1].loss, 5.0);
@@ -153,8 +153,85 @@ TEST_F(StoreTest, MigratesAVersion1FileAndKeepsItsRuns) {
     EXPECT_TRUE(s.memory_samples(1).empty());
   }
   const Store r = Store::open(db, Store::Mode::read_only);
-  EXPECT_EQ(r.schema_version(), 2);
+  EXPECT_EQ(r.schema_version(), optiscope::kStoreSchemaVersion);
   EXPECT_EQ(r.runs().size(), 1u);
+}
+
+TEST_F(StoreTest, MigratesAVersion2FileWhoseOtherMemoryStillHoldsTheContext) {
+  const auto db = path("v2.db");
+  {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, optiscope::schema::schema_v1_sql(), nullptr, nullptr, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, optiscope::schema::migration_v1_to_v2_sql(), nullptr, nullptr, nullptr), SQLITE_OK);
+    const std::string fill =
+        "PRAGMA application_id = " + std::to_string(optiscope::schema::kApplicationId) +
+        "; PRAGMA user_version = 2;"
+        "INSERT INTO comparisons VALUES(1, 'old', '2026-11-01T00:00:00Z', '{}');"
+        "INSERT INTO runs(id, comparison_id, ordinal, optim, spec_json, device, outcome, started_at) "
+        "VALUES(1, 1, 0, 'paged_adamw_8bit', '{}', 'gpu', 'completed', '2026-11-01T00:00:00Z');"
+        "INSERT INTO memory_samples VALUES(1, 1, 2, 1, 100, 100, 0, 50, 150, 0, 7, 3, 530);"
+        "INSERT INTO paging_steps VALUES(1, 1, 1000, 500, 900, 500, 3, 0, 0, 0);";
+    ASSERT_EQ(sqlite3_exec(h, fill.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(h);
+  }
+  Store s = Store::open(db, Store::Mode::read_write);
+  EXPECT_EQ(s.schema_version(), 3);
+  const auto mem = s.memory_samples(1);
+  ASSERT_EQ(mem.size(), 1u);
+  EXPECT_EQ(mem[0].context, 0);
+  EXPECT_EQ(mem[0].driver_cache, 0);
+  EXPECT_EQ(mem[0].device_total(), 100 + 100 + 50 + 7 + 3 + 530) << "version 2's other kept the context";
+  const auto paging = s.paging_steps(1);
+  ASSERT_EQ(paging.size(), 1u);
+  EXPECT_FALSE(paging[0].measured_resident.has_value()) << "a version-2 run measured no residency";
+  EXPECT_FALSE(paging[0].ledger_disagreement().has_value());
+  EXPECT_EQ(s.run(1).outcome, Outcome::completed);
+  EXPECT_FALSE(s.run(1).over_budget_step.has_value());
+}
+
+TEST_F(StoreTest, MemoryTruthFieldsRoundTrip) {
+  const auto db = path("truth.db");
+  Store s = Store::open(db, Store::Mode::read_write);
+  const auto run = s.begin_run(s.add_comparison("c", "{}"), 0, "paged_adamw_32bit", "{}", "gpu");
+  optiscope::StepBundle b;
+  b.step = optiscope::StepRecord{1, 4.2, 1e-5, 100.0, 2048, 1 << 30};
+  optiscope::MemorySample m;
+  m.step = 1;
+  m.parameters = 1000;
+  m.optimizer_paged_resident = 400;
+  m.context = 500;
+  m.driver_cache = 9000;
+  m.other_device = 11;
+  b.memory.push_back(m);
+  optiscope::PagingStep p{1, 800, 400, 800, 400, 0, 0, 0, 0};
+  p.ledger_resident = 400;
+  p.measured_resident = 404;
+  p.measured_resident_peak = 800;
+  p.disagreeing_allocations = 1;
+  b.paging.push_back(p);
+  s.append_bundle(run, b);
+  auto info = s.run(run);
+  info.outcome = Outcome::over_budget;
+  info.over_budget_step = 1;
+  info.over_budget_bytes = 1911;
+  s.finish_run(info);
+
+  const auto mem = s.memory_samples(run).at(0);
+  EXPECT_EQ(mem.context, 500);
+  EXPECT_EQ(mem.driver_cache, 9000);
+  EXPECT_EQ(mem.demand(), 1000 + 400 + 500) << "demand: reserved + paged resident + context";
+  EXPECT_EQ(mem.device_total(), 1000 + 400 + 500 + 11) << "the driver's cache is in no total";
+  const auto paging = s.paging_steps(run).at(0);
+  EXPECT_EQ(paging.ledger_resident, 400);
+  EXPECT_EQ(paging.measured_resident.value_or(-1), 404);
+  EXPECT_EQ(paging.measured_resident_peak.value_or(-1), 800);
+  EXPECT_EQ(paging.disagreeing_allocations, 1);
+  EXPECT_NEAR(paging.ledger_disagreement().value_or(-1), 0.01, 1e-12);
+  const auto r = s.run(run);
+  EXPECT_EQ(r.outcome, Outcome::over_budget);
+  EXPECT_EQ(r.over_budget_step.value_or(-1), 1);
+  EXPECT_EQ(r.over_budget_bytes.value_or(-1), 1911);
 }
 
 TEST_F(StoreTest, StepBundlesRoundTripInOneTransaction) {

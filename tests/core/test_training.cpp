@@ -202,3 +202,68 @@ TEST(Training, FineTunesACheckpointFolderOnJsonlWithItsTokenizer) {
   EXPECT_NE(bad.detail.find("vocab_size"), std::string::npos) << bad.detail;
   std::filesystem::remove_all(dir);
 }
+
+// Deferred readback (the default for CUDA runs without capture) reads each step back once the
+// next one is queued: the same records, in order, with the evaluation loss on its step and the
+// last step not lost; only the time base differs.
+TEST(Training, DeferredReadbackRecordsTheSameStepsAsEveryStepMode) {
+  RunSpec s;
+  s.max_steps = 5;
+  s.gradient_accumulation_steps = 2;
+  s.eval_split = 0.2;
+  s.eval_steps = 2;
+  s.max_eval_samples = 4;
+  auto record = [&](bool deferred) {
+    struct Collect final : engine::RunRecorder {
+      std::vector<StepRecord> steps;
+      void on_bundle(const StepBundle& b) override {
+        if (b.step) steps.push_back(*b.step);
+        EXPECT_EQ(b.memory.size(), 6u);
+      }
+    } rec;
+    engine::TrainOptions options;
+    options.deferred_readback = deferred;
+    const auto r = engine::train(s, &rec, nullptr, options);
+    EXPECT_EQ(r.outcome, Outcome::completed) << r.detail;
+    EXPECT_EQ(r.steps_done, s.max_steps);
+    return rec.steps;
+  };
+  const auto every = record(false);
+  const auto deferred = record(true);
+  ASSERT_EQ(every.size(), static_cast<std::size_t>(s.max_steps));
+  ASSERT_EQ(deferred.size(), every.size());
+  for (std::size_t i = 0; i < every.size(); ++i) {
+    EXPECT_EQ(deferred[i].step, static_cast<std::int64_t>(i) + 1);
+    EXPECT_DOUBLE_EQ(deferred[i].loss, every[i].loss) << "step " << i + 1;
+    EXPECT_DOUBLE_EQ(deferred[i].lr, every[i].lr);
+    EXPECT_EQ(deferred[i].tokens, every[i].tokens);
+    EXPECT_EQ(deferred[i].eval_loss.has_value(), (i + 1) % 2 == 0);
+    if (deferred[i].eval_loss && every[i].eval_loss) {
+      EXPECT_DOUBLE_EQ(*deferred[i].eval_loss, *every[i].eval_loss);
+    }
+    EXPECT_GT(deferred[i].step_ms, 0.0);
+    EXPECT_GT(*deferred[i].forward_ms, 0.0);
+    EXPECT_GT(*deferred[i].backward_ms, 0.0);
+  }
+}
+
+TEST(Training, DeferredReadbackStillStopsOnCancel) {
+  RunSpec s;
+  s.max_steps = 50;
+  std::atomic<bool> cancel{false};
+  struct Cancel final : engine::RunRecorder {
+    std::atomic<bool>* cancel = nullptr;
+    int seen = 0;
+    void on_bundle(const StepBundle& b) override {
+      if (b.step && ++seen == 3) *cancel = true;
+    }
+  } rec;
+  rec.cancel = &cancel;
+  engine::TrainOptions options;
+  options.deferred_readback = true;
+  const auto r = engine::train(s, &rec, &cancel, options);
+  EXPECT_EQ(r.outcome, Outcome::cancelled);
+  // Step 3 is read back once step 4 is queued: step 4 completes and is recorded too.
+  EXPECT_EQ(rec.seen, 4);
+  EXPECT_EQ(r.steps_done, 4);
+}

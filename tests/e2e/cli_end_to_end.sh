@@ -14,6 +14,8 @@ for c in run demo export list import; do "$cli" "$c" --help | grep -q "usage: op
 "$cli" run --preset tiny --optim adamw_torch,adamw_8bit --steps 12 --db "$work/a.db" --quiet > "$work/run.txt" \
   || fail "run exited $?"
 grep -q "adamw_8bit" "$work/run.txt" || fail "run summary lacks adamw_8bit"
+# Each loss is labelled by what it is, under the names the GUI's summary and report use.
+head -2 "$work/run.txt" | grep -q "last step .*mean last 10 .*eval loss" || fail "run summary header: $(head -2 "$work/run.txt")"
 
 "$cli" export --db "$work/a.db" --format csv --out "$work/a.csv"
 head -1 "$work/a.csv" | grep -q "^run,comparison,optim,outcome,step,loss" || fail "CSV header: $(head -1 "$work/a.csv")"
@@ -21,7 +23,7 @@ rows=$(($(wc -l < "$work/a.csv") - 1))
 [ "$rows" -eq 24 ] || fail "expected 24 CSV rows (2 variants x 12 steps), got $rows"
 grep -q ",adamw_8bit,completed,12," "$work/a.csv" || fail "adamw_8bit step 12 missing"
 
-"$cli" list --db "$work/a.db" | grep -q "adamw_torch" || fail "list"
+"$cli" list --db "$work/a.db" | grep -q "adamw_torch .*loss: last step [0-9.]*, mean of last 10 [0-9.]*" || fail "list"
 
 # Bad input: usage errors exit 2 and leave files alone.
 set +e

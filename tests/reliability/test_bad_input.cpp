@@ -257,21 +257,17 @@ TEST_F(CliBadInput, ARefusedRunLeavesAnExistingStoreAlone) {
                   {{"good.db", slurp(p)}, {"s.json", "{"}}});
 }
 
-// The model's limits are only known once the preset is looked up. Ideally refused up front (exit
-// 2, nothing written); today the engine refuses it at the start of each variant, which must at
-// least be a clear failure recorded per variant, never a crash and never a completed run.
+// The model's limits are known once the preset is looked up, which the memory preflight does
+// before the store is opened: refused up front (exit 2), nothing written.
 TEST(CliEngineRefusals, SequenceLongerThanTheModelAllowsFailsClearly) {
   const ScratchDir dir;
   const auto r = run_cli(dir.path(), {"run", "--preset", "tiny", "--optim", "adamw_torch", "--seq-len",
                                       "100000", "--steps", "2", "--quiet", "--db", dir / "s.db"});
-  EXPECT_NE(r.exit_code, 0) << r.describe();
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
   EXPECT_EQ(r.signal, 0) << r.describe();
   EXPECT_NE(r.err.find("max_seq_length 100000 is longer than the model's 512 positions"), std::string::npos)
       << r.describe();
-  if (fs::exists(dir / "s.db")) {
-    const Store s = Store::open(dir / "s.db", Store::Mode::read_only);
-    for (const auto& run : s.runs()) EXPECT_EQ(run.outcome, Outcome::failed);
-  }
+  EXPECT_FALSE(fs::exists(dir / "s.db")) << "a refused run created the store";
 }
 
 TEST(CliEngineRefusals, UnknownModelPresetFailsClearly) {

@@ -1,5 +1,5 @@
 #pragma once
-// A store that looks like a GPU comparison of the seed's four variants: memory by category with
+// A store that looks like a GPU comparison of the article's four variants: memory by category with
 // paged state (resident and on the host), paging traffic with partial capture, phase timings,
 // evaluation loss, a device budget, and one run that ran out of memory. Tests and the screenshot
 // script use it; the numbers follow a Llama 3.2 1B fine-tune on a 24 GiB budget.

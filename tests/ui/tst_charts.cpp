@@ -1,4 +1,4 @@
-// Chart contents of every tab over a store shaped like the seed's GPU comparison: one curve per
+// Chart contents of every tab over a store shaped like the article's GPU comparison: one curve per
 // run, stacked memory categories summing to the device total, one peak bar per variant with the
 // budget and the OOM marked, paging charts or the capture notes, phase bars, the summary model,
 // the calculator, and the exports (each chart, every chart, the report).

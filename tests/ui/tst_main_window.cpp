@@ -202,7 +202,7 @@ class MainWindowTest : public QObject {
     }
     QVERIFY(window.openStore(path));
     QCOMPARE(asked, 2);
-    QCOMPARE(window.store()->schema_version(), 2);
+    QCOMPARE(window.store()->schema_version(), optiscope::kStoreSchemaVersion);
     QCOMPARE(window.runsModel().rowCount(), 1);
   }
 

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "charts/bytes_ticker.h"
+#include "charts/category_labels.h"
 #include "charts/paper_style.h"
 
 namespace optiscope::ui {
@@ -53,6 +54,7 @@ void moveLegendOutside(QCustomPlot& plot) {
   plot.legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);
   plot.legend->setWrap(3);
   plot.legend->setBorderPen(Qt::NoPen);
+  plot.legend->setBrush(Qt::NoBrush);
   plot.legend->setColumnSpacing(10);
   plot.legend->setMargins(QMargins(6, 0, 6, 4));
 }
@@ -99,6 +101,8 @@ QCPItemText* addPlotNote(QCustomPlot& plot) {
   note->setFont(QFont(plot.font().family(), 10));
   note->setTextAlignment(Qt::AlignCenter);
   note->setSelectable(false);
+  // A note wider than a small axis rect may use the margins rather than lose both its ends.
+  note->setClipToAxisRect(false);
   note->setProperty("mutedText", true);
   note->setColor(colorsFor(plot.palette()).muted);
   note->setVisible(false);
@@ -119,15 +123,29 @@ void enableBarTips(QCustomPlot& plot) {
       const QCPDataSelection sel = details.value<QCPDataSelection>();
       if (sel.isEmpty()) continue;
       const auto it = bars->data()->at(sel.dataRange().begin());
-      QString key;
-      if (auto text = bars->keyAxis()->ticker().dynamicCast<QCPAxisTickerText>())
-        key = text->ticks().value(it->key).replace(QLatin1Char('\n'), QLatin1Char(' '));
+      // The whole category name: the label under the axis may be wrapped or elided.
+      QString key = categoryLabel(plot, it->key);
+      if (key.isEmpty())
+        if (auto text = bars->keyAxis()->ticker().dynamicCast<QCPAxisTickerText>())
+          key = text->ticks().value(it->key);
+      key.replace(QLatin1Char('\n'), QLatin1Char(' '));
       QToolTip::showText(
           event->globalPosition().toPoint(),
           QStringLiteral("<b>%1</b><br>%2: %3")
               .arg(key.toHtmlEscaped(), bars->name().toHtmlEscaped(), barValueText(*bars, it->value)),
           &plot);
       return;
+    }
+    // Under the axis rect, over the category labels: the whole label of the nearest category.
+    const QRect rect = plot.axisRect()->rect();
+    const QPointF at = event->position();
+    if (at.y() > rect.bottom() && at.x() >= rect.left() && at.x() <= rect.right()) {
+      const QString label = categoryLabel(plot, plot.xAxis->pixelToCoord(at.x()));
+      if (!label.isEmpty()) {
+        QToolTip::showText(event->globalPosition().toPoint(),
+                           label.toHtmlEscaped().replace(QLatin1Char('\n'), QStringLiteral("<br>")), &plot);
+        return;
+      }
     }
     QToolTip::hideText();
   });

@@ -26,7 +26,8 @@ void linkXAxes(const std::vector<QCustomPlot*>& plots);
 /// A centred note on an empty or not-applicable plot (e.g. "no capture on CPU runs").
 QCPItemText* addPlotNote(QCustomPlot& plot);
 /// Hover tool tips for bar charts: the series name, the bar's label and value (as formatted by
-/// the bar's "format" property: "bytes", "ms", "tokens/s", or plain).
+/// the bar's "format" property: "bytes", "ms", "tokens/s", or plain); over the category labels
+/// (setCategoryLabels), the whole label.
 void enableBarTips(QCustomPlot& plot);
 /// Rescales value axes to the visible plottables, keys to all of them, with a little headroom.
 void rescaleAll(QCustomPlot& plot, bool includeZero = true);

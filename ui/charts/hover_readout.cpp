@@ -2,6 +2,8 @@
 
 #include <qcustomplot.h>
 
+#include "charts/paper_style.h"
+
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -108,7 +110,11 @@ void HoverReadout::follow(const QMouseEvent& event) {
   tracer_->position->setCoords(hit.key, hit.value);
   tracer_->setPen(QPen(color, 2));
   label_->setText(formatter_(*hit.graph, hit.key, hit.value));
-  label_->setColor(QColor(0x22, 0x22, 0x22));
+  // The callout takes the chart's own colours, light or dark.
+  const ChartColors colors = colorsFor(plot_.palette());
+  label_->setColor(colors.ink);
+  label_->setBrush(colors.legendFill);
+  tracer_->setBrush(colors.background);
   label_->setPen(QPen(color, 1));
 
   // Put the label up and to the right of the point, or on the other side near the edges.

@@ -27,10 +27,17 @@ const std::vector<MemoryCategory>& memoryCategories() {
       {QStringLiteral("allocator cache"), QStringLiteral("Reserved by the caching allocator but free"),
        QColor(0xCC, 0xB9, 0x74), Qt::SolidPattern, true,
        [](const MemorySample& s) { return s.allocator_cache; }},
+      {QStringLiteral("CUDA context"),
+       QStringLiteral("This process's CUDA context and libraries, measured once (the driver's used memory "
+                      "before and after the context was made)"),
+       QColor(0x7F, 0x7F, 0x7F), Qt::SolidPattern, true, [](const MemorySample& s) { return s.context; }},
       {QStringLiteral("other"),
-       QStringLiteral("CUDA context and libraries: the driver's used memory minus the above"),
-       QColor(0x9A, 0x9A, 0x9A), Qt::SolidPattern, true,
+       QStringLiteral("What nothing explains: the driver's used memory minus every category above and the "
+                      "driver cache (in stores older than schema 3 it also holds the context)"),
+       QColor(0xB8, 0xB8, 0xB8), Qt::SolidPattern, true,
        [](const MemorySample& s) { return s.other_device; }},
+      {QStringLiteral("driver cache, reclaimable"), driverCacheExplanation(), QColor(0x6E, 0x6E, 0x6E),
+       Qt::Dense6Pattern, true, [](const MemorySample& s) { return s.driver_cache; }, true},
       {QStringLiteral("paged state, on host"),
        QStringLiteral("Paged optimizer state now in host memory: not device memory"),
        QColor(0xDD, 0x84, 0x52), Qt::FDiagPattern, false,
@@ -42,12 +49,19 @@ const std::vector<MemoryCategory>& memoryCategories() {
   return all;
 }
 
+QString driverCacheExplanation() {
+  return QStringLiteral(
+      "Driver cache, reclaimable: device memory the CUDA driver still holds for evicted paged state; it "
+      "gives it back to the next allocation that needs it, so it is no part of any peak or fit verdict.");
+}
+
 std::int64_t hostBytes(const MemorySample& s) {
   return s.optimizer_paged_host + s.optimizer_pinned_host;
 }
 
 QBrush categoryBrush(const MemoryCategory& c) {
   if (c.pattern == Qt::SolidPattern) return QBrush(c.color);
+  if (c.reclaimable) return QBrush(c.color.lighter(160), Qt::Dense6Pattern);
   // Hatching on a light tint of the colour, as a texture: the gaps between the lines stay opaque,
   // so what lies behind does not show through and blend into another category.
   QPixmap tile(10, 10);

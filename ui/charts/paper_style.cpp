@@ -96,7 +96,10 @@ void applyChartColors(QCustomPlot& plot, const ChartColors& c) {
   }
   plot.xAxis2->setBasePen(QPen(c.frame, 1));
   plot.legend->setTextColor(c.ink);
-  plot.legend->setBrush(c.legendFill);
+  // A legend over the data gets a fill to stand out from it; one in a row of its own under the plot
+  // (moveLegendOutside) shows the background, or a dark theme draws it as a lighter band.
+  const bool inset = plot.legend->layout() == plot.axisRect()->insetLayout();
+  plot.legend->setBrush(inset ? QBrush(c.legendFill) : QBrush(Qt::NoBrush));
   if (plot.legend->borderPen() != Qt::NoPen) plot.legend->setBorderPen(QPen(c.frame, 1));
   plot.legend->setSelectedTextColor(c.ink);
   for (int i = 0; i < plot.plotLayout()->elementCount(); ++i)

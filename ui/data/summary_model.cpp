@@ -1,10 +1,12 @@
 #include "data/summary_model.h"
 
 #include <QColor>
+#include <iterator>
 
 #include "charts/bytes_ticker.h"
 #include "outcome_text.h"
 #include "run_summary.h"
+#include "store/run_summary.h"
 
 namespace optiscope::ui {
 
@@ -31,7 +33,9 @@ void SummaryModel::setRuns(const std::vector<RunData>& runs) {
     set(Variant, r.look.label, r.look.label);
     set(Comparison, static_cast<qlonglong>(r.info.comparison_id), QString::number(r.info.comparison_id));
     set(Steps, static_cast<qlonglong>(s.steps), QString::number(s.steps));
+    if (s.last_loss) set(LastLoss, *s.last_loss, QString::number(*s.last_loss, 'f', 4));
     if (s.final_loss) set(FinalLoss, *s.final_loss, QString::number(*s.final_loss, 'f', 4));
+    if (s.eval_loss) set(EvalLoss, *s.eval_loss, QString::number(*s.eval_loss, 'f', 4));
     if (peak) {
       bytes(PeakDevice, static_cast<double>(peak->device_total()));
       bytes(Parameters, static_cast<double>(peak->parameters));
@@ -40,6 +44,9 @@ void SummaryModel::setRuns(const std::vector<RunData>& runs) {
       bytes(PagedResident, static_cast<double>(peak->optimizer_paged_resident));
       bytes(PagedHost, static_cast<double>(peak->optimizer_paged_host));
       bytes(Activations, static_cast<double>(peak->activations));
+      std::int64_t cache = 0;
+      for (const auto& m : r.memory) cache = std::max(cache, m.driver_cache);
+      bytes(DriverCache, static_cast<double>(cache));
     } else if (s.peak_mem_bytes) {
       bytes(PeakDevice, static_cast<double>(*s.peak_mem_bytes));
     }
@@ -92,11 +99,15 @@ QVariant SummaryModel::data(const QModelIndex& index, int role) const {
 
 QVariant SummaryModel::headerData(int section, Qt::Orientation orientation, int role) const {
   if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
-  static const char* names[] = {"variant",         "comparison",     "steps",       "final loss",
-                                "peak device",     "parameters",     "gradients",   "optim. state",
-                                "paged, resident", "paged, on host", "activations", "total time",
-                                "median step",     "tokens/s",       "outcome"};
-  return section >= 0 && section < ColumnCount ? tr(names[section]) : QVariant();
+  // The losses say which figure they are, in the words the CLI uses for the same numbers.
+  static const char* names[] = {
+      "variant",         "comparison",     "steps",       "loss, last step", "loss, mean of last %1",
+      "eval loss",       "peak device",    "parameters",  "gradients",       "optim. state",
+      "paged, resident", "paged, on host", "activations", "total time",      "median step",
+      "tokens/s",        "outcome",        "driver cache (reclaimable)"};
+  static_assert(std::size(names) == ColumnCount);
+  if (section < 0 || section >= ColumnCount) return {};
+  return section == FinalLoss ? tr(names[section]).arg(kFinalLossSteps) : tr(names[section]);
 }
 
 QString SummaryModel::toTsv(const QList<int>& rows) const {

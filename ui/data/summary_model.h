@@ -1,6 +1,6 @@
 #pragma once
-// The summary table: one row per checked run with the figures the seed article compares (final
-// loss, peak memory by category, time, throughput, outcome). Copyable as tab-separated text.
+// The summary table: one row per checked run with the figures the article compares (losses, peak memory by
+// category, time, throughput, outcome). Copyable as tab-separated text.
 #include <QAbstractTableModel>
 #include <vector>
 
@@ -16,7 +16,9 @@ class SummaryModel : public QAbstractTableModel {
     Variant,
     Comparison,
     Steps,
+    LastLoss,
     FinalLoss,
+    EvalLoss,
     PeakDevice,
     Parameters,
     Gradients,
@@ -28,6 +30,7 @@ class SummaryModel : public QAbstractTableModel {
     MedianStep,
     TokensPerSecond,
     OutcomeCol,
+    DriverCache,  // reclaimable: in no peak (schema 3)
     ColumnCount
   };
   /// The raw number behind a cell (bytes, ms, ...), for sorting and tests.

@@ -7,11 +7,15 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QSignalBlocker>
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QVBoxLayout>
+#include <algorithm>
+#include <cmath>
 
 #include "charts/bytes_ticker.h"
+#include "charts/paper_style.h"
 #include "checkpoint/checkpoint_error.h"
 #include "estimate/memory_estimate.h"
 #include "estimate/model_shapes.h"
@@ -42,7 +46,8 @@ std::optional<double> measured(const RunData& run, const std::string& component)
     return static_cast<double>(p->optimizer_device + p->optimizer_paged_resident + p->optimizer_paged_host +
                                p->optimizer_pinned_host);
   if (component == "activations") return static_cast<double>(p->activations);
-  if (component == "CUDA context") return static_cast<double>(p->other_device);
+  // Schema-3 stores measure the context; older ones only have "other", which held it.
+  if (component == "CUDA context") return static_cast<double>(p->context > 0 ? p->context : p->other_device);
   return std::nullopt;
 }
 
@@ -68,7 +73,7 @@ CalculatorTab::CalculatorTab(QWidget* parent)
   model_->addItem(tr("By parameter count"), QString());
   model_->addItem(tr("From a GGUF file…"), QStringLiteral("gguf:"));
   model_->setCurrentIndex(model_->findData(QStringLiteral("llama-3.1-8b")));
-  billions_->setRange(0.001, 2000);
+  billions_->setRange(0.000001, 2000);
   billions_->setDecimals(3);
   billions_->setValue(7.0);
   billions_->setSuffix(tr(" G parameters"));
@@ -179,17 +184,32 @@ void CalculatorTab::recompute() {
   const QString preset = model_->currentData().toString();
   billions_->setEnabled(preset.isEmpty());
   estimate::Workload w;
-  if (preset.startsWith(QStringLiteral("gguf:"))) {
-    if (!ggufModel_) {
-      fits_->setText(tr("Choose a .gguf file."));
-      return;
+  if (preset.isEmpty()) {
+    if (billions_->decimals() != 3) {
+      const QSignalBlocker quiet(billions_);
+      billions_->setDecimals(3);
     }
-    w.model = *ggufModel_;
-  } else if (preset.isEmpty()) {
     w.parameters = static_cast<std::int64_t>(billions_->value() * 1e9);
     w.model = estimate::shape_for_parameter_count(w.parameters);
   } else {
-    w.model = *estimate::model_preset(preset.toStdString());
+    if (preset.startsWith(QStringLiteral("gguf:"))) {
+      if (!ggufModel_) {
+        fits_->setText(tr("Choose a .gguf file."));
+        return;
+      }
+      w.model = *ggufModel_;
+    } else {
+      w.model = *estimate::model_preset(preset.toStdString());
+    }
+    // The greyed field shows the preset's own count, the figure the model list names, not a
+    // leftover value of its own.
+    // Three significant digits, as the list writes it ("8.03 G"), however small the model.
+    const QSignalBlocker quiet(billions_);
+    const double g = static_cast<double>(w.model.parameter_count()) / 1e9;
+    const int decimals = std::clamp(2 - static_cast<int>(std::floor(std::log10(g))), 0, 6);
+    billions_->setDecimals(decimals);
+    const double scale = std::pow(10.0, decimals);
+    billions_->setValue(std::round(g * scale) / scale);
   }
   w.precision = precision_->currentText().toStdString();
   w.optim = optim_->currentText().toStdString();
@@ -238,9 +258,11 @@ void CalculatorTab::recompute() {
   QString html = tr("<b>Which cards it fits</b><table cellspacing=4>");
   for (const auto& card : estimate::cards()) {
     const estimate::Fit f = estimate::fit_on(e, card.bytes);
-    const char* mark = f == estimate::Fit::fits               ? "#1a7f37"
-                       : f == estimate::Fit::fits_with_paging ? "#b36b00"
-                                                              : "#c01020";
+    // Darker marks on a light theme, lighter ones on a dark one: the same meaning, readable on both.
+    const bool dark = colorsFor(palette()).dark;
+    const char* mark = f == estimate::Fit::fits               ? (dark ? "#56d364" : "#1a7f37")
+                       : f == estimate::Fit::fits_with_paging ? (dark ? "#e3b341" : "#b36b00")
+                                                              : (dark ? "#ff7b72" : "#c01020");
     const char* sym = f == estimate::Fit::fits ? "✔" : f == estimate::Fit::fits_with_paging ? "◐" : "✘";
     html += QStringLiteral("<tr><td><span style='color:%1'>%2</span></td><td>%3</td><td>%4</td></tr>")
                 .arg(QString::fromLatin1(mark), QString::fromUtf8(sym), QString::fromStdString(card.name),
@@ -269,6 +291,18 @@ void CalculatorTab::setGgufFile(const QString& path) {
                                           static_cast<double>(ggufModel_->parameter_count())))));
   model_->setCurrentIndex(index);
   recompute();
+}
+
+}  // namespace optiscope::ui
+
+namespace optiscope::ui {
+
+QString CalculatorTab::modelText() const {
+  return model_->currentText();
+}
+
+QString CalculatorTab::parametersText() const {
+  return billions_->text();
 }
 
 }  // namespace optiscope::ui

@@ -30,6 +30,9 @@ class CalculatorTab : public ChartTab {
   /// Reads a .gguf file's geometry (llama.cpp, Ollama) and selects it; a file that cannot be used
   /// leaves the form as it was and says why.
   void setGgufFile(const QString& path);
+  /// What the model list and the (greyed, for a preset) parameter field show now.
+  QString modelText() const;
+  QString parametersText() const;
 
  private:
   void recompute();

@@ -9,16 +9,41 @@
 #include <QLabel>
 #include <QSplitter>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 #include "charts/chart_kit.h"
 #include "charts/hover_readout.h"
 #include "charts/level_of_detail.h"
+#include "charts/paper_style.h"
 #include "charts/smoothing.h"
 
 namespace optiscope::ui {
 namespace {
+
+// Curves of close variants lie on top of each other (adamw_torch and adamw_8bit differ in the third
+// decimal): each run gets a marker shape of its own, a few markers along its curve, and earlier
+// runs are drawn wider beneath the later ones, so a covered curve still shows at both edges.
+constexpr std::size_t kMarkersPerCurve = 8;
+// A scatter skip longer than any run: the curve graph itself draws one marker only.
+constexpr int kNoMoreMarkers = 1 << 28;
+
+struct CurveLook {
+  double width;
+  QCPScatterStyle::ScatterShape marker;
+};
+
+CurveLook curveLook(int index, int count, bool smoothing) {
+  static constexpr QCPScatterStyle::ScatterShape kShapes[] = {
+      QCPScatterStyle::ssCircle,    QCPScatterStyle::ssSquare,           QCPScatterStyle::ssTriangle,
+      QCPScatterStyle::ssDiamond,   QCPScatterStyle::ssTriangleInverted, QCPScatterStyle::ssCrossSquare,
+      QCPScatterStyle::ssPlusCircle};
+  const double base = smoothing ? 2.0 : 1.0;
+  const double wider = std::min(count - 1 - index, 2) * 0.7;
+  return {base + std::max(0.0, wider), kShapes[static_cast<std::size_t>(index) % std::size(kShapes)]};
+}
 
 QVector<double> toQVector(const std::vector<double>& v) {
   return QVector<double>(v.begin(), v.end());
@@ -52,6 +77,8 @@ LearningTab::LearningTab(QWidget* parent)
   logY_->setToolTip(tr("Logarithmic loss axis"));
   diffA_->setToolTip(tr("Difference = A − B, smoothed like the curves above"));
   diffB_->setToolTip(diffA_->toolTip());
+  // Wide enough for the variant names: "adamw_t" and "paged_a" named nothing.
+  for (QComboBox* c : {diffA_, diffB_}) c->setSizeAdjustPolicy(QComboBox::AdjustToContents);
 
   auto* bar = new QHBoxLayout;
   bar->setContentsMargins(6, 4, 6, 0);
@@ -79,6 +106,8 @@ LearningTab::LearningTab(QWidget* parent)
   layout->addLayout(bar);
   layout->addWidget(split, 1);
 
+  // The markers along the curves sit above every curve, so no later curve covers an earlier one's.
+  loss_->addLayer(QStringLiteral("markers"), loss_->layer(QStringLiteral("main")), QCustomPlot::limAbove);
   loss_->yAxis->setLabel(tr("loss"));
   diff_->yAxis->setLabel(tr("Δ loss"));
   if (!eval_.isEmpty()) {
@@ -87,7 +116,8 @@ LearningTab::LearningTab(QWidget* parent)
     key->setName(tr("evaluation loss"));
     key->setLineStyle(QCPGraph::lsNone);
     key->setPen(QPen(QColor(0x70, 0x70, 0x70)));
-    key->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QColor(0x70, 0x70, 0x70), Qt::white, 7));
+    key->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QColor(0x70, 0x70, 0x70),
+                                         colorsFor(palette()).background, 7));
   }
   loss_->xAxis->setLabel(xLabel());
   diff_->xAxis->setLabel(xLabel());
@@ -203,6 +233,7 @@ void LearningTab::redraw() {
   eval_.clear();
   const double w = smooth_->value();
   const bool smoothing = w > 0.0;
+  int index = 0;
   for (const auto& run : runs_) {
     const std::vector<double> x = xValues(run);
     std::vector<double> loss;
@@ -213,8 +244,11 @@ void LearningTab::redraw() {
       QCPGraph* raw = loss_->addGraph();
       // An opaque tint rather than a translucent pen: a long noisy curve decimated to min/max columns
       // is a dense zigzag, and translucent strokes of it cost the raster engine a hundred times more.
-      const QColor faint = QColor::fromRgbF(0.72 + 0.28 * color.redF(), 0.72 + 0.28 * color.greenF(),
-                                            0.72 + 0.28 * color.blueF());
+      // Mixed into the chart's background, light or dark: towards white it shone on a dark chart.
+      const QColor bg = colorsFor(palette()).background;
+      const QColor faint =
+          QColor::fromRgbF(0.72 * bg.redF() + 0.28 * color.redF(), 0.72 * bg.greenF() + 0.28 * color.greenF(),
+                           0.72 * bg.blueF() + 0.28 * color.blueF());
       raw->setPen(QPen(faint, 1.0, run.look.style));
       raw->setName(run.look.label);
       lossLod_->setData(raw, toQVector(x), toQVector(loss));
@@ -222,9 +256,26 @@ void LearningTab::redraw() {
       raw_.insert(run.info.id, raw);
     }
     QCPGraph* main = loss_->addGraph();
-    main->setPen(QPen(color, smoothing ? 2.0 : 1.0, run.look.style));
+    const int ordinal = index++;
+    const CurveLook look = curveLook(ordinal, static_cast<int>(runs_.size()), smoothing);
+    main->setPen(QPen(color, look.width, run.look.style));
+    // The curve's own marker serves its legend entry (and its first point); the markers along the
+    // curve are a graph of their own, staggered so that curves on top of each other show all theirs.
+    main->setScatterStyle(QCPScatterStyle(look.marker, QPen(color.darker(120), 1.2), color, 8));
+    main->setScatterSkip(kNoMoreMarkers);
     main->setName(run.look.label);
-    lossLod_->setData(main, toQVector(x), toQVector(smoothing ? debiasedEma(loss, w) : loss));
+    const std::vector<double> shown = smoothing ? debiasedEma(loss, w) : loss;
+    lossLod_->setData(main, toQVector(x), toQVector(shown));
+    QCPGraph* marks = loss_->addGraph();
+    marks->setName(run.look.label);
+    marks->setLineStyle(QCPGraph::lsNone);
+    marks->setScatterStyle(QCPScatterStyle(look.marker, QPen(color.darker(120), 1.2), color, 8));
+    marks->removeFromLegend();
+    marks->setLayer(QStringLiteral("markers"));
+    const std::size_t period = std::max<std::size_t>(1, x.size() / kMarkersPerCurve);
+    for (std::size_t j = period * static_cast<std::size_t>(ordinal) / runs_.size() + period / 2; j < x.size();
+         j += period)
+      marks->addData(x[j], shown[j]);
     smoothed_.insert(run.info.id, main);
     if (!smoothing) raw_.insert(run.info.id, main);
 
@@ -241,7 +292,9 @@ void LearningTab::redraw() {
       QColor evalColor = run.look.color;
       evalColor.setAlpha(160);
       eval->setPen(QPen(evalColor, 1.0, Qt::DotLine));
-      eval->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, run.look.color, Qt::white, 7));
+      // Hollow: filled with the chart's background, white on a dark chart shone like a light.
+      eval->setScatterStyle(
+          QCPScatterStyle(QCPScatterStyle::ssDiamond, run.look.color, colorsFor(palette()).background, 7));
       eval->setName(tr("%1 (eval)").arg(run.look.label));
       eval->setData(ex, ey, true);
       eval->removeFromLegend();

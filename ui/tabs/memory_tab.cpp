@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "charts/bytes_ticker.h"
+#include "charts/category_labels.h"
 #include "charts/chart_kit.h"
 #include "charts/memory_categories.h"
 #include "charts/paper_style.h"
@@ -19,7 +20,8 @@
 namespace optiscope::ui {
 namespace {
 
-const QColor kAlarm(0xC0, 0x10, 0x20);
+// A red that reads on the light charts and on the dark ones alike.
+const QColor kAlarm(0xE0, 0x36, 0x3C);
 
 void useBytesAxis(QCPAxis* axis, const QString& label) {
   axis->setTicker(QSharedPointer<BytesTicker>::create());
@@ -67,6 +69,8 @@ void drawStack(QCustomPlot& plot, const RunData& run, bool device) {
   QCPGraph* below = nullptr;
   for (const auto& c : memoryCategories()) {
     if (c.onDevice != device) continue;
+    // The reclaimable driver cache is drawn above the stack, outlined, after every category: the
+    // stack's top stays the run's own use.
     const bool any = std::any_of(run.memory.begin(), run.memory.end(),
                                  [&](const MemorySample& s) { return c.bytes(s) > 0; });
     if (!any) continue;  // a category a run never used would only crowd the legend
@@ -75,7 +79,7 @@ void drawStack(QCustomPlot& plot, const RunData& run, bool device) {
       values[static_cast<qsizetype>(i)] = sum[i] += static_cast<double>(c.bytes(run.memory[picks[i]]));
     QCPGraph* g = plot.addGraph();
     g->setName(c.name);
-    g->setPen(QPen(c.color.darker(120), 1.0));
+    g->setPen(c.reclaimable ? QPen(c.color, 1.0, Qt::DotLine) : QPen(c.color.darker(120), 1.0));
     g->setBrush(categoryBrush(c));
     g->setChannelFillGraph(below);
     g->setData(keys, values, true);
@@ -105,7 +109,7 @@ MemoryTab::MemoryTab(QWidget* parent)
       "Hatched ▨ paged state, resident: paged optimizer state that is on the device now (the driver keeps it "
       "there while memory is free, evicts it when memory runs short). Below the zero line: paged state on "
       "the "
-      "host, which is not device memory."));
+      "host, which is not device memory. Dotted on top: ") + driverCacheExplanation());
 
   auto* bar = new QHBoxLayout;
   bar->setContentsMargins(6, 4, 6, 0);
@@ -225,7 +229,8 @@ void MemoryTab::drawTimeline() {
   timeline_->legend->setVisible(timeline_->graphCount() > 0);
   host_->legend->setVisible(host_->graphCount() > 0);
   if (host_->graphCount() == 0) {
-    hostNote->setText(tr("Nothing on the host: no paged or offloaded state was evicted in this run"));
+    // Two short lines: the strip is narrow, and one long line was clipped at both ends.
+    hostNote->setText(tr("Nothing on the host:\nno paged or offloaded state was evicted in this run"));
     hostNote->setVisible(true);
   }
   rescaleAll(*timeline_);
@@ -270,16 +275,12 @@ void MemoryTab::drawPeaks() {
   peaks_->clearPlottables();
   peaks_->clearItems();
   QCPItemText* note = addPlotNote(*peaks_);
-  auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+  QStringList categories;
   const int n = static_cast<int>(runs_.size());
-  for (int i = 0; i < n; ++i) {
-    const RunData& r = runs_[static_cast<std::size_t>(i)];
-    ticker->addTick(i + 1, QStringLiteral("%1\n%2").arg(r.look.label, outcomeText(r.info)));
-  }
-  peaks_->xAxis->setTicker(ticker);
-  peaks_->xAxis->setTickLabelRotation(n > 4 ? 30 : 0);
-  // Rotated labels lean right of their bar: leave the last one room.
-  peaks_->xAxis->setRange(0.4, n + (n > 4 ? 1.1 : 0.6));
+  for (const RunData& r : runs_)
+    categories << QStringLiteral("%1\n%2").arg(r.look.label, outcomeText(r.info));
+  setCategoryLabels(*peaks_, categories);
+  peaks_->xAxis->setRange(0.4, n + 0.6);
   if (n == 0) {
     note->setText(tr("Check runs to compare their peaks"));
     note->setVisible(true);
@@ -344,10 +345,13 @@ void MemoryTab::drawPeaks() {
     }
     top = std::max(top, device);
     bottom = std::min(bottom, -host);
+    // The label sits above the reclaimable driver cache, but names the run's own total.
+    const double cache = r.peak() ? static_cast<double>(r.peak()->driver_cache) : 0.0;
     auto* total =
         annotate(*peaks_, formatBytes(device), colorsFor(palette()).ink, Qt::AlignHCenter | Qt::AlignBottom);
     total->setProperty("inkText", true);
-    total->position->setCoords(i + 1, device);
+    total->position->setCoords(i + 1, device + cache);
+    top = std::max(top, device + cache);
     if (host > 0) {
       auto* h = annotate(*peaks_, tr("%1 on host").arg(formatBytes(host)), colorsFor(palette()).ink,
                          Qt::AlignHCenter | Qt::AlignTop);

@@ -13,6 +13,7 @@
 
 #include "charts/bytes_ticker.h"
 #include "charts/chart_kit.h"
+#include "charts/paper_style.h"
 
 namespace optiscope::ui {
 namespace {
@@ -31,6 +32,39 @@ QString causeName(int cause) {
   return cause >= 0 && cause < 6 ? QString::fromLatin1(names[cause]) : QStringLiteral("cause %1").arg(cause);
 }
 
+// A paged variant whose state fit records a paging row per step with every count zero: only rows
+// with bytes moved or faults taken are traffic worth a chart.
+bool movedAnything(const RunData& r) {
+  return std::any_of(r.paging.begin(), r.paging.end(), [](const PagingStep& p) {
+    return p.manager_htod + p.manager_dtoh + p.recorded_htod + p.recorded_dtoh + p.gpu_faults + p.cpu_faults >
+           0;
+  });
+}
+
+// Why a run has no paging traffic, in the words a newcomer needs.
+QString whyNothingMoved(const RunData& r) {
+  const bool cpu = r.info.device.rfind("cpu", 0) == 0;
+  const bool paged = r.info.optim.rfind("paged_", 0) == 0;
+  QString why;
+  if (cpu)
+    why = PagingTab::tr("a CPU run: unified memory and paging do not apply");
+  else if (!paged)
+    why = PagingTab::tr("not a paged variant: its optimizer state stays on the device");
+  else if (!r.capture && r.paging.empty())
+    why = PagingTab::tr("no capture was recorded for this run");
+  else if (r.budget_bytes > 0)
+    why = PagingTab::tr(
+              "nothing was paged: the optimizer state fit within the device budget of %1, so it "
+              "never left the device")
+              .arg(formatBytes(static_cast<double>(r.budget_bytes)));
+  else
+    why = PagingTab::tr(
+        "nothing was paged: the optimizer state fit in device memory, so it never left the device");
+  if (r.capture && !r.capture->note.empty())
+    why += QStringLiteral(" (%1)").arg(QString::fromStdString(r.capture->note));
+  return why;
+}
+
 const QColor kToDevice(0x00, 0x72, 0xB2);
 const QColor kToHost(0xD5, 0x5E, 0x00);
 
@@ -42,6 +76,8 @@ PagingTab::PagingTab(QWidget* parent)
       cumulative_(addPlot(QStringLiteral("paging-cumulative"), tr("Bytes moved, cumulative"))),
       faults_(addPlot(QStringLiteral("paging-faults"), tr("Page faults and capture completeness"))),
       causes_(addPlot(QStringLiteral("paging-causes"), tr("Migrations by cause"))),
+      residency_(addPlot(QStringLiteral("paging-residency"),
+                         tr("Paged state on the device: page manager's ledger against the migrations"))),
       run_(new QComboBox(this)),
       notes_(new QLabel(this)) {
   run_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
@@ -63,6 +99,7 @@ PagingTab::PagingTab(QWidget* parent)
   grid->addWidget(cumulative_, 0, 1);
   grid->addWidget(faults_, 1, 0);
   grid->addWidget(causes_, 1, 1);
+  grid->addWidget(residency_, 2, 0, 1, 2);
   stack_ = new QStackedLayout;
   stack_->addWidget(charts);
   stack_->addWidget(notes_);
@@ -79,7 +116,9 @@ PagingTab::PagingTab(QWidget* parent)
   layout->addLayout(bar);
   layout->addLayout(stack_, 1);
 
-  for (QCustomPlot* p : {perStep_, cumulative_, faults_}) p->xAxis->setLabel(tr("step"));
+  for (QCustomPlot* p : {perStep_, cumulative_, faults_, residency_}) p->xAxis->setLabel(tr("step"));
+  residency_->yAxis->setTicker(QSharedPointer<BytesTicker>::create());
+  residency_->yAxis->setLabel(tr("resident"));
   perStep_->yAxis->setTicker(QSharedPointer<BytesTicker>::create());
   perStep_->yAxis->setLabel(tr("▼ to host    to device ▲"));
   cumulative_->yAxis->setTicker(QSharedPointer<BytesTicker>::create());
@@ -94,7 +133,7 @@ PagingTab::PagingTab(QWidget* parent)
   causes_->axisRect()->setRangeDrag(Qt::Vertical);
   causes_->axisRect()->setRangeZoom(Qt::Vertical);
   enableBarTips(*causes_);
-  linkXAxes({perStep_, cumulative_, faults_});
+  linkXAxes({perStep_, cumulative_, faults_, residency_});
 }
 
 bool PagingTab::showsNotes() const {
@@ -111,25 +150,18 @@ void PagingTab::showRuns(const std::vector<RunData>& runs) {
   run_->clear();
   QStringList notes;
   for (const auto& r : runs_) {
-    if (!r.paging.empty()) run_->addItem(r.look.label, QVariant::fromValue<qint64>(r.info.id));
-    QString why;
-    if (r.capture && !r.capture->note.empty())
-      why = QString::fromStdString(r.capture->note);
-    else if (r.info.device == "cpu" || r.info.device.rfind("cpu", 0) == 0)
-      why = tr("a CPU run: unified memory does not apply");
-    else if (!r.capture)
-      why = tr("no capture recorded for this run");
-    else if (r.paging.empty())
-      why = tr("captured, but nothing was paged (not a paged variant, or everything fit)");
-    if (r.paging.empty() || !why.isEmpty())
-      notes << QStringLiteral("<b>%1</b>: %2").arg(r.look.label.toHtmlEscaped(), why.toHtmlEscaped());
+    if (movedAnything(r))
+      run_->addItem(r.look.label, QVariant::fromValue<qint64>(r.info.id));
+    else
+      notes << QStringLiteral("<b>%1</b>: %2")
+                   .arg(r.look.label.toHtmlEscaped(), whyNothingMoved(r).toHtmlEscaped());
   }
   const int i = run_->findData(chosen);
   run_->setCurrentIndex(i >= 0 ? i : 0);
   run_->setEnabled(run_->count() > 0);
   if (run_->count() == 0) {
     notes_->setText(runs_.empty() ? tr("Check runs to see their paging traffic.")
-                                  : tr("<p style='font-size:large'>No paging traffic to show.</p><p>%1</p>")
+                                  : tr("<p style='font-size:large'>Nothing was paged.</p><p>%1</p>")
                                         .arg(notes.join(QStringLiteral("<br>"))));
     stack_->setCurrentWidget(notes_);
   } else {
@@ -141,14 +173,16 @@ void PagingTab::showRuns(const std::vector<RunData>& runs) {
 }
 
 void PagingTab::drawRun() {
-  for (QCustomPlot* p : {perStep_, faults_, causes_}) {
+  for (QCustomPlot* p : {perStep_, faults_, causes_, residency_}) {
     p->clearPlottables();
     p->clearItems();
   }
+  verdict_.clear();
   const RunData* run = nullptr;
   for (const auto& r : runs_)
     if (r.info.id == run_->currentData().toLongLong()) run = &r;
   if (!run) return;
+  drawResidency(*run);
 
   QVector<double> keys;
   QVector<double> recHtoD, recDtoH, manHtoD, manDtoH, gpuF, cpuF, complete;
@@ -175,11 +209,16 @@ void PagingTab::drawRun() {
   };
   line(perStep_, tr("to device (recorded)"), keys, recHtoD, kToDevice, Qt::SolidLine, true);
   line(perStep_, tr("to host (recorded)"), keys, recDtoH, kToHost, Qt::SolidLine, true);
-  line(perStep_, tr("to device (page manager)"), keys, manHtoD, kToDevice.darker(140), Qt::DashLine, false);
-  line(perStep_, tr("to host (page manager)"), keys, manDtoH, kToHost.darker(140), Qt::DashLine, false);
+  // The page manager's dashes a shade away from the recorded colour: darker on paper, lighter on a dark
+  // theme.
+  const auto shade = [dark = colorsFor(palette()).dark](const QColor& c) {
+    return dark ? c.lighter(140) : c.darker(140);
+  };
+  line(perStep_, tr("to device (page manager)"), keys, manHtoD, shade(kToDevice), Qt::DashLine, false);
+  line(perStep_, tr("to host (page manager)"), keys, manDtoH, shade(kToHost), Qt::DashLine, false);
   line(faults_, tr("GPU fault groups"), keys, gpuF, QColor(0x81, 0x72, 0xB2), Qt::SolidLine, false);
   line(faults_, tr("CPU faults"), keys, cpuF, QColor(0x55, 0xA8, 0x68), Qt::SolidLine, false);
-  QCPGraph* c = line(faults_, tr("completeness (right axis)"), keys, complete, QColor(0x33, 0x33, 0x33),
+  QCPGraph* c = line(faults_, tr("completeness (right axis)"), keys, complete, QColor(0x88, 0x88, 0x88),
                      Qt::DotLine, false, faults_->yAxis2);
   c->setLineStyle(QCPGraph::lsLine);
   if (keys.size() < 150) c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 3));
@@ -226,6 +265,69 @@ void PagingTab::drawRun() {
     n->setText(tr("No migration events were captured"));
     n->setVisible(true);
   }
+}
+
+// Resident paged state at the end of each step: the ledger (what the page manager commanded, dashed)
+// and the migrations' own sum (solid), with the measured peak within the step as dots. Every step
+// whose two figures differ by more than 1 % gets a red mark; the verdict says how close they came.
+void PagingTab::drawResidency(const RunData& run) {
+  QVector<double> keys, ledger, measured, peak;
+  double worst = -1;
+  std::int64_t worstStep = 0;
+  int over = 0;
+  for (const auto& p : run.paging) {
+    keys << static_cast<double>(p.step);
+    ledger << static_cast<double>(p.ledger_resident);
+    measured << (p.measured_resident ? static_cast<double>(*p.measured_resident) : qQNaN());
+    peak << (p.measured_resident_peak ? static_cast<double>(*p.measured_resident_peak) : qQNaN());
+    if (const auto d = p.ledger_disagreement()) {
+      if (*d > worst) {
+        worst = *d;
+        worstStep = p.step;
+      }
+      if (*d > 0.01) {
+        ++over;
+        auto* mark = new QCPItemTracer(residency_);
+        mark->position->setCoords(static_cast<double>(p.step), static_cast<double>(*p.measured_resident));
+        mark->setStyle(QCPItemTracer::tsCircle);
+        mark->setSize(9);
+        mark->setPen(QPen(QColor(0xC0, 0x10, 0x20), 2));
+      }
+    }
+  }
+  const auto graph = [&](const QString& name, const QVector<double>& v, const QPen& pen) {
+    QCPGraph* g = residency_->addGraph();
+    g->setName(name);
+    g->setPen(pen);
+    g->setLineStyle(QCPGraph::lsStepCenter);
+    g->setData(keys, v, true);
+    return g;
+  };
+  graph(tr("measured from migrations (end of step)"), measured, QPen(kToDevice, 2));
+  graph(tr("page manager's ledger (end of step)"), ledger, QPen(QColor(0x33, 0x33, 0x33), 1.3, Qt::DashLine));
+  QCPGraph* pk = graph(tr("measured peak within the step"), peak, QPen(Qt::NoPen));
+  pk->setLineStyle(QCPGraph::lsNone);
+  pk->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, kToDevice.lighter(130), 4));
+  if (worst < 0) {
+    verdict_ = tr("Residency was not measured for this run (no unified-memory counters): the ledger above is "
+                  "the page manager's own estimate.");
+  } else if (over == 0) {
+    verdict_ = tr("Ledger and migrations agree within %1 % at every step (the most at step %2).")
+                   .arg(worst * 100.0, 0, 'f', 2)
+                   .arg(worstStep);
+  } else {
+    verdict_ = tr("Ledger and migrations disagree by more than 1 % at %n step(s), by %1 % at step %2: the page "
+                  "manager's figures are not confirmed there.",
+                  nullptr, over)
+                   .arg(worst * 100.0, 0, 'f', 1)
+                   .arg(worstStep);
+  }
+  QCPItemText* note = addPlotNote(*residency_);
+  note->setText(verdict_);
+  note->setColor(over > 0 ? QColor(0xC0, 0x10, 0x20) : note->color());
+  note->position->setCoords(0.5, 0.98);
+  note->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
+  note->setVisible(true);
 }
 
 void PagingTab::resetView() {

@@ -6,10 +6,12 @@
 #include <QVBoxLayout>
 #include <algorithm>
 
+#include "charts/category_labels.h"
 #include "charts/chart_kit.h"
 #include "charts/hover_readout.h"
 #include "charts/level_of_detail.h"
 #include "charts/paper_style.h"
+#include "charts/warm_up.h"
 #include "outcome_text.h"
 #include "run_summary.h"
 
@@ -57,6 +59,8 @@ TimeTab::TimeTab(QWidget* parent)
   auto* bottom = new QSplitter(Qt::Horizontal, this);
   bottom->addWidget(phases_);
   bottom->addWidget(throughput_);
+  // Half each: the throughput bars were left a third, too narrow for their names and figures.
+  bottom->setSizes({500, 500});
   auto* split = new QSplitter(Qt::Vertical, this);
   split->addWidget(steps_);
   split->addWidget(bottom);
@@ -75,8 +79,21 @@ TimeTab::TimeTab(QWidget* parent)
     enableBarTips(*p);
   }
   throughput_->legend->setVisible(false);
+  // Legends under the plots: in the corner they covered the warm-up note and the last bar.
+  moveLegendOutside(*steps_);
+  moveLegendOutside(*phases_);
   stepsLod_ = new LevelOfDetail(*steps_);
-  hover_ = new HoverReadout(*steps_, [](const QCPGraph& g, double key, double value) {
+  hover_ = new HoverReadout(*steps_, [this](const QCPGraph& g, double key, double value) {
+    // A warm-up marker sits at the top of the axis; its read-out gives the real time.
+    for (const WarmUp& w : warmUps_) {
+      if (w.graph != &g) continue;
+      const auto i = w.steps.indexOf(key);
+      if (i >= 0) value = w.ms[i];
+      return tr("%1\nstep %2 (warm-up)\n%3 ms")
+          .arg(g.name())
+          .arg(static_cast<qint64>(key))
+          .arg(value, 0, 'f', 1);
+    }
     return tr("%1\nstep %2\n%3 ms").arg(g.name()).arg(static_cast<qint64>(key)).arg(value, 0, 'f', 1);
   });
 }
@@ -86,11 +103,13 @@ void TimeTab::showRuns(const std::vector<RunData>& runs) {
   hover_->hide();
   stepsLod_->clear();
   steps_->clearGraphs();
+  warmUps_.clear();
+  warmUpGraphs_.clear();
   for (QCustomPlot* p : {phases_, throughput_}) {
     p->clearPlottables();
     p->clearItems();
   }
-  auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+  QStringList categories;
   const int n = static_cast<int>(runs_.size());
   struct Phase {
     QString name;
@@ -104,20 +123,44 @@ void TimeTab::showRuns(const std::vector<RunData>& runs) {
   std::vector<PhaseSplit> splits;
   for (int i = 0; i < n; ++i) {
     const RunData& r = runs_[static_cast<std::size_t>(i)];
-    ticker->addTick(i + 1, QStringLiteral("%1\n%2").arg(r.look.label, outcomeText(r.info)));
+    categories << QStringLiteral("%1\n%2").arg(r.look.label, outcomeText(r.info));
     splits.push_back(phaseSplit(r));
     QCPGraph* g = steps_->addGraph();
     g->setName(r.look.label);
     // Opaque and thin: step times are noisy, and translucent wide strokes of noise are slow to draw.
     g->setPen(QPen(r.look.color, 1.0, r.look.style));
+    const std::size_t warm = warmUpSteps(r.steps);
     QVector<double> k, v;
     k.reserve(static_cast<qsizetype>(r.steps.size()));
     v.reserve(static_cast<qsizetype>(r.steps.size()));
-    for (const auto& s : r.steps) {
-      k << static_cast<double>(s.step);
-      v << s.step_ms;
+    for (std::size_t j = warm; j < r.steps.size(); ++j) {
+      k << static_cast<double>(r.steps[j].step);
+      v << r.steps[j].step_ms;
     }
     stepsLod_->setData(g, k, v);
+    if (warm > 0) {
+      QCPGraph* w = steps_->addGraph();
+      w->setName(r.look.label);
+      w->setLineStyle(QCPGraph::lsNone);
+      w->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssTriangle, QPen(r.look.color, 1.5),
+                                         colorsFor(palette()).background, 9));
+      w->removeFromLegend();
+      WarmUp entry{w, {}, {}};
+      for (std::size_t j = 0; j < warm; ++j) {
+        entry.steps << static_cast<double>(r.steps[j].step);
+        entry.ms << r.steps[j].step_ms;
+      }
+      warmUps_.push_back(entry);
+      warmUpGraphs_.push_back(w);
+    }
+  }
+  if (!warmUps_.empty()) {
+    // One legend entry for every run's warm-up markers: the colour says whose.
+    QCPGraph* key = steps_->addGraph();
+    key->setName(tr("warm-up step (off the scale)"));
+    key->setLineStyle(QCPGraph::lsNone);
+    key->setScatterStyle(
+        QCPScatterStyle(QCPScatterStyle::ssTriangle, QPen(colorsFor(palette()).muted, 1.5), Qt::NoBrush, 9));
   }
   QCPBars* below = nullptr;
   for (const auto& ph : phases) {
@@ -145,17 +188,17 @@ void TimeTab::showRuns(const std::vector<RunData>& runs) {
     double total = 0;
     for (const auto& s : r.steps) total += s.step_ms;
     auto* label = new QCPItemText(throughput_);
-    label->setText(tr("%L1 tok/s\n%2 total").arg(rate, 0, 'f', 0).arg(durationText(total / 1000.0)));
+    // Short enough for a bar's slot ("26.9 k tok/s"): five full figures side by side ran into each other.
+    const QString rateText = rate >= 10000 ? tr("%L1 k").arg(rate / 1000.0, 0, 'f', 1)
+                                           : QStringLiteral("%L1").arg(rate, 0, 'f', 0);
+    label->setText(tr("%1 tok/s\n%2 total").arg(rateText, durationText(total / 1000.0)));
     label->setProperty("inkText", true);
     label->setColor(colorsFor(palette()).ink);
     label->setFont(QFont(throughput_->font().family(), 8));
     label->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
     label->position->setCoords(i + 1, rate);
   }
-  for (QCustomPlot* p : {phases_, throughput_}) {
-    p->xAxis->setTicker(ticker);
-    p->xAxis->setTickLabelRotation(n > 4 ? 30 : 0);
-  }
+  for (QCustomPlot* p : {phases_, throughput_}) setCategoryLabels(*p, categories);
   phases_->legend->setVisible(n > 0);
   steps_->legend->setVisible(n > 0);
   resetView();
@@ -163,15 +206,51 @@ void TimeTab::showRuns(const std::vector<RunData>& runs) {
 
 void TimeTab::resetView() {
   stepsLod_->showAll();
+  for (const WarmUp& w : warmUps_) w.graph->setVisible(false);
   rescaleAll(*steps_);
+  for (const WarmUp& w : warmUps_) w.graph->setVisible(true);
+  if (!warmUps_.empty()) {
+    // Half a step of room on the left: a marker on the first step is otherwise cut in half.
+    const QCPRange x = steps_->xAxis->range();
+    steps_->xAxis->setRange(x.lower - 0.5, x.upper);
+  }
+  placeWarmUps();
   const int n = static_cast<int>(runs_.size());
   for (QCustomPlot* p : {phases_, throughput_}) {
     rescaleAll(*p);
-    p->xAxis->setRange(0.4, n + (n > 4 ? 1.1 : 0.6));  // room for the last rotated label
+    p->xAxis->setRange(0.4, n + 0.6);
     // Headroom for the labels above the bars.
     p->yAxis->setRange(0, p->yAxis->range().upper * 1.2);
   }
   replotAll();
+}
+
+void TimeTab::placeWarmUps() {
+  // Only the note of the last drawing goes: the hover read-out's items live on this plot too.
+  if (warmUpNote_) steps_->removeItem(warmUpNote_);
+  warmUpNote_ = nullptr;
+  if (warmUps_.empty()) return;
+  // The steady steps set the scale (rescaleAll above ran with the markers hidden); a warm-up step
+  // above it sits at the top edge, and the note says how long it really took.
+  const double top = steps_->yAxis->range().upper;
+  QStringList lines;
+  for (const WarmUp& w : warmUps_) {
+    QVector<double> shown;
+    for (const double ms : w.ms) shown << std::min(ms, top * 0.97);
+    w.graph->setData(w.steps, shown, true);
+    QStringList times;
+    for (qsizetype i = 0; i < w.steps.size(); ++i)
+      times << tr("step %1: %2 ms").arg(static_cast<qint64>(w.steps[i])).arg(w.ms[i], 0, 'f', 0);
+    lines << tr("%1 warm-up, %2").arg(w.graph->name(), times.join(QStringLiteral(", ")));
+  }
+  QCPItemText* note = addPlotNote(*steps_);
+  warmUpNote_ = note;
+  note->setText(lines.join(QLatin1Char('\n')));
+  note->position->setCoords(0.99, 0.03);
+  note->setPositionAlignment(Qt::AlignRight | Qt::AlignTop);
+  note->setTextAlignment(Qt::AlignRight);
+  note->setFont(QFont(steps_->font().family(), 8));
+  note->setVisible(true);
 }
 
 }  // namespace optiscope::ui

@@ -1,7 +1,13 @@
 #pragma once
-// Time: step time over the run for every checked run, and per variant the median step split by
-// phase (forward, backward, optimizer, the rest) next to tokens per second and the total time.
+// Time: step time over the run for every checked run (warm-up steps as markers of their own, off
+// the autoscale), and per variant the median step split by phase (forward, backward, optimizer,
+// the rest) next to tokens per second and the total time.
+#include <QVector>
+
 #include "tabs/chart_tab.h"
+
+class QCPGraph;
+class QCPItemText;
 
 namespace optiscope::ui {
 
@@ -20,14 +26,26 @@ class TimeTab : public ChartTab {
   QCustomPlot& stepTimePlot() { return *steps_; }
   QCustomPlot& phasePlot() { return *phases_; }
   QCustomPlot& throughputPlot() { return *throughput_; }
+  /// The markers of warm-up steps (off the autoscale), one graph per run that has any.
+  const std::vector<QCPGraph*>& warmUpGraphs() const { return warmUpGraphs_; }
 
  private:
+  struct WarmUp {
+    QCPGraph* graph;
+    QVector<double> steps;
+    QVector<double> ms;  // the real times; the graph holds them clamped to the top of the axis
+  };
+  void placeWarmUps();
+
   QCustomPlot* steps_;
   QCustomPlot* phases_;
   QCustomPlot* throughput_;
   HoverReadout* hover_;
   LevelOfDetail* stepsLod_;
   std::vector<RunData> runs_;
+  std::vector<WarmUp> warmUps_;
+  std::vector<QCPGraph*> warmUpGraphs_;
+  QCPItemText* warmUpNote_ = nullptr;
 };
 
 }  // namespace optiscope::ui

@@ -1,5 +1,5 @@
 // The calculator's numbers against figures people can check: published parameter counts, the
-// seed article's 64 GB of AdamW state for Llama 3.1 8B, and its observation that 8B with fp32
+// article's 64 GB of AdamW state for Llama 3.1 8B, and its observation that 8B with fp32
 // AdamW needs an 80 GB card while the paged variants fit a 40 GB one.
 #include <gtest/gtest.h>
 
@@ -78,7 +78,7 @@ TEST(MemoryEstimate, PlacementSumsMatchComponents) {
             part(estimate(llama8b("adamw_32bit", "bf16")), "optimizer state").bytes);
 }
 
-TEST(MemoryEstimate, SeedArticleFits) {
+TEST(MemoryEstimate, ArticleFits) {
   const std::int64_t a100_40 = cards()[1].bytes;
   const std::int64_t h100_80 = cards()[3].bytes;
   // Full-precision AdamW on Llama 3.1 8B in bf16: ~96 GB of states alone; not on 40 GB.

@@ -1,0 +1,37 @@
+#pragma once
+// Fused CUDA versions of the decoder's memory-bound ops (kernels/model_kernels.cu), as autograd
+// Functions: RMSNorm, SwiGLU (silu(gate) * up) and the rotary embedding of q and k, forward and
+// backward each one pass over memory. The model uses one where can_*() says so: a CUDA build, bf16
+// CUDA tensors of a shape the kernels handle, and the fused ops switched on; everywhere else
+// (CPU builds, CPU tensors, float32 or autocast runs) it keeps the LibTorch ops, which are also the
+// reference the fused ones are tested against (tests/gpu/fused_ops_gpu_test.cpp).
+#include <torch/torch.h>
+
+#include <utility>
+
+namespace optiscope::fused {
+
+/// Whether the fused ops are on: only when OPTISCOPE_FUSED_OPS=1 is in the environment when they
+/// are first asked for, or set_enabled(true) was called (their GPU tests and the engine benchmark do).
+/// Off by default until their GPU tests have passed on a card.
+bool enabled();
+void set_enabled(bool on);
+
+/// x [..., hidden], weight [hidden]: transformers' LlamaRMSNorm (normalise in float32, round to
+/// bf16, multiply by the weight).
+bool can_rms_norm(const torch::Tensor& x, const torch::Tensor& weight);
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+
+/// silu(gate) * up, element-wise, gate and up of one shape.
+bool can_swiglu(const torch::Tensor& gate, const torch::Tensor& up);
+torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up);
+
+/// q [batch, seq, heads, head_dim] and k [batch, seq, kv_heads, head_dim] (the projections' rows,
+/// before the transpose to heads-first), cos and sin [seq, head_dim]: q * cos + rotate_half(q) * sin
+/// and the same for k, in one launch. The results have q's and k's shapes, contiguous.
+bool can_rope(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& cos,
+              const torch::Tensor& sin);
+std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor& q, const torch::Tensor& k,
+                                             const torch::Tensor& cos, const torch::Tensor& sin);
+
+}  // namespace optiscope::fused

@@ -1,0 +1,34 @@
+// The on/off switch of the fused ops, shared by CUDA and CPU-only builds.
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "model/fused_ops.h"
+
+namespace optiscope::fused {
+namespace {
+
+constexpr int kUnread = -1;
+std::atomic<int> g_enabled{kUnread};
+
+}  // namespace
+
+bool enabled() {
+  int state = g_enabled.load();
+  if (state == kUnread) {
+    // Off unless asked for: the kernels have not yet run on a GPU (2026-12-04), and an untested
+    // kernel must not decide what a user's training computes. OPTISCOPE_FUSED_OPS=1 turns them on.
+    const char* env = std::getenv("OPTISCOPE_FUSED_OPS");
+    state = env != nullptr && std::strcmp(env, "1") == 0 ? 1 : 0;
+    int expected = kUnread;
+    // A set_enabled that raced with this read wins.
+    if (!g_enabled.compare_exchange_strong(expected, state)) state = expected;
+  }
+  return state == 1;
+}
+
+void set_enabled(bool on) {
+  g_enabled.store(on ? 1 : 0);
+}
+
+}  // namespace optiscope::fused
