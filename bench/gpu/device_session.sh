@@ -5,6 +5,7 @@
 # crashtrace-<gtest filter>: an AddressSanitizer run of one engine test, frames symbolised.
 # ladder-<preset>-<budget GiB>[-<steps>]: a fit ladder into $OUT/stores; memtricks: the
 # optimizer-in-backward GPU test alone.
+# model-parts, smollm2: the SmolLM2 comparison from a model carried in parts (split_model.sh).
 # fusedtests: the fused model ops against LibTorch; profile, profile-hf: the 1B step's kernel
 # breakdown (ours, fused and unfused; transformers + torch.compile).
 set -uo pipefail
@@ -205,6 +206,38 @@ for step in $steps; do
         where=${where#(}; where=${where%)}
         echo "$num $(addr2line -f -C -i -e "${where%+*}" "${where##*+}" 2>/dev/null | paste -sd' ') [$where]"
       done | tee "$OUT/crashtrace-symbolised.txt" | head -40 ;;
+    model-parts)
+      # Moves the model parts carried in this call (.gm1/, .gm2/, ...: bench/gpu/split_model.sh) into
+      # .gm-parts/, which no later call's carry replaces.
+      mkdir -p .gm-parts
+      for d in .gm[0-9]*; do [ -d "$d" ] && cp -f "$d"/* .gm-parts/; done
+      ls -la .gm-parts | tee -a "$OUT/session.log" ;;
+    smollm2)
+      # The built-in comparison on a real pretrained model: SmolLM2-135M-Instruct (GGUF, put back
+      # together from its parts) fine-tuned on Debian's fortunes (.corpus/, carried), the article's
+      # four variants, 300 steps, evaluation loss every 25 steps on the held-out 5 %.
+      # fp32 weights with bf16 autocast (transformers' bf16=True): pure bf16 weights round away
+      # updates of a 5e-5 learning rate (bf16's step near 0.02 is 1.2e-4).
+      log "smollm2 comparison"
+      mkdir -p .gm-parts .gm-model
+      for d in .gm[0-9]*; do [ -d "$d" ] && cp -f "$d"/* .gm-parts/; done
+      name=SmolLM2-135M-Instruct.Q4_1.gguf
+      parts=$(cat .gm-parts/PARTS 2>/dev/null || echo 0)
+      have=$(ls .gm-parts/"$name".part* 2>/dev/null | wc -l)
+      if [ "$have" -ne "$parts" ] || [ "$parts" -eq 0 ]; then
+        echo "smollm2: $have of $parts model parts here; carry .gm1 ... .gm$parts first (model-parts step)"; continue
+      fi
+      for i in $(seq 1 "$parts"); do cat ".gm-parts/$name.part$i"; done > ".gm-model/$name"
+      (cd .gm-model && sha256sum -c ../.gm-parts/SHA256) || { echo "smollm2: checksum mismatch"; continue; }
+      [ -f .corpus/fortunes.txt ] || { echo "smollm2: no .corpus/fortunes.txt (bench/gpu/prepare_corpus.sh)"; continue; }
+      "$build/app/cli/optiscope-cli" demo --model smollm2 --gguf ".gm-model/$name" --dataset .corpus/fortunes.txt \
+        --device cuda --precision "${SMOLLM2_PRECISION:-fp32_autocast_bf16}" --batch 8 --seq-len 256 \
+        --steps "${SMOLLM2_STEPS:-300}" --eval-steps 25 --eval-samples 0 --warmup-ratio 0.05 \
+        --name "smollm2-135m on fortunes, H200" --db "$OUT/stores/smollm2-135m-h200.db" \
+        > "$OUT/stores/smollm2-135m-h200.log" 2>&1
+      echo "smollm2 rc=$?"; tail -8 "$OUT/stores/smollm2-135m-h200.log"
+      "$build/app/cli/optiscope-cli" export --db "$OUT/stores/smollm2-135m-h200.db" --format summary-md --out - \
+        | tee "$OUT/stores/smollm2-135m-h200-summary.md" ;;
     pack)
       # The device returns at most 8 files of 16 MiB each: one xz archive, split into 15 MiB parts
       # (put back together with: cat results.tar.xz.part-* | tar xJ).

@@ -74,6 +74,16 @@ std::unique_ptr<TextTokenizer> load_bpe_tokenizer(const std::filesystem::path& f
   return std::make_unique<Bpe>(std::move(t), b, e);
 }
 
+std::unique_ptr<TextTokenizer> make_gguf_tokenizer(const tokenizer::GgufVocab& vocab,
+                                                   std::optional<std::int64_t> bos,
+                                                   std::optional<std::int64_t> eos) {
+  auto t = tokenizer::bpe_from_gguf_vocab(vocab);
+  if (!bos || !eos)
+    throw DatasetError(
+        "the GGUF file names no tokenizer.ggml.bos_token_id or eos_token_id to separate documents");
+  return std::make_unique<Bpe>(std::move(t), *bos, *eos);
+}
+
 std::vector<std::string> run_documents(const RunSpec& spec) {
   // The examples depend on the seed only, never on the optimizer: every variant sees the same data.
   if (spec.dataset == "synthetic") return synthetic_instructions(kSyntheticExamples, spec.seed);

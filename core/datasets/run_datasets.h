@@ -12,6 +12,7 @@
 
 #include "data/packed_dataset.h"
 #include "spec/run_spec.h"
+#include "tokenizer/gguf_vocab.h"
 
 namespace optiscope::datasets {
 
@@ -32,6 +33,11 @@ std::unique_ptr<TextTokenizer> make_byte_tokenizer();
 std::unique_ptr<TextTokenizer> load_bpe_tokenizer(const std::filesystem::path& tokenizer_json,
                                                   std::optional<std::int64_t> bos,
                                                   std::optional<std::int64_t> eos);
+
+/// The tokenizer a GGUF file describes (tokenizer.ggml.*), with its begin/end ids.
+std::unique_ptr<TextTokenizer> make_gguf_tokenizer(const tokenizer::GgufVocab& vocab,
+                                                   std::optional<std::int64_t> bos,
+                                                   std::optional<std::int64_t> eos);
 
 /// The built-in synthetic instructions (from the seed), or the documents of a .jsonl / text file.
 std::vector<std::string> run_documents(const RunSpec& spec);

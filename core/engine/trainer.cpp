@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "checkpoint/checkpoint_io.h"
+#include "checkpoint/gguf_weights.h"
 #include "data/packed_dataset.h"
 #include "datasets/run_datasets.h"
 #include "engine/capture_session.h"
@@ -30,11 +31,19 @@ namespace {
 struct ModelSource {
   LlamaConfig config;
   std::optional<std::filesystem::path> checkpoint;
+  std::optional<std::filesystem::path> gguf;
   std::unique_ptr<datasets::TextTokenizer> tokenizer;
 };
 
 ModelSource resolve_model(const RunSpec& spec) {
   ModelSource m;
+  if (checkpoint::is_gguf_path(spec.model)) {
+    auto info = checkpoint::inspect_gguf(spec.model);
+    m.config = info.config;
+    m.gguf = spec.model;
+    m.tokenizer = datasets::make_gguf_tokenizer(info.vocab, info.bos_token_id, info.eos_token_id);
+    return m;
+  }
   if (checkpoint::is_checkpoint_folder(spec.model)) {
     const auto hf = checkpoint::read_config(spec.model);
     m.config = hf.llama;
@@ -56,7 +65,7 @@ ModelSource resolve_model(const RunSpec& spec) {
   if (std::find(presets.begin(), presets.end(), spec.model) == presets.end())
     throw std::invalid_argument("model '" + spec.model +
                                 "' is neither a preset (tiny, small, llama-3.2-1b, llama-3.2-3b, " +
-                                "llama-3.1-8b) nor a checkpoint folder with a config.json");
+                                "llama-3.1-8b), a checkpoint folder with a config.json, nor a .gguf file");
   m.config = llama_preset(spec.model);
   m.tokenizer = datasets::make_byte_tokenizer();
   // Presets read bytes: the vocabulary must at least hold the byte tokenizer's ids.
@@ -272,7 +281,9 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     // its way to bf16.
     if (spec.precision == "bf16") model->to(torch::kBFloat16);
     model->to(device);
-    if (source.checkpoint) {
+    if (source.gguf) {
+      checkpoint::load_gguf_weights(*source.gguf, *model);
+    } else if (source.checkpoint) {
       // Weights convert to the parameters' dtype as they are copied, whatever dtype the files hold.
       checkpoint::load_weights(*source.checkpoint, *model);
     } else {

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+
+#include "checkpoint/gguf_inspect.h"
 
 namespace optiscope::estimate {
 
@@ -34,6 +37,10 @@ ModelShape shape_for_parameter_count(std::int64_t parameters) {
   m.num_key_value_heads = std::min<std::int64_t>(8, m.num_attention_heads);
   m.intermediate_size = m.hidden_size * 7 / 2;
   return m;
+}
+
+ModelShape shape_from_gguf(const std::string& path) {
+  return ModelShape{checkpoint::inspect_gguf(path).config, std::filesystem::path(path).filename().string()};
 }
 
 }  // namespace optiscope::estimate

@@ -22,5 +22,8 @@ std::optional<ModelShape> model_preset(const std::string& name);
 /// A Llama-like shape with about `parameters` parameters, for "my model has 7 B parameters":
 /// activations need a geometry, so one is scaled from Llama 3.1 8B's proportions.
 ModelShape shape_for_parameter_count(std::int64_t parameters);
+/// The geometry of a GGUF model file (llama.cpp, Ollama), named after the file; throws
+/// checkpoint::CheckpointError when the file cannot be used.
+ModelShape shape_from_gguf(const std::string& path);
 
 }  // namespace optiscope::estimate

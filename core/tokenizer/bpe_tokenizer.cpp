@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tokenizer/gpt2_pretokenizer.h"
 #include "tokenizer/llama3_pretokenizer.h"
 #include "tokenizer/utf8.h"
 
@@ -98,8 +99,8 @@ std::vector<AddedToken> read_added(const json& j) {
 
 }  // namespace
 
-BpeTokenizer::BpeTokenizer(BpeModel model, AddedTokenSplitter added)
-    : model_(std::move(model)), added_(std::move(added)) {
+BpeTokenizer::BpeTokenizer(BpeModel model, AddedTokenSplitter added, PreTokenizer pre)
+    : model_(std::move(model)), added_(std::move(added)), pre_(pre) {
   for (const auto& [token, id] : model_.vocab()) vocab_size_ = std::max(vocab_size_, id + 1);
   for (const auto& t : added_.tokens()) vocab_size_ = std::max(vocab_size_, t.id + 1);
   id_to_token_.resize(static_cast<std::size_t>(vocab_size_));
@@ -142,7 +143,7 @@ BpeTokenizer BpeTokenizer::from_json(std::string_view json_bytes) {
   const auto merges = read_merges(member(model, "merges", "model"));
   try {
     return BpeTokenizer(BpeModel(std::move(vocab), merges, flag(model, "ignore_merges", false)),
-                        AddedTokenSplitter(read_added(j)));
+                        AddedTokenSplitter(read_added(j)), PreTokenizer::llama3);
   } catch (const Utf8Error& e) {
     fail(e.what());
   }
@@ -157,8 +158,9 @@ std::vector<std::int64_t> BpeTokenizer::encode(std::string_view text) const {
       ids.push_back(segment.token->id);
       continue;
     }
-    for (const auto piece : llama3_pretokenize(segment.text))
-      model_.encode_word(alphabet_.encode(piece), ids);
+    const auto pieces =
+        pre_ == PreTokenizer::smollm ? smollm_pretokenize(segment.text) : llama3_pretokenize(segment.text);
+    for (const auto piece : pieces) model_.encode_word(alphabet_.encode(piece), ids);
   }
   return ids;
 }

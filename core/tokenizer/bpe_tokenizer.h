@@ -16,8 +16,15 @@
 
 namespace optiscope::tokenizer {
 
+/// How text is cut into words before the merges: Llama 3's regex, or SmolLM's digits + GPT-2.
+enum class PreTokenizer { llama3, smollm };
+
 class BpeTokenizer {
  public:
+  /// From parts already read (a GGUF's tokenizer.ggml.* metadata). Throws TokenizerError when a
+  /// merge names a string missing from the vocabulary or an id is out of range.
+  BpeTokenizer(BpeModel model, AddedTokenSplitter added, PreTokenizer pre);
+
   /// Parses tokenizer.json bytes. Throws TokenizerError for malformed JSON, a missing part, or a
   /// pipeline this class does not implement (normalizers, other pre-tokenizers, other models).
   static BpeTokenizer from_json(std::string_view json_bytes);
@@ -30,13 +37,12 @@ class BpeTokenizer {
   std::int64_t vocab_size() const { return vocab_size_; }
 
  private:
-  BpeTokenizer(BpeModel model, AddedTokenSplitter added);
-
   BpeModel model_;
   AddedTokenSplitter added_;
   ByteLevelAlphabet alphabet_;
   std::vector<std::string> id_to_token_;  // byte-level strings and added contents
   std::vector<bool> is_added_;
+  PreTokenizer pre_ = PreTokenizer::llama3;
   std::int64_t vocab_size_ = 0;
 };
 

@@ -65,7 +65,20 @@ pip_install() {
   python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location --target "$dest" "$@" >&2
 }
 
+# The GGUF parity test also needs llama.cpp's `gguf` package (transformers reads GGUF files
+# through it) and `accelerate` (transformers requires it to load one). Added on their own, so
+# folders set up before them keep their stamp and are not rebuilt.
+gguf_version=0.17.1
+accelerate_version=1.12.0
+add_gguf() {
+  [ -d "$dest/gguf-$gguf_version.dist-info" ] && [ -d "$dest/accelerate-$accelerate_version.dist-info" ] && return 0
+  log "adding gguf==$gguf_version and accelerate==$accelerate_version to $dest"
+  pip_install --no-deps "gguf==$gguf_version" "accelerate==$accelerate_version" "psutil>=5.9" ||
+    skip "pip could not install gguf and accelerate"
+}
+
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  add_gguf
   echo "$dest"
   exit 0
 fi
@@ -97,6 +110,7 @@ libs=$(missing_libs)
 
 PYTHONPATH="$dest" LD_LIBRARY_PATH=$(library_path) python3 -c "import torch, transformers, tokenizers, safetensors" >&2 ||
   skip "torch does not import from $dest"
+add_gguf
 echo "$want" > "$stamp"
 log "ready ($(du -sh "$dest" | cut -f1))"
 echo "$dest"

@@ -1,6 +1,7 @@
 // Bad input gets a clear message and a non-zero exit, and overwrites nothing: corrupt, truncated
 // and foreign SQLite files, stores from a newer schema, malformed or invalid specs, text that is
 // not UTF-8. Checked through the Store API and through optiscope-cli as a user runs it.
+#include "gguf_writer.h"
 #include "spec/run_spec.h"
 #include "support.h"
 
@@ -311,4 +312,96 @@ TEST(SpecParser, NumbersOutOfRangeForTheirKeyAreRefusedNotWrapped) {
 }
 
 }  // namespace
+}  // namespace optiscope::reliability
+
+// ---- GGUF model files ---------------------------------------------------------------------------
+
+namespace optiscope::reliability {
+namespace {
+
+// A one-layer Llama in GGUF with the given geometry; big matrices in Q4_0 so a huge geometry
+// takes a sparse file rather than disk.
+std::string gguf_llama(std::uint64_t hidden, std::uint64_t layers, std::uint64_t ffn, std::uint64_t vocab,
+                       std::uint64_t* data_bytes) {
+  optiscope::testing::GgufWriter w;
+  w.kv_string("general.architecture", "llama");
+  w.kv_u32("llama.embedding_length", static_cast<std::uint32_t>(hidden));
+  w.kv_u32("llama.block_count", static_cast<std::uint32_t>(layers));
+  w.kv_u32("llama.feed_forward_length", static_cast<std::uint32_t>(ffn));
+  w.kv_u32("llama.attention.head_count", static_cast<std::uint32_t>(hidden / 64));
+  w.kv_u32("llama.attention.head_count_kv", static_cast<std::uint32_t>(hidden / 64));
+  w.kv_u32("llama.context_length", 256);
+  w.kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  w.kv_u32("llama.vocab_size", static_cast<std::uint32_t>(vocab));
+  w.kv_string("tokenizer.ggml.model", "gpt2");
+  w.kv_string("tokenizer.ggml.pre", "smollm");
+  w.kv_strings("tokenizer.ggml.tokens", {"a", "b"});
+  w.kv_u32("tokenizer.ggml.bos_token_id", 0);
+  w.kv_u32("tokenizer.ggml.eos_token_id", 1);
+  // Tensor data is left out: the caller sizes the file.
+  const auto add = [&](const std::string& name, std::uint64_t cols, std::uint64_t rows) {
+    if (rows > 1) {
+      w.tensor_sized(name, {cols, rows}, 2, rows * cols / 32 * 18);  // Q4_0
+    } else {
+      w.tensor_sized(name, {cols}, 0, cols * 4);  // F32
+    }
+  };
+  add("token_embd.weight", hidden, vocab);
+  add("output_norm.weight", hidden, 1);
+  for (std::uint64_t i = 0; i < layers; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    add(p + "attn_norm.weight", hidden, 1);
+    add(p + "ffn_norm.weight", hidden, 1);
+    for (const char* n : {"attn_q", "attn_k", "attn_v", "attn_output"})
+      add(p + n + ".weight", hidden, hidden);
+    add(p + "ffn_gate.weight", hidden, ffn);
+    add(p + "ffn_up.weight", hidden, ffn);
+    add(p + "ffn_down.weight", ffn, hidden);
+  }
+  return w.header(data_bytes);
+}
+
+}  // namespace
+
+TEST_F(CliBadInput, GgufFilesThatLieOrCannotBeUsedAreRefusedBeforeRunning) {
+  std::uint64_t data = 0;
+  const std::string small = gguf_llama(64, 1, 128, 2, &data);
+  const std::string valid = small + std::string(data, '\0');
+  std::string magic = valid;
+  magic[0] = 'X';
+  std::string version = valid;
+  version[4] = 9;
+  std::string tensors = valid;
+  tensors[9] = '\x7f';  // the tensor count's second byte: 32512 more tensors than the file has
+  const std::vector<std::string> base = {"run",     "--model", "@/m.gguf", "--optim", "adamw_torch",
+                                         "--steps", "1",       "--quiet",  "--db",    "@/s.db"};
+  expect_refused({"truncated", base, "truncated", {{"m.gguf", valid.substr(0, valid.size() - 100)}}});
+  expect_refused({"wrong magic", base, "not a GGUF file", {{"m.gguf", magic}}});
+  expect_refused({"wrong version", base, "GGUF version 9", {{"m.gguf", version}}});
+  expect_refused({"tensor count", base, "tensors, more than the file holds", {{"m.gguf", tensors}}});
+  expect_refused({"not a file", base, "cannot open", {}});
+  std::string unknown_type = valid;
+  // The first tensor info's type: after its name and two dimensions; find the Q4_0 code (2) of
+  // token_embd.weight and make it 99.
+  const auto at = unknown_type.find("token_embd.weight") + std::string("token_embd.weight").size() + 4 + 16;
+  unknown_type[at] = 99;
+  expect_refused({"unknown tensor type", base, "ggml type 99", {{"m.gguf", unknown_type}}});
+}
+
+TEST_F(CliBadInput, GgufModelBiggerThanTheMachineIsRefusedBeforeAllocating) {
+  // 8192 hidden, 80 layers, 28672 FFN, 32000 vocabulary: about 65 G parameters, 260 GB as fp32.
+  // The file is sparse: its data section exists but takes no disk.
+  std::uint64_t data = 0;
+  const std::string header = gguf_llama(8192, 80, 28672, 32000, &data);
+  const ScratchDir dir;
+  const auto path = dir / "huge.gguf";
+  write_file(path, header);
+  std::filesystem::resize_file(path, header.size() + data);
+  const auto r = run_cli(dir.path(), {"run", "--model", path, "--optim", "adamw_torch", "--steps", "1",
+                                      "--quiet", "--db", dir / "s.db"});
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_NE(r.err.find("more than this machine's"), std::string::npos) << r.describe();
+  EXPECT_FALSE(std::filesystem::exists(dir / "s.db"));
+}
+
 }  // namespace optiscope::reliability

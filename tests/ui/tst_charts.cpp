@@ -21,6 +21,7 @@
 #include "main_window.h"
 #include "rich_store.h"
 #include "runs_model.h"
+#include "spec/smollm2_comparison.h"
 #include "tabs/calculator_tab.h"
 #include "tabs/learning_tab.h"
 #include "tabs/memory_tab.h"
@@ -262,6 +263,24 @@ class ChartsTest : public QObject {
     // With a run: measured next to predicted.
     tab.showRuns(cache_.runs());
     QVERIFY(tab.table().item(0, 4) != nullptr);
+    // A .gguf file: refused with the reader's message when it is not one; read like a preset when
+    // it is (the SmolLM2 file, once installer/setup.sh has fetched it).
+    const QString bad = dir_.filePath(QStringLiteral("not-a-model.gguf"));
+    QFile f(bad);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("not a model");
+    f.close();
+    tab.setGgufFile(bad);
+    QVERIFY2(tab.fitsText().contains(QStringLiteral("not a GGUF file")), qPrintable(tab.fitsText()));
+    if (const auto real = find_in_deps("models", kSmollm2ModelFile)) {
+      tab.setInputs(QString::fromStdString(*real), QStringLiteral("bf16"), QStringLiteral("adamw_8bit"), 1,
+                    512);
+      QVERIFY2(tab.table().item(2, 1)->text().contains(QStringLiteral("135 M params")),
+               qPrintable(tab.table().item(2, 1)->text()));
+      QVERIFY(tab.fitsText().contains(QStringLiteral("fits")));
+    } else {
+      qWarning("SKIPPED: the SmolLM2 GGUF part of the calculator test (no .deps/models; installer/setup.sh)");
+    }
   }
 
   void exportEveryChartAndTheReport() {

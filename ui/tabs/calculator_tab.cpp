@@ -3,6 +3,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
+#include <QFileDialog>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -16,7 +17,9 @@
 
 #include "charts/bytes_ticker.h"
 #include "charts/paper_style.h"
+#include "checkpoint/checkpoint_error.h"
 #include "estimate/memory_estimate.h"
+#include "estimate/model_shapes.h"
 #include "spec/run_spec.h"
 
 namespace optiscope::ui {
@@ -72,6 +75,7 @@ CalculatorTab::CalculatorTab(QWidget* parent)
                  QString::fromStdString(estimate::format_count(static_cast<double>(m.parameter_count())))),
         QString::fromStdString(m.name));
   model_->addItem(tr("By parameter count"), QString());
+  model_->addItem(tr("From a GGUF file…"), QStringLiteral("gguf:"));
   model_->setCurrentIndex(model_->findData(QStringLiteral("llama-3.1-8b")));
   billions_->setRange(0.000001, 2000);
   billions_->setDecimals(3);
@@ -146,6 +150,12 @@ CalculatorTab::CalculatorTab(QWidget* parent)
   for (QCheckBox* c : {checkpointing_, inBackward_})
     connect(c, &QCheckBox::toggled, this, &CalculatorTab::recompute);
   connect(fromRun_, qOverload<int>(&QComboBox::activated), this, &CalculatorTab::useRun);
+  connect(model_, qOverload<int>(&QComboBox::activated), this, [this](int index) {
+    if (model_->itemData(index).toString() != QStringLiteral("gguf:")) return;
+    const QString path =
+        QFileDialog::getOpenFileName(this, tr("Model file"), QString(), tr("GGUF models (*.gguf)"));
+    if (!path.isEmpty()) setGgufFile(path);
+  });
   recompute();
 }
 
@@ -164,6 +174,7 @@ void CalculatorTab::setInputs(const QString& model, const QString& precision, co
                               int seqLen) {
   const int m = model_->findData(model);
   if (m >= 0) model_->setCurrentIndex(m);
+  if (model.endsWith(QStringLiteral(".gguf"), Qt::CaseInsensitive)) setGgufFile(model);
   precision_->setCurrentText(precision);
   optim_->setCurrentText(optim);
   batch_->setValue(batch);
@@ -208,7 +219,15 @@ void CalculatorTab::recompute() {
     w.parameters = static_cast<std::int64_t>(billions_->value() * 1e9);
     w.model = estimate::shape_for_parameter_count(w.parameters);
   } else {
-    w.model = *estimate::model_preset(preset.toStdString());
+    if (preset.startsWith(QStringLiteral("gguf:"))) {
+      if (!ggufModel_) {
+        fits_->setText(tr("Choose a .gguf file."));
+        return;
+      }
+      w.model = *ggufModel_;
+    } else {
+      w.model = *estimate::model_preset(preset.toStdString());
+    }
     // The greyed field shows the preset's own count, the figure the model list names, not a
     // leftover value of its own.
     // Three significant digits, as the list writes it ("8.03 G"), however small the model.
@@ -285,6 +304,23 @@ void CalculatorTab::recompute() {
 
 QString CalculatorTab::fitsText() const {
   return fits_->text();
+}
+
+void CalculatorTab::setGgufFile(const QString& path) {
+  try {
+    ggufModel_ = estimate::shape_from_gguf(path.toStdString());
+  } catch (const checkpoint::CheckpointError& e) {
+    ggufModel_.reset();
+    fits_->setText(QString::fromStdString(e.what()));
+    return;
+  }
+  const int index = model_->findData(QStringLiteral("gguf:"));
+  model_->setItemText(index, QStringLiteral("%1 (%2 parameters)")
+                                 .arg(QString::fromStdString(ggufModel_->name),
+                                      QString::fromStdString(estimate::format_count(
+                                          static_cast<double>(ggufModel_->parameter_count())))));
+  model_->setCurrentIndex(index);
+  recompute();
 }
 
 }  // namespace optiscope::ui

@@ -1,7 +1,10 @@
 #pragma once
-// The memory calculator: pick a model (a preset or a parameter count), precision and variant, and
-// see the bytes of each component with the formula that gives them, which cards it fits, and,
-// where a checked run used the same variant, what was measured against what was predicted.
+// The memory calculator: pick a model (a preset, a parameter count or a .gguf file), precision and variant,
+// and see the bytes of each component with the formula that gives them, which cards it fits, and, where a
+// checked run used the same variant, what was measured against what was predicted.
+#include <optional>
+
+#include "estimate/model_shapes.h"
 #include "tabs/chart_tab.h"
 
 class QCheckBox;
@@ -27,6 +30,9 @@ class CalculatorTab : public ChartTab {
   void setTricks(bool checkpointing, bool optimizerInBackward, int lossChunks);
   QTableWidget& table() { return *table_; }
   QString fitsText() const;
+  /// Reads a .gguf file's geometry (llama.cpp, Ollama) and selects it; a file that cannot be used
+  /// leaves the form as it was and says why.
+  void setGgufFile(const QString& path);
   /// What the model list and the (greyed, for a preset) parameter field show now.
   QString modelText() const;
   QString parametersText() const;
@@ -47,6 +53,7 @@ class CalculatorTab : public ChartTab {
   QComboBox* fromRun_;
   QTableWidget* table_;
   QLabel* fits_;
+  std::optional<estimate::ModelShape> ggufModel_;
   std::vector<RunData> runs_;
 };
 

@@ -3,7 +3,15 @@
 // AdamW needs an 80 GB card while the paged variants fit a 40 GB one.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "checkpoint/checkpoint_error.h"
 #include "estimate/memory_estimate.h"
+#include "estimate/model_shapes.h"
+#include "spec/smollm2_comparison.h"
 
 using namespace optiscope::estimate;
 
@@ -123,4 +131,28 @@ TEST(MemoryEstimate, FitLadderTricksOnLlama8B) {
   EXPECT_EQ(fit_on(plain, 24LL << 30), Fit::does_not_fit);
   EXPECT_EQ(fit_on(chunked, 24LL << 30), Fit::fits_with_paging);
   EXPECT_LT(chunked.device_bytes, 24LL << 30);
+}
+
+// A GGUF file's geometry feeds the calculator like a preset: the real SmolLM2 file when set-up has
+// fetched it, and a file that is not GGUF is refused with the reader's message.
+TEST(GgufShape, ReadsTheGeometryOrRefusesTheFile) {
+  const auto bad =
+      std::filesystem::temp_directory_path() / ("optiscope-not-gguf-" + std::to_string(::getpid()) + ".gguf");
+  std::ofstream(bad, std::ios::binary) << "not a model";
+  EXPECT_THROW((void)shape_from_gguf(bad.string()), optiscope::checkpoint::CheckpointError);
+  std::filesystem::remove(bad);
+  const auto file = optiscope::find_in_deps("models", optiscope::kSmollm2ModelFile);
+  if (!file)
+    GTEST_SKIP() << "SKIPPED: no .deps/models/" << optiscope::kSmollm2ModelFile << " (installer/setup.sh)";
+  const auto m = shape_from_gguf(*file);
+  EXPECT_EQ(m.name, optiscope::kSmollm2ModelFile);
+  EXPECT_EQ(m.hidden_size, 576);
+  EXPECT_EQ(m.num_hidden_layers, 30);
+  // SmolLM2-135M: 134.5 M parameters with tied embeddings.
+  EXPECT_NEAR(static_cast<double>(m.parameter_count()), 134.5e6, 0.5e6);
+  Workload w;
+  w.model = m;
+  w.precision = "bf16";
+  w.optim = "adamw_8bit";
+  EXPECT_GT(estimate(w).total(), 0);
 }
