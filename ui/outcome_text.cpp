@@ -19,8 +19,8 @@ QString outcomeText(const RunInfo& run) {
     case Outcome::interrupted:
       return QStringLiteral("interrupted");
     case Outcome::over_budget:
-      return run.over_budget_step ? QStringLiteral("over budget from step %1").arg(*run.over_budget_step)
-                                  : QStringLiteral("over budget");
+      // Short: it stands in table cells and under bars; the step and bytes are in the detail text.
+      return QStringLiteral("over budget");
   }
   return QStringLiteral("failed");
 }
@@ -32,9 +32,11 @@ QString outcomeDetailText(const RunInfo& run) {
                  .arg(QLocale::system().formattedDataSize(*run.oom_bytes, 2,
                                                           QLocale::DataSizeTraditionalFormat));
   if (run.outcome == Outcome::over_budget && run.over_budget_bytes)
-    parts << QStringLiteral("measured demand reached %1: it would not fit the emulated card")
+    parts << QStringLiteral("measured demand reached %1 (first over the budget at step %2): it would not fit "
+                            "the emulated card")
                  .arg(QLocale::system().formattedDataSize(*run.over_budget_bytes, 2,
-                                                          QLocale::DataSizeTraditionalFormat));
+                                                          QLocale::DataSizeTraditionalFormat))
+                 .arg(run.over_budget_step.value_or(0));
   if (!run.outcome_detail.empty()) parts << QString::fromStdString(run.outcome_detail);
   if (!run.device.empty()) parts << QStringLiteral("device: %1").arg(QString::fromStdString(run.device));
   if (!run.started_at.empty())

@@ -61,7 +61,8 @@ std::int64_t hostBytes(const MemorySample& s) {
 
 QBrush categoryBrush(const MemoryCategory& c) {
   if (c.pattern == Qt::SolidPattern) return QBrush(c.color);
-  if (c.reclaimable) return QBrush(c.color.lighter(160), Qt::Dense6Pattern);
+  // Dots, not a fill: present on the card, but no part of the run's need.
+  if (c.reclaimable) return QBrush(c.color.lighter(130), Qt::Dense5Pattern);
   // Hatching on a light tint of the colour, as a texture: the gaps between the lines stay opaque,
   // so what lies behind does not show through and blend into another category.
   QPixmap tile(10, 10);

@@ -391,7 +391,8 @@ void MemoryTab::drawPeaks() {
   zero->point2->setCoords(1, 0);
   zero->setPen(QPen(colorsFor(palette()).ink, 1));
   // Room above the tallest bar for its label and the OOM mark, below for the host labels.
-  peaks_->yAxis->setRange(bottom < 0 ? bottom * 1.25 : 0, top * 1.18);
+  // Below: the host label needs a fixed share of the height, not a share of the host bar.
+  peaks_->yAxis->setRange(bottom < 0 ? bottom - 0.07 * (top - bottom) : 0, top * 1.18);
   peaks_->legend->setVisible(true);
 }
 
