@@ -23,6 +23,7 @@
 #include "model/llama.h"
 #include "optim/optimizer.h"
 #include "optim/page_manager.h"
+#include "store/run_summary.h"
 
 namespace optiscope::engine {
 namespace {
@@ -71,21 +72,6 @@ ModelSource resolve_model(const RunSpec& spec) {
   // Presets read bytes: the vocabulary must at least hold the byte tokenizer's ids.
   m.config.vocab_size = std::max(m.config.vocab_size, m.tokenizer->vocab_size());
   return m;
-}
-
-// The step's largest demand on the card (MemorySample::demand). Where the migrations measured the
-// paged state's peak residency within the step, that peak stands in for the ledger's figure: the
-// fit verdict rests on what moved, not on what the page manager meant to move.
-std::int64_t step_demand(const StepBundle& bundle) {
-  std::optional<std::int64_t> measured_peak;
-  for (const auto& p : bundle.paging)
-    if (bundle.step && p.step == bundle.step->step) measured_peak = p.measured_resident_peak;
-  std::int64_t demand = 0;
-  for (const auto& m : bundle.memory) {
-    demand = std::max(demand, m.demand());
-    if (measured_peak) demand = std::max(demand, m.demand() - m.optimizer_paged_resident + *measured_peak);
-  }
-  return demand;
 }
 
 std::string gib_text(std::int64_t bytes) {
@@ -396,7 +382,7 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       s.bundle.memory = {fwd_end, fwd_peak, bwd_end, bwd_peak, opt_end_sample, opt_peak};
       s.bundle.step = s.rec;  // the step number for the capture; finish_step completes the record
       capture->step_finished(step, s.bundle);
-      const std::int64_t demand = step_demand(s.bundle);
+      const std::int64_t demand = peak_demand_bytes(s.bundle.memory, s.bundle.paging);
       if (budget > 0 && demand > budget) {
         if (!result.over_budget_step) result.over_budget_step = step;
         result.over_budget_bytes = std::max(result.over_budget_bytes.value_or(0), demand);

@@ -72,7 +72,7 @@ std::vector<LadderSummary> summarize_ladders(const Store& store, std::int64_t lo
       if (i < spec->rungs.size()) r.spec = spec->rungs[i].spec;
       r.run = summarize_run(store, run);
       r.peak = peak_demand(store.memory_samples(run.id));
-      r.peak_demand = r.peak ? demand_bytes(*r.peak) : 0;
+      r.peak_demand = r.run.peak_demand_bytes;  // with measured residency, as the trainer's verdict
       r.verdict = rung_verdict(run.outcome, r.peak_demand, spec->budget_bytes);
       const auto steps = store.steps(run.id);
       if (!steps.empty()) {

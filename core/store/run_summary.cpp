@@ -1,6 +1,7 @@
 #include "store/run_summary.h"
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -54,6 +55,19 @@ std::optional<double> last_eval_loss_of(const std::vector<StepRecord>& steps) {
   return std::nullopt;
 }
 
+std::int64_t peak_demand_bytes(const std::vector<MemorySample>& samples, const std::vector<PagingStep>& paging) {
+  std::map<std::int64_t, std::int64_t> measured_peak;
+  for (const auto& p : paging)
+    if (p.measured_resident_peak) measured_peak[p.step] = *p.measured_resident_peak;
+  std::int64_t demand = 0;
+  for (const auto& m : samples) {
+    demand = std::max(demand, m.demand());
+    if (const auto it = measured_peak.find(m.step); it != measured_peak.end())
+      demand = std::max(demand, m.demand() - m.optimizer_paged_resident + it->second);
+  }
+  return demand;
+}
+
 RunSummary summarize_run(const Store& store, const RunInfo& run) {
   RunSummary s;
   s.run = run;
@@ -74,17 +88,19 @@ RunSummary summarize_run(const Store& store, const RunInfo& run) {
   }
   s.median_step_ms = median(ms);
   s.tokens_per_s = s.median_step_ms > 0 ? tokens / (s.median_step_ms / 1000.0) : 0.0;
-  for (const auto& m : store.memory_samples(run.id)) {
+  const auto samples = store.memory_samples(run.id);
+  const auto paging = store.paging_steps(run.id);
+  s.peak_demand_bytes = peak_demand_bytes(samples, paging);
+  for (const auto& m : samples) {
     s.paged_host_max = std::max(s.paged_host_max, m.optimizer_paged_host);
     s.driver_cache_max = std::max(s.driver_cache_max, m.driver_cache);
-    s.peak_demand_bytes = std::max(s.peak_demand_bytes, m.demand());
     if (m.point != SamplePoint::peak) continue;
     if (m.device_total() > s.peak_device_bytes) {
       s.peak_device_bytes = m.device_total();
       s.peak = m;
     }
   }
-  for (const auto& p : store.paging_steps(run.id)) {
+  for (const auto& p : paging) {
     s.migrated_htod += p.recorded_htod;
     s.migrated_dtoh += p.recorded_dtoh;
     s.manager_htod += p.manager_htod;
@@ -92,12 +108,6 @@ RunSummary summarize_run(const Store& store, const RunInfo& run) {
     s.gpu_faults += p.gpu_faults;
     if (const auto d = p.ledger_disagreement())
       s.ledger_vs_migrations_pct = std::max(s.ledger_vs_migrations_pct.value_or(0.0), *d * 100.0);
-    if (p.measured_resident_peak) {
-      // The migrations' own peak within the step, in place of the ledger's figure (trainer.cpp).
-      const auto& m = s.peak;
-      s.peak_demand_bytes =
-          std::max(s.peak_demand_bytes, m.demand() - m.optimizer_paged_resident + *p.measured_resident_peak);
-    }
   }
   if (const auto c = store.capture(run.id)) s.capture_note = c->note;
   return s;

@@ -46,6 +46,12 @@ struct RunSummary {
   std::string capture_note;
 };
 
+/// The largest demand (MemorySample::demand) over the samples. Where a step's migrations measured
+/// the paged state's peak residency within the step, that peak stands in for the ledger's figure
+/// beside each of that step's samples: the fit verdict rests on what moved, not on what the page
+/// manager meant to move. The one figure behind over_budget, run summaries and ladder verdicts.
+std::int64_t peak_demand_bytes(const std::vector<MemorySample>& samples, const std::vector<PagingStep>& paging);
+
 RunSummary summarize_run(const Store& store, const RunInfo& run);
 std::vector<RunSummary> summarize_runs(const Store& store, const std::vector<RunInfo>& runs);
 

@@ -49,3 +49,28 @@ TEST(RunSummary, PicksTheLargestPeakAndAveragesTheLastLosses) {
   EXPECT_NE(summaries_to_markdown(rows).find("| paged_adamw_8bit | completed |"), std::string::npos);
   std::filesystem::remove(path);
 }
+
+// The fit figure: a step's measured peak residency stands in for the ledger beside that step's
+// samples only, never beside another step's.
+TEST(PeakDemand, MeasuredPeakReplacesTheLedgerWithinItsStep) {
+  optiscope::MemorySample a;
+  a.step = 1;
+  a.allocator_cache = 1000;
+  a.optimizer_paged_resident = 100;
+  a.context = 10;
+  optiscope::MemorySample b;
+  b.step = 2;
+  b.allocator_cache = 500;
+  b.optimizer_paged_resident = 100;
+  optiscope::PagingStep p1;
+  p1.step = 1;
+  p1.measured_resident_peak = 100;
+  optiscope::PagingStep p2;
+  p2.step = 2;
+  p2.measured_resident_peak = 400;
+  EXPECT_EQ(optiscope::peak_demand_bytes({a, b}, {}), 1110);
+  EXPECT_EQ(optiscope::peak_demand_bytes({a, b}, {p1}), 1110);
+  EXPECT_EQ(optiscope::peak_demand_bytes({a, b}, {p1, p2}), 1110) << "step 2's peak beside step 2's 500 only";
+  b.allocator_cache = 900;
+  EXPECT_EQ(optiscope::peak_demand_bytes({a, b}, {p1, p2}), 1300);
+}
