@@ -69,14 +69,8 @@ void* PageManager::allocate(std::size_t bytes, void* stream) {
   size_t total_bytes = 0;
   check(cudaSetDevice(device_), "cudaSetDevice");
   check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
-  std::size_t headroom = 0;
-  if (budget_ > 0) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device_));
-    const auto reserved =
-        stats.reserved_bytes[static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE)].current;
-    headroom = static_cast<std::size_t>(std::max<std::int64_t>(0, budget_ - reserved));
-  }
-  refuse_oversubscription(bytes, free_bytes, headroom);
+  // What LibTorch's allocator may still claim under the budget: the same room paged state may use.
+  refuse_oversubscription(bytes, free_bytes, static_cast<std::size_t>(resident_limit()));
   void* ptr = nullptr;
   check(cudaMallocManaged(&ptr, bytes, cudaMemAttachHost), "cudaMallocManaged");
   zero_on_host(ptr, bytes);
