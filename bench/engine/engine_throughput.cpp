@@ -4,8 +4,8 @@
 //   optiscope_engine_bench --preset llama-3.2-1b [--batch 4] [--seq-len 512] [--precision bf16]
 //                          [--optim adamw_torch_fused] [--warmup 3] [--steps 20] [--device cuda]
 //                          [--gradient-checkpointing] [--no-fused] [--kernels N]
-// The benchmark times the fused CUDA ops of core/model (it sets OPTISCOPE_FUSED_OPS=1, since they
-// are off by default until they have passed their GPU tests); --no-fused times the LibTorch ops.
+// The benchmark times the fused CUDA ops of core/model (the default; it sets OPTISCOPE_FUSED_OPS=1
+// unless the caller's environment says otherwise); --no-fused times the LibTorch ops.
 // --kernels N turns CUPTI capture on and adds the N kernels with the most device time per timed
 // step ("kernels", demangled names); capture costs time, so take step_ms from a run without it.
 // step_ms is the engine's own (device time per step without capture, which reads each step back

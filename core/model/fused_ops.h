@@ -11,9 +11,9 @@
 
 namespace optiscope::fused {
 
-/// Whether the fused ops are on: only when OPTISCOPE_FUSED_OPS=1 is in the environment when they
-/// are first asked for, or set_enabled(true) was called (their GPU tests and the engine benchmark do).
-/// Off by default until their GPU tests have passed on a card.
+/// Whether the fused ops are on: yes unless OPTISCOPE_FUSED_OPS=0 is in the environment when they
+/// are first asked for, or set_enabled(false) was called (their GPU tests and the engine benchmark
+/// switch them to compare).
 bool enabled();
 void set_enabled(bool on);
 

@@ -16,10 +16,10 @@ std::atomic<int> g_enabled{kUnread};
 bool enabled() {
   int state = g_enabled.load();
   if (state == kUnread) {
-    // Off unless asked for: the kernels have not yet run on a GPU (2026-12-04), and an untested
-    // kernel must not decide what a user's training computes. OPTISCOPE_FUSED_OPS=1 turns them on.
+    // On unless OPTISCOPE_FUSED_OPS=0: their GPU tests (tests/gpu/fused_ops_gpu_test.cpp) pass on
+    // an H200, and the switch stays so a user can rule them out when a result looks wrong.
     const char* env = std::getenv("OPTISCOPE_FUSED_OPS");
-    state = env != nullptr && std::strcmp(env, "1") == 0 ? 1 : 0;
+    state = env != nullptr && std::strcmp(env, "0") == 0 ? 0 : 1;
     int expected = kUnread;
     // A set_enabled that raced with this read wins.
     if (!g_enabled.compare_exchange_strong(expected, state)) state = expected;

@@ -332,8 +332,8 @@ TEST(FusedModel, LossAndGradientsMatchUnfusedAndFloat64) {
   }
   model->train();
   model64->train();
-  const auto ids =
-      torch::randint(0, config.vocab_size, {2, 256}, torch::TensorOptions().device(torch::kCUDA));
+  const auto ids = torch::randint(0, config.vocab_size, {2, 256},
+                                  torch::TensorOptions().device(torch::kCUDA).dtype(torch::kLong));
   const auto fused_run = run_model(model, ids, true, false);
   const auto plain_run = run_model(model, ids, false, false);
   const auto ckpt_run = run_model(model, ids, true, true);
