@@ -81,8 +81,10 @@ def main():
     cases = []
     for db in sorted(glob.glob(os.path.join(a.results, "truth-*.db"))):
         base = os.path.basename(db)[len("truth-"):-len(".db")]
-        name = base.replace("-partial", "")
-        model, budget = name.rsplit("-", 1)
+        # truth-<model>-<budget>g[-<tag>].db: a tag names a later or partial recording of the case.
+        m = re.match(r"^(?P<model>.+)-(?P<budget>\d+g)(?:-(?P<tag>.+))?$", base)
+        model, budget = m.group("model"), m.group("budget")
+        name = f"{model}-{budget}"
         samples = nvml_samples(os.path.join(a.results, f"truth-{base}.nvml.csv"))
         for r in run_rows(db):
             start, end = iso(r["started"]), iso(r["finished"]) or (samples[-1][0] if samples else None)
@@ -113,6 +115,9 @@ def main():
                 row["note"] = ("stopped by the device call's time limit; categories recorded before the "
                                "driver-cache bound fix (593605b): 'other' holds the driver's cache")
             cases.append(row)
+    # A run cut off by a call's time limit gives way to a later recording of the same case.
+    finished = {(c["model"], c["optim"], c["budget_gib"]) for c in cases if c["outcome"] != "interrupted"}
+    cases = [c for c in cases if c["outcome"] != "interrupted" or (c["model"], c["optim"], c["budget_gib"]) not in finished]
     json.dump(dict(card=a.card, driver=a.driver, commit=a.commit,
                    command="bench/gpu/device_session.sh truth-<preset>-<budget>-<steps> physical-<preset>-<budget>-<steps>",
                    precision="bf16", batch="4 x 512", cases=cases), open(a.out, "w"), indent=1)
