@@ -104,6 +104,7 @@ LadderSpec NewLadderDialog::ladder() const {
   base.max_seq_length = seqLen_->value();
   base.precision = precision_->currentText().toStdString();
   base.device = device_->currentText().trimmed().toStdString();
+  base.learning_rate = kLadderLearningRate;
   return standard_fit_ladder(base, static_cast<std::uint64_t>(budget_->value() * 1024.0 * 1024.0 * 1024.0));
 }
 

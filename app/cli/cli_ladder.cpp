@@ -28,7 +28,7 @@ measured peak demand (allocator reserved + paged state resident + context) stays
   --seq-len N          max_seq_length (default 512)
   --precision P        fp32, bf16 or fp32_autocast_bf16 (default bf16)
   --device D           cpu, cuda or cuda:N (default cuda)
-  --lr X               learning_rate
+  --lr X               learning_rate (default 2e-5, as torchtune's recipe)
   --seed N             seed for weights and data order
   --name TEXT          name of the ladder
   --quiet              no progress lines
@@ -47,6 +47,7 @@ int cmd_ladder(const std::vector<std::string>& argv) {
   base.max_seq_length = 512;
   base.precision = "bf16";
   base.device = "cuda";
+  base.learning_rate = kLadderLearningRate;
   if (auto v = a.get("--steps")) base.max_steps = to_int("--steps", *v);
   if (auto v = a.get("--batch")) base.per_device_train_batch_size = to_int("--batch", *v);
   if (auto v = a.get("--seq-len")) base.max_seq_length = to_int("--seq-len", *v);

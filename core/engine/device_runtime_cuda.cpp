@@ -61,7 +61,8 @@ void ensure_initialised(int device) {
     size_t free_b = 0;
     size_t total_b = 0;
     if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
-      c = {std::max<std::int64_t>(0, static_cast<std::int64_t>(total_b - free_b) - reserved_now(device)), false};
+      c = {std::max<std::int64_t>(0, static_cast<std::int64_t>(total_b - free_b) - reserved_now(device)),
+           false};
   }
   done[device] = true;
 }
@@ -84,6 +85,10 @@ std::string device_name(const c10::Device& device) {
 
 std::int64_t free_device_memory(const c10::Device& device) {
   if (!device.is_cuda() || !device_available(device)) return 0;
+  // The memory preflight asks this before any run: cudaSetDevice would make the context here, and
+  // ensure_initialised, called later, would then find it made and measure 0 bytes of context
+  // (recorded so on the H200, 2026-12-04). Making it through ensure_initialised measures it.
+  ensure_initialised(index_of(device));
   size_t free_b = 0;
   size_t total_b = 0;
   cudaSetDevice(index_of(device));
@@ -122,7 +127,8 @@ DeviceMemory memory(const c10::Device& device) {
 PagingTotals paging(const c10::Device& device) {
   if (!device.is_cuda()) return {};
   const auto c = optim::PageManager::for_device(index_of(device)).counters();
-  return {c.managed_bytes, c.resident_bytes, c.ever_resident_bytes, c.prefetched_to_device, c.evicted_to_host};
+  return {c.managed_bytes, c.resident_bytes, c.ever_resident_bytes, c.prefetched_to_device,
+          c.evicted_to_host};
 }
 
 std::vector<ManagedAllocation> managed_allocations(const c10::Device& device) {

@@ -30,6 +30,11 @@ struct LadderSpec {
 /// torchtune's chunk count (CEWithChunkedOutputLoss num_output_chunks).
 inline constexpr int kLadderLossChunks = 8;
 
+/// The ladder's learning rate unless asked otherwise: torchtune's llama3 8B_full_single_device
+/// recipe's (2e-5). RunSpec's own default (3e-3) is for the tiny models and makes a random-init 8B
+/// diverge within a few steps, which hides what the loss column is for (the rungs agree).
+inline constexpr double kLadderLearningRate = 2e-5;
+
 /// The standard ladder over `base` (model, steps, batch, sequence length, device, seed...):
 /// adamw_torch -> adamw_8bit -> paged_adamw_8bit -> + activation checkpointing -> + optimizer in
 /// backward -> + chunked loss. Every rung runs with the budget and without gradient clipping (the

@@ -184,6 +184,8 @@ void LadderTab::drawMemory() {
     line->setProperty("budget", true);
     top = static_cast<double>(budget);
   }
+  // One outline series for every rung that ran out of memory, so the legend names it once.
+  QCPBars* oom = nullptr;
   for (int i = 0; i < n; ++i) {
     const RunData& r = rungs_[static_cast<std::size_t>(i)];
     const auto& peak = peaks[static_cast<std::size_t>(i)];
@@ -191,15 +193,20 @@ void LadderTab::drawMemory() {
     if (r.info.outcome == Outcome::oom) {
       // What the allocator was asked for when it gave up: the rung's demand went past the budget here.
       const double at = r.info.oom_bytes ? static_cast<double>(*r.info.oom_bytes) : height;
-      auto* oom = new QCPBars(plot.xAxis, plot.yAxis);
-      oom->setName(tr("needed at OOM"));
-      oom->setProperty("format", QStringLiteral("bytes"));
-      oom->setPen(QPen(kAlarm, 2, Qt::DashLine));
-      oom->setBrush(Qt::NoBrush);
-      oom->setWidth(0.7);
+      if (oom == nullptr) {
+        oom = new QCPBars(plot.xAxis, plot.yAxis);
+        oom->setName(tr("needed at OOM"));
+        oom->setProperty("format", QStringLiteral("bytes"));
+        oom->setPen(QPen(kAlarm, 2, Qt::DashLine));
+        oom->setBrush(Qt::NoBrush);
+        oom->setWidth(0.7);
+      }
       oom->addData(i + 1, at);
       height = std::max(height, at);
     }
+    // A verdict just under the budget would sit on the budget line: it goes above the line instead.
+    if (budget > 0 && height < static_cast<double>(budget) && height > 0.9 * static_cast<double>(budget))
+      height = static_cast<double>(budget);
     const RungVerdict v = verdictOf(r);
     const QColor color = v == RungVerdict::fits      ? kFits
                          : v == RungVerdict::running ? colorsFor(palette()).ink
