@@ -3,7 +3,7 @@
 // CUPTI capture (it is off in the reference too). Prints one JSON object.
 //   optiscope_engine_bench --preset llama-3.2-1b [--batch 4] [--seq-len 512] [--precision bf16]
 //                          [--optim adamw_torch_fused] [--warmup 3] [--steps 20] [--device cuda]
-//                          [--gradient-checkpointing] [--no-fused] [--kernels N]
+//                          [--gradient-checkpointing] [--no-fused] [--loss-chunks N] [--kernels N]
 // The benchmark times the fused CUDA ops of core/model (the default; it sets OPTISCOPE_FUSED_OPS=1
 // unless the caller's environment says otherwise); --no-fused times the LibTorch ops.
 // --kernels N turns CUPTI capture on and adds the N kernels with the most device time per timed
@@ -122,6 +122,8 @@ int main(int argc, char** argv) {
       steps = std::stoi(value());
     else if (a == "--gradient-checkpointing")
       spec.gradient_checkpointing = true;
+    else if (a == "--loss-chunks")
+      spec.loss_chunks = std::stoi(value());
     else if (a == "--no-fused")
       setenv("OPTISCOPE_FUSED_OPS", "0", 1);
     else if (a == "--kernels")
@@ -143,6 +145,7 @@ int main(int argc, char** argv) {
                         {"precision", spec.precision},
                         {"optim", spec.optim},
                         {"fused_ops", fused_ops_on()},
+                        {"loss_chunks", spec.loss_chunks},
                         {"capture", options.capture},
                         {"outcome", to_string(result.outcome)},
                         {"detail", result.detail}};

@@ -94,6 +94,16 @@ for step in $steps; do
       log "fused model ops against LibTorch"
       "$build/tests/gpu/optiscope_gpu_fused_ops_tests" > "$OUT/fused_ops_tests.log" 2>&1; echo "fusedtests rc=$?"
       grep -E "^\[ *(info|  FAILED|  PASSED)|rel err|Failure|error" "$OUT/fused_ops_tests.log" | head -60 ;;
+    engine-chunked)
+      # Issue 21's peak goal on the 1B: the fused ops with the chunked loss (8 chunks, the fit
+      # ladder's), beside the plain loss; compare with engine_throughput.json's compiled_peak_gib.
+      log "engine, llama-3.2-1b, chunked loss"
+      bench_bin=$(find "$build" -type f -name optiscope_engine_bench -perm -u+x -print -quit)
+      for c in 0 8; do
+        timeout 150 "$bench_bin" --preset llama-3.2-1b --batch 4 --seq-len 512 --precision bf16 --optim adamw_torch_fused \
+          --warmup 3 --steps 20 --loss-chunks "$c" > "$OUT/engine_1b_chunks$c.json" 2> "$OUT/engine_1b_chunks$c.log"
+        echo "loss chunks $c rc=$?"; cat "$OUT/engine_1b_chunks$c.json"
+      done ;;
     profile)
       # The 1B step's kernels per timed step from CUPTI, fused ops on and off: about a minute.
       log "kernel breakdown of the llama-3.2-1b step (optiscope)"
