@@ -216,8 +216,12 @@ void LadderTab::drawMemory() {
     if (peak)
       figure = formatBytes(static_cast<double>(demand_bytes(*peak)));
     else if (r.info.oom_bytes)
-      figure = tr("held %1").arg(formatBytes(static_cast<double>(*r.info.oom_bytes)));
-    label(plot, QStringLiteral("%1\n%2").arg(verdictText(r), figure), color, i + 1, height);
+      figure = formatBytes(static_cast<double>(*r.info.oom_bytes));
+    // One short line each ("oom" / "at step 1" / "23.9 GiB"): six rungs in a narrow window leave
+    // a bar's width for the text.
+    QString verdict = verdictText(r);
+    verdict.replace(QStringLiteral(" at "), QStringLiteral("\nat "));
+    label(plot, QStringLiteral("%1\n%2").arg(verdict, figure), color, i + 1, height);
     top = std::max(top, height);
   }
   plot.yAxis->setRange(0, std::max(top, 1.0) * 1.22);
