@@ -2,6 +2,7 @@
 
 #include <qcustomplot.h>
 
+#include <QCoreApplication>
 #include <QToolTip>
 #include <memory>
 
@@ -149,6 +150,16 @@ void enableBarTips(QCustomPlot& plot) {
     }
     QToolTip::hideText();
   });
+}
+
+QCPBars* addOomOutlineBars(QCustomPlot& plot, const QColor& alarm) {
+  auto* bars = new QCPBars(plot.xAxis, plot.yAxis);
+  bars->setName(QCoreApplication::translate("ChartKit", "needed at OOM"));
+  bars->setProperty("format", QStringLiteral("bytes"));
+  bars->setPen(QPen(alarm, 2, Qt::DashLine));
+  bars->setBrush(Qt::NoBrush);
+  bars->setWidth(0.7);
+  return bars;
 }
 
 void rescaleAll(QCustomPlot& plot, bool includeZero) {

@@ -4,6 +4,7 @@
 #include <QString>
 #include <vector>
 
+class QColor;
 class QCustomPlot;
 class QCPAbstractPlottable;
 class QCPBars;
@@ -29,6 +30,10 @@ QCPItemText* addPlotNote(QCustomPlot& plot);
 /// the bar's "format" property: "bytes", "ms", "tokens/s", or plain); over the category labels
 /// (setCategoryLabels), the whole label.
 void enableBarTips(QCustomPlot& plot);
+/// The dashed outline of what a run asked for when it ran out of memory ("needed at OOM"), in
+/// `alarm`, bytes on hover. One series holds every such run's bar (addData), so the legend names
+/// it once.
+QCPBars* addOomOutlineBars(QCustomPlot& plot, const QColor& alarm);
 /// Rescales value axes to the visible plottables, keys to all of them, with a little headroom.
 void rescaleAll(QCustomPlot& plot, bool includeZero = true);
 

@@ -193,14 +193,7 @@ void LadderTab::drawMemory() {
     if (r.info.outcome == Outcome::oom) {
       // What the allocator was asked for when it gave up: the rung's demand went past the budget here.
       const double at = r.info.oom_bytes ? static_cast<double>(*r.info.oom_bytes) : height;
-      if (oom == nullptr) {
-        oom = new QCPBars(plot.xAxis, plot.yAxis);
-        oom->setName(tr("needed at OOM"));
-        oom->setProperty("format", QStringLiteral("bytes"));
-        oom->setPen(QPen(kAlarm, 2, Qt::DashLine));
-        oom->setBrush(Qt::NoBrush);
-        oom->setWidth(0.7);
-      }
+      if (oom == nullptr) oom = addOomOutlineBars(plot, kAlarm);
       oom->addData(i + 1, at);
       height = std::max(height, at);
     }

@@ -107,10 +107,8 @@ MemoryTab::MemoryTab(QWidget* parent)
   legendNote_->setForegroundRole(QPalette::PlaceholderText);
   legendNote_->setText(
       tr("Hatched ▨ paged state, resident: paged optimizer state that is on the device now (the driver keeps "
-         "it "
-         "there while memory is free, evicts it when memory runs short). Below the zero line: paged state on "
-         "the "
-         "host, which is not device memory. Dotted on top: ") +
+         "it there while memory is free, evicts it when memory runs short). Below the zero line: paged state "
+         "on the host, which is not device memory. Dotted on top: ") +
       driverCacheExplanation());
 
   auto* bar = new QHBoxLayout;
@@ -363,14 +361,7 @@ void MemoryTab::drawPeaks() {
     }
     if (r.info.outcome == Outcome::oom) {
       const double at = r.info.oom_bytes ? static_cast<double>(*r.info.oom_bytes) : device;
-      if (oom == nullptr) {  // one series for every variant that ran out: named once in the legend
-        oom = new QCPBars(peaks_->xAxis, peaks_->yAxis);
-        oom->setName(tr("needed at OOM"));
-        oom->setProperty("format", QStringLiteral("bytes"));
-        oom->setPen(QPen(kAlarm, 2, Qt::DashLine));
-        oom->setBrush(Qt::NoBrush);
-        oom->setWidth(0.7);
-      }
+      if (oom == nullptr) oom = addOomOutlineBars(*peaks_, kAlarm);
       oom->addData(i + 1, at);
       top = std::max(top, at);
       auto* label = annotate(
