@@ -300,6 +300,7 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     deferred = options.deferred_readback.value_or(device.is_cuda() && !options.capture);
     timers = {make_phase_timer(device), make_phase_timer(device)};
     synchronize(device);  // model upload and initialisation stay out of step 1
+    std::optional<MemorySample> previous_end;
     for (step = 1; step <= total; ++step) {
       if (cancel != nullptr && cancel->load()) {
         result.outcome = Outcome::cancelled;
@@ -382,7 +383,11 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       s.bundle.memory = {fwd_end, fwd_peak, bwd_end, bwd_peak, opt_end_sample, opt_peak};
       s.bundle.step = s.rec;  // the step number for the capture; finish_step completes the record
       capture->step_finished(step, s.bundle);
-      const std::int64_t demand = peak_demand_bytes(s.bundle.memory, s.bundle.paging);
+      // With the previous step's last sample, which says what was resident as this step began.
+      std::vector<MemorySample> samples = s.bundle.memory;
+      if (previous_end) samples.insert(samples.begin(), *previous_end);
+      previous_end = opt_end_sample;
+      const std::int64_t demand = peak_demand_bytes(samples, s.bundle.paging);
       if (budget > 0 && demand > budget) {
         if (!result.over_budget_step) result.over_budget_step = step;
         result.over_budget_bytes = std::max(result.over_budget_bytes.value_or(0), demand);

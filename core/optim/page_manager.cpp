@@ -1,5 +1,6 @@
 #include "optim/page_manager.h"
 
+#include <ATen/Context.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime.h>
 
@@ -53,6 +54,30 @@ void zero_on_host(void* ptr, std::size_t bytes) {
   for (auto& w : workers) w.join();
 }
 
+// What LibTorch's caching allocator holds on the device. Never called with a manager's lock held:
+// the allocator's hook takes that lock while holding the allocator's own.
+std::int64_t allocator_reserved_now(int device) {
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+  return stats.reserved_bytes[static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE)].current;
+}
+
+// One hook for the process (the allocator cannot detach one), handing each segment's growth to the
+// manager of its device.
+void attach_allocator_hook() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    using Entry = c10::CachingDeviceAllocator::TraceEntry;
+    c10::cuda::CUDACachingAllocator::attachAllocatorTraceTracker([](const Entry& e) {
+      std::int64_t grows = 0;
+      if (e.action_ == Entry::SEGMENT_ALLOC || e.action_ == Entry::SEGMENT_MAP)
+        grows = static_cast<std::int64_t>(e.size_);
+      else if (e.action_ == Entry::SEGMENT_FREE || e.action_ == Entry::SEGMENT_UNMAP)
+        grows = -static_cast<std::int64_t>(e.size_);
+      if (grows != 0) PageManager::for_device(e.device_).on_allocator_segment(grows, e.stream_);
+    });
+  });
+}
+
 }  // namespace
 
 PageManager& PageManager::for_device(int device) {
@@ -64,10 +89,37 @@ PageManager& PageManager::for_device(int device) {
   return *m;
 }
 
+void PageManager::set_budget(std::int64_t bytes) {
+  std::int64_t reserved = 0;
+  if (bytes > 0) {
+    // The hook is attached to the allocators that exist, so LibTorch's CUDA state must be made first.
+    at::globalContext().lazyInitDevice(c10::DeviceType::CUDA);
+    attach_allocator_hook();
+    reserved = allocator_reserved_now(device_);
+  }
+  std::lock_guard lock(mutex_);
+  budget_ = bytes;
+  allocator_reserved_ = reserved;
+}
+
+PagingCounters PageManager::counters() const {
+  std::lock_guard lock(mutex_);
+  return counters_;
+}
+
+void PageManager::on_allocator_segment(std::int64_t grows, void* stream) {
+  std::lock_guard lock(mutex_);
+  allocator_reserved_ = std::max<std::int64_t>(0, allocator_reserved_ + grows);
+  if (budget_ > 0 && grows > 0) evict_until_fits(0, resident_limit(), stream);
+}
+
 void* PageManager::allocate(std::size_t bytes, void* stream) {
   size_t free_bytes = 0;
   size_t total_bytes = 0;
   check(cudaSetDevice(device_), "cudaSetDevice");
+  const std::int64_t reserved = budget_ > 0 ? allocator_reserved_now(device_) : 0;
+  std::lock_guard lock(mutex_);
+  allocator_reserved_ = reserved;
   check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
   // What LibTorch's allocator may still claim under the budget: the same room paged state may use.
   refuse_oversubscription(bytes, free_bytes, static_cast<std::size_t>(resident_limit()));
@@ -89,6 +141,7 @@ void* PageManager::allocate(std::size_t bytes, void* stream) {
 }
 
 std::vector<PageManager::Range> PageManager::ranges() const {
+  std::lock_guard lock(mutex_);
   std::vector<Range> out;
   out.reserve(lru_.size());
   for (const auto& b : lru_) out.push_back({reinterpret_cast<std::uint64_t>(b.ptr), b.bytes, b.resident});
@@ -111,8 +164,10 @@ void PageManager::mark_ever_resident(Block& block) {
 }
 
 void PageManager::release(void* ptr) {
+  std::lock_guard lock(mutex_);
   auto it = find(ptr);
   if (it == lru_.end()) return;
+  if (in_use_ == ptr) in_use_ = nullptr;
   counters_.managed_bytes -= static_cast<std::int64_t>(it->bytes);
   if (it->resident) counters_.resident_bytes -= static_cast<std::int64_t>(it->bytes);
   if (it->was_resident) counters_.ever_resident_bytes -= static_cast<std::int64_t>(it->bytes);
@@ -126,11 +181,9 @@ std::list<PageManager::Block>::iterator PageManager::find(void* ptr) {
   return lru_.end();
 }
 
-std::int64_t PageManager::resident_limit() const {
+std::int64_t PageManager::resident_limit() {
   if (budget_ <= 0) return 0;
-  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device_));
-  const auto reserved = stats.reserved_bytes[static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE)].current;
-  return std::max<std::int64_t>(0, budget_ - reserved);
+  return std::max<std::int64_t>(0, budget_ - allocator_reserved_);
 }
 
 void PageManager::evict_until_fits(std::size_t incoming, std::int64_t limit, void* stream) {
@@ -141,12 +194,16 @@ void PageManager::evict_until_fits(std::size_t incoming, std::int64_t limit, voi
   // on Llama-3.2-3B under 40 GiB it moved 24 GB each way per step for 26 GB of state. Evicting the
   // most recently used keeps a stable resident set and moves only the overflow (Belady's choice
   // for a cyclic pattern).
-  for (auto it = lru_.begin(); it != lru_.end() && counters_.resident_bytes + static_cast<std::int64_t>(incoming) > limit; ++it) {
-    if (!it->resident) continue;
-    check(cudaMemPrefetchAsync(it->ptr, it->bytes, location_of(-1), 0, s), "evict (cudaMemPrefetchAsync to host)");
-    it->resident = false;
-    counters_.resident_bytes -= static_cast<std::int64_t>(it->bytes);
-    counters_.evicted_to_host += static_cast<std::int64_t>(it->bytes);
+  // The block being updated goes last: evicting it would send its update's kernel faulting.
+  const auto over = [&] { return counters_.resident_bytes + static_cast<std::int64_t>(incoming) > limit; };
+  for (const bool spare_in_use : {true, false}) {
+    for (auto it = lru_.begin(); it != lru_.end() && over(); ++it) {
+      if (!it->resident || (spare_in_use && it->ptr == in_use_)) continue;
+      check(cudaMemPrefetchAsync(it->ptr, it->bytes, location_of(-1), 0, s), "evict (cudaMemPrefetchAsync to host)");
+      it->resident = false;
+      counters_.resident_bytes -= static_cast<std::int64_t>(it->bytes);
+      counters_.evicted_to_host += static_cast<std::int64_t>(it->bytes);
+    }
   }
 }
 
@@ -159,6 +216,9 @@ bool PageManager::under_pressure(std::size_t bytes) const {
 }
 
 void PageManager::prefetch_for_use(void* ptr, void* stream) {
+  const std::int64_t reserved = budget_ > 0 ? allocator_reserved_now(device_) : 0;
+  std::lock_guard lock(mutex_);
+  if (budget_ > 0) allocator_reserved_ = reserved;
   auto it = find(ptr);
   if (it == lru_.end()) throw std::logic_error("prefetch of memory the page manager does not own");
   Block block = *it;
@@ -184,6 +244,7 @@ void PageManager::prefetch_for_use(void* ptr, void* stream) {
           "cudaMemPrefetchAsync");
   }
   lru_.push_front(block);
+  in_use_ = block.ptr;
 }
 
 }  // namespace optiscope::optim

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <mutex>
 #include <vector>
 #include <stdexcept>
 #include <string>
@@ -67,10 +68,19 @@ class PageManager {
   void prefetch_for_use(void* ptr, void* stream);
 
   /// The run's device budget less its context (0 = none: residency is left to the driver, as
-  /// bitsandbytes does). Paged state may then use what the caching allocator has not reserved.
-  void set_budget(std::int64_t bytes) { budget_ = bytes; }
+  /// bitsandbytes does). Paged state may then use what the caching allocator has not reserved, and
+  /// gives it back the moment the allocator grows (see on_allocator_segment).
+  void set_budget(std::int64_t bytes);
   std::int64_t budget() const { return budget_; }
-  PagingCounters counters() const { return counters_; }
+  PagingCounters counters() const;
+
+  /// Called when LibTorch's caching allocator maps (grows > 0) or unmaps (grows < 0) a segment on
+  /// this device. Under a budget, a growth evicts paged state at once so that reserved + resident
+  /// stays within the budget: a card of that size would have to, since its driver evicts managed
+  /// pages to satisfy cudaMalloc. Without it, state made resident in one step's optimizer phase
+  /// stayed while the next step's backward grew the allocator: Llama-3.1-8B paged 8-bit reached
+  /// 41.9 GiB under 40 (H200, 2026-12-04). Runs inside the allocator: it makes no LibTorch call.
+  void on_allocator_segment(std::int64_t grows, void* stream);
 
   struct Range {
     std::uint64_t address;
@@ -90,15 +100,24 @@ class PageManager {
   };
   std::list<Block>::iterator find(void* ptr);
   void evict_until_fits(std::size_t incoming, std::int64_t limit, void* stream);
-  std::int64_t resident_limit() const;
+  std::int64_t resident_limit();
   bool under_pressure(std::size_t bytes) const;
   void make_resident(Block& block, void* stream);
   void mark_ever_resident(Block& block);
 
   int device_;
   std::int64_t budget_ = 0;
+  // What the caching allocator holds, as of the last read of its statistics plus the segments it
+  // has mapped since (the allocator hook may not read its statistics).
+  std::int64_t allocator_reserved_ = 0;
+  // The block being updated now: an eviction from inside the allocator leaves it alone, or the
+  // update's kernel would fault its pages straight back.
+  void* in_use_ = nullptr;
   std::list<Block> lru_;  // front = most recently used
   PagingCounters counters_;
+  // The allocator hook can run on autograd's device thread; recursive because an eviction never
+  // allocates, but a caller holding the lock may still trigger the hook on its own thread.
+  mutable std::recursive_mutex mutex_;
 };
 
 }  // namespace optiscope::optim

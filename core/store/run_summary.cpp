@@ -56,14 +56,26 @@ std::optional<double> last_eval_loss_of(const std::vector<StepRecord>& steps) {
 }
 
 std::int64_t peak_demand_bytes(const std::vector<MemorySample>& samples, const std::vector<PagingStep>& paging) {
-  std::map<std::int64_t, std::int64_t> measured_peak;
+  // The ledger's largest residency within each step: its samples, and where the step began (the
+  // previous step's last sample).
+  std::map<std::int64_t, std::int64_t> ledger_peak;
+  std::map<std::int64_t, std::int64_t> last_of_step;
+  for (const auto& m : samples) {
+    auto& peak = ledger_peak[m.step];
+    peak = std::max(peak, m.optimizer_paged_resident);
+    last_of_step[m.step] = m.optimizer_paged_resident;
+  }
+  for (auto& [step, peak] : ledger_peak)
+    if (const auto prev = last_of_step.find(step - 1); prev != last_of_step.end()) peak = std::max(peak, prev->second);
+  // What the migrations measured above the ledger in a step is added to each of its samples.
+  std::map<std::int64_t, std::int64_t> unledgered;
   for (const auto& p : paging)
-    if (p.measured_resident_peak) measured_peak[p.step] = *p.measured_resident_peak;
+    if (p.measured_resident_peak)
+      unledgered[p.step] = std::max<std::int64_t>(0, *p.measured_resident_peak - ledger_peak[p.step]);
   std::int64_t demand = 0;
   for (const auto& m : samples) {
-    demand = std::max(demand, m.demand());
-    if (const auto it = measured_peak.find(m.step); it != measured_peak.end())
-      demand = std::max(demand, m.demand() - m.optimizer_paged_resident + it->second);
+    const auto it = unledgered.find(m.step);
+    demand = std::max(demand, m.demand() + (it != unledgered.end() ? it->second : 0));
   }
   return demand;
 }

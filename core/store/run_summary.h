@@ -46,10 +46,13 @@ struct RunSummary {
   std::string capture_note;
 };
 
-/// The largest demand (MemorySample::demand) over the samples. Where a step's migrations measured
-/// the paged state's peak residency within the step, that peak stands in for the ledger's figure
-/// beside each of that step's samples: the fit verdict rests on what moved, not on what the page
-/// manager meant to move. The one figure behind over_budget, run summaries and ladder verdicts.
+/// The largest demand (MemorySample::demand) over the samples, each with the page manager's
+/// residency at that moment. The ledger is checked against the migrations: where a step's
+/// migrations measured a peak residency above the ledger's largest figure in that step, the excess
+/// is added to each of that step's samples, so the fit verdict never rests on less than what moved.
+/// (Putting the step's measured peak beside every sample instead combined the optimizer phase's
+/// residency with the next backward's allocator growth, two moments the page manager keeps apart.)
+/// The one figure behind over_budget, run summaries and ladder verdicts.
 std::int64_t peak_demand_bytes(const std::vector<MemorySample>& samples, const std::vector<PagingStep>& paging);
 
 RunSummary summarize_run(const Store& store, const RunInfo& run);

@@ -50,9 +50,9 @@ TEST(RunSummary, PicksTheLargestPeakAndAveragesTheLastLosses) {
   std::filesystem::remove(path);
 }
 
-// The fit figure: a step's measured peak residency stands in for the ledger beside that step's
+// The fit figure: what a step's migrations measured above the ledger is added beside that step's
 // samples only, never beside another step's.
-TEST(PeakDemand, MeasuredPeakReplacesTheLedgerWithinItsStep) {
+TEST(PeakDemand, MeasuredExcessOverTheLedgerCountsWithinItsStep) {
   optiscope::MemorySample a;
   a.step = 1;
   a.allocator_cache = 1000;
@@ -73,4 +73,28 @@ TEST(PeakDemand, MeasuredPeakReplacesTheLedgerWithinItsStep) {
   EXPECT_EQ(optiscope::peak_demand_bytes({a, b}, {p1, p2}), 1110) << "step 2's peak beside step 2's 500 only";
   b.allocator_cache = 900;
   EXPECT_EQ(optiscope::peak_demand_bytes({a, b}, {p1, p2}), 1300);
+}
+
+// The page manager gives residency back when the allocator grows: a step's samples then carry
+// their own residency, and a measured peak that the ledger accounts for adds nothing.
+TEST(PeakDemand, ResidencyGivenBackAsTheAllocatorGrowsIsNotCountedTwice) {
+  optiscope::MemorySample backward;  // the allocator grew; the manager evicted to make room
+  backward.step = 2;
+  backward.activations = 700;
+  backward.optimizer_paged_resident = 200;
+  optiscope::MemorySample optimizer;  // the optimizer phase refilled what the allocator left
+  optimizer.step = 2;
+  optimizer.parameters = 500;
+  optimizer.optimizer_paged_resident = 400;
+  optiscope::PagingStep measured;
+  measured.step = 2;
+  measured.measured_resident_peak = 400;
+  EXPECT_EQ(optiscope::peak_demand_bytes({backward, optimizer}, {measured}), 900);
+  measured.measured_resident_peak = 450;  // 50 moved that the ledger does not know of
+  EXPECT_EQ(optiscope::peak_demand_bytes({backward, optimizer}, {measured}), 950);
+  optiscope::MemorySample previous;  // step 1 ended with more resident than step 2 ever had
+  previous.step = 1;
+  previous.optimizer_paged_resident = 450;
+  EXPECT_EQ(optiscope::peak_demand_bytes({previous, backward, optimizer}, {measured}), 900)
+      << "step 2 began with 450 resident by the ledger, so the measured 450 is accounted for";
 }

@@ -3,6 +3,7 @@
 // path against the CPU one; state files; the managed-memory refusal; pinned bytes reported.
 // Every test skips itself, loudly, without a CUDA device.
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
@@ -223,6 +224,45 @@ TEST(GpuPageManager, RefusesMoreManagedMemoryThanIsFree) {
   EXPECT_THROW(pm.allocate(free_bytes + (std::size_t{1} << 30), nullptr), ManagedMemoryRefused);
   EXPECT_THROW(pm.allocate(total * 2, nullptr), ManagedMemoryRefused);
   EXPECT_EQ(pm.counters().managed_bytes, before.managed_bytes);
+}
+
+// The emulated card's driver: when LibTorch's allocator maps a new segment under a budget, the page
+// manager evicts paged state at once so that reserved + resident stays within the budget (the
+// block being updated last).
+TEST(GpuPageManager, AllocatorGrowthEvictsPagedState) {
+  REQUIRE_CUDA();
+  constexpr std::int64_t kMiB = 1 << 20;
+  const auto reserved = [] {
+    return c10::cuda::CUDACachingAllocator::getDeviceStats(0)
+        .reserved_bytes[static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE)]
+        .current;
+  };
+  c10::cuda::CUDACachingAllocator::emptyCache();
+  auto& pm = PageManager::for_device(0);
+  const std::int64_t budget = reserved() + 256 * kMiB;
+  pm.set_budget(budget);
+  void* stream = c10::cuda::getCurrentCUDAStream().stream();
+  void* first = pm.allocate(64 * kMiB, stream);
+  void* second = pm.allocate(64 * kMiB, stream);
+  pm.prefetch_for_use(first, stream);
+  pm.prefetch_for_use(second, stream);
+  const auto before = pm.counters();
+  EXPECT_EQ(before.resident_bytes, 128 * kMiB) << "room for both before the allocator grows";
+  {
+    auto grown = torch::empty({200 * kMiB}, torch::TensorOptions().dtype(torch::kUInt8).device(torch::kCUDA));
+    torch::cuda::synchronize();
+    const auto after = pm.counters();
+    std::printf("[ info ] allocator grew %lld MiB; paged resident %lld -> %lld MiB under a %lld MiB room\n",
+                static_cast<long long>((reserved() - budget + 256 * kMiB) / kMiB),
+                static_cast<long long>(before.resident_bytes / kMiB), static_cast<long long>(after.resident_bytes / kMiB),
+                static_cast<long long>(256));
+    EXPECT_GE(reserved() - (budget - 256 * kMiB), 200 * kMiB);
+    EXPECT_LE(reserved() + after.resident_bytes, budget) << "reserved + resident within the budget";
+    EXPECT_GE(after.evicted_to_host - before.evicted_to_host, 64 * kMiB);
+  }
+  pm.set_budget(0);
+  pm.release(first);
+  pm.release(second);
 }
 
 class GpuStateFile : public ::testing::TestWithParam<std::tuple<std::string, torch::ScalarType>> {};
