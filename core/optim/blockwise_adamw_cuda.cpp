@@ -105,6 +105,7 @@ void BlockwiseAdamW::step_cuda(torch::Tensor& p, State& s) {
     kernels::adamw32_fused(p.data_ptr(), g.data_ptr(), dtype_of(p), s.m.data_ptr<float>(), s.v.data_ptr<float>(),
                            p.numel(), h, stream);
   }
+  if (s.paged) PageManager::for_device(p.device().index()).use_queued(s.managed->data());
 }
 
 const torch::Tensor& BlockwiseAdamW::quant_maps(const torch::Tensor& p) {

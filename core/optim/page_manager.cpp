@@ -175,6 +175,11 @@ void PageManager::release(void* ptr) {
   lru_.erase(it);
 }
 
+void PageManager::use_queued(void* ptr) {
+  std::lock_guard lock(mutex_);
+  if (in_use_ == ptr) in_use_ = nullptr;
+}
+
 std::list<PageManager::Block>::iterator PageManager::find(void* ptr) {
   for (auto it = lru_.begin(); it != lru_.end(); ++it)
     if (it->ptr == ptr) return it;
@@ -194,16 +199,15 @@ void PageManager::evict_until_fits(std::size_t incoming, std::int64_t limit, voi
   // on Llama-3.2-3B under 40 GiB it moved 24 GB each way per step for 26 GB of state. Evicting the
   // most recently used keeps a stable resident set and moves only the overflow (Belady's choice
   // for a cyclic pattern).
-  // The block being updated goes last: evicting it would send its update's kernel faulting.
-  const auto over = [&] { return counters_.resident_bytes + static_cast<std::int64_t>(incoming) > limit; };
-  for (const bool spare_in_use : {true, false}) {
-    for (auto it = lru_.begin(); it != lru_.end() && over(); ++it) {
-      if (!it->resident || (spare_in_use && it->ptr == in_use_)) continue;
-      check(cudaMemPrefetchAsync(it->ptr, it->bytes, location_of(-1), 0, s), "evict (cudaMemPrefetchAsync to host)");
-      it->resident = false;
-      counters_.resident_bytes -= static_cast<std::int64_t>(it->bytes);
-      counters_.evicted_to_host += static_cast<std::int64_t>(it->bytes);
-    }
+  // The block being updated stays: evicting it would send its update's kernel faulting its pages
+  // back (a 1B test run did, and the ledger lost sight of them). If the room needs it too, the
+  // run's demand goes over its budget, and is recorded so.
+  for (auto it = lru_.begin(); it != lru_.end() && counters_.resident_bytes + static_cast<std::int64_t>(incoming) > limit; ++it) {
+    if (!it->resident || it->ptr == in_use_) continue;
+    check(cudaMemPrefetchAsync(it->ptr, it->bytes, location_of(-1), 0, s), "evict (cudaMemPrefetchAsync to host)");
+    it->resident = false;
+    counters_.resident_bytes -= static_cast<std::int64_t>(it->bytes);
+    counters_.evicted_to_host += static_cast<std::int64_t>(it->bytes);
   }
 }
 
@@ -223,6 +227,7 @@ void PageManager::prefetch_for_use(void* ptr, void* stream) {
   if (it == lru_.end()) throw std::logic_error("prefetch of memory the page manager does not own");
   Block block = *it;
   lru_.erase(it);
+  in_use_ = nullptr;  // the previous block's update is queued before anything this one does
   // Under a budget, the others make room for this block whether or not it is resident: every
   // block starts resident after its first touch, so evicting only on a miss would never page.
   // The block itself is out of the LRU list here and cannot be chosen.

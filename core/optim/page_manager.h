@@ -65,7 +65,10 @@ class PageManager {
   void release(void* ptr);
 
   /// Makes [ptr, ptr+bytes) resident before its use on stream, evicting others if the budget asks.
+  /// Until use_queued(ptr), the block is in use and no eviction chooses it.
   void prefetch_for_use(void* ptr, void* stream);
+  /// The kernels that use ptr are queued: an eviction now is ordered after them on the stream.
+  void use_queued(void* ptr);
 
   /// The run's device budget less its context (0 = none: residency is left to the driver, as
   /// bitsandbytes does). Paged state may then use what the caching allocator has not reserved, and
