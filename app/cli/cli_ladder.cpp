@@ -31,6 +31,8 @@ measured peak demand (allocator reserved + paged state resident + context) stays
   --lr X               learning_rate (default 2e-5, as torchtune's recipe)
   --seed N             seed for weights and data order
   --name TEXT          name of the ladder
+  --resume             continue the store's ladder with the same settings: rungs with a result
+                       are kept, the others (cut short, cancelled) are recorded again
   --quiet              no progress lines
 exit code 0 when the last rung fits, 3 when it does not (over budget, oom or failed).
 )";
@@ -39,7 +41,7 @@ int cmd_ladder(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--db", "--preset", "--budget-gb", "--steps", "--batch", "--seq-len", "--precision",
                 "--device", "--lr", "--seed", "--name"},
-               {"--quiet"});
+               {"--quiet", "--resume"});
   RunSpec base;
   base.model = a.require("--preset");
   base.max_steps = 20;
@@ -65,7 +67,9 @@ int cmd_ladder(const std::vector<std::string>& argv) {
   const std::string db = a.require("--db");
   const ComparisonResult result =
       run_with_progress([&](ComparisonObserver* o,
-                            const std::atomic<bool>* cancel) { return run_ladder(ladder, db, o, cancel); },
+                            const std::atomic<bool>* cancel) {
+                        return run_ladder(ladder, db, o, cancel, a.has("--resume"));
+                      },
                         a.has("--quiet"));
 
   const Store store = Store::open(db, Store::Mode::read_only);

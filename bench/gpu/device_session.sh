@@ -155,9 +155,12 @@ for step in $steps; do
       # e.g. ladder-llama-3.1-8b-24 or ladder-llama-3.2-3b-16. Store and log in $OUT/stores.
       IFS=- read -r _ m1 m2 m3 budget lsteps <<< "$step"
       preset="$m1-$m2-$m3"; lsteps=${lsteps:-8}
-      log "fit ladder $preset, ${budget} GiB budget, $lsteps steps per rung"
+      # A store carried in .resume/ (an earlier call's, cut short) is continued: rungs with a result stay.
+      resume=(); partial=".resume/ladder-$preset-${budget}g.db"
+      if [ -f "$partial" ]; then cp "$partial" "$OUT/stores/"; resume=(--resume); fi
+      log "fit ladder $preset, ${budget} GiB budget, $lsteps steps per rung ${resume[*]}"
       "$build/app/cli/optiscope-cli" ladder --preset "$preset" --budget-gb "$budget" --device cuda --steps "$lsteps" \
-        --db "$OUT/stores/ladder-$preset-${budget}g.db" > "$OUT/stores/ladder-$preset-${budget}g.log" 2>&1
+        "${resume[@]}" --db "$OUT/stores/ladder-$preset-${budget}g.db" >> "$OUT/stores/ladder-$preset-${budget}g.log" 2>&1
       echo "ladder rc=$? (3: the last rung does not fit)"; tail -9 "$OUT/stores/ladder-$preset-${budget}g.log"
       "$build/app/cli/optiscope-cli" export --db "$OUT/stores/ladder-$preset-${budget}g.db" --format ladder-json \
         --loss-step "$lsteps" --out "$OUT/stores/ladder-$preset-${budget}g.json" ;;

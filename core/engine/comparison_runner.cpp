@@ -7,6 +7,8 @@
 #include "engine/trainer.h"
 #include "store/store.h"
 
+#include <set>
+
 namespace optiscope {
 
 std::string describe_device(const std::string& device) {
@@ -40,10 +42,18 @@ std::string spec_json(const Spec& spec) {
   }
 }
 
-// Records the runs, one after the other, as one comparison whose spec is `comparison_json`.
+// A recorded run whose outcome is a result; the others (running when the process died, interrupted,
+// cancelled) are recorded again when a comparison is resumed.
+bool has_result(Outcome o) {
+  return o == Outcome::completed || o == Outcome::oom || o == Outcome::over_budget || o == Outcome::failed;
+}
+
+// Records the runs, one after the other, as one comparison whose spec is `comparison_json`. With
+// resume, the store's latest comparison of the same spec is continued instead: runs that have a
+// result are kept, the others recorded again under the same ordinal (views keep the latest).
 ComparisonResult run_all(const std::string& name, const std::string& comparison_json,
                          const std::vector<LabelledRun>& runs, const std::string& store_path,
-                         ComparisonObserver* observer, const std::atomic<bool>* cancel) {
+                         ComparisonObserver* observer, const std::atomic<bool>* cancel, bool resume = false) {
   // Everything the store will hold as JSON is rendered before the store is opened: text that is
   // not UTF-8 (a name, a path) is a bad spec, not a half-written store.
   std::vector<std::string> run_json;
@@ -54,9 +64,18 @@ ComparisonResult run_all(const std::string& name, const std::string& comparison_
   }
   Store store = Store::open(store_path, Store::Mode::read_write);
   ComparisonResult result;
-  result.comparison_id = store.add_comparison(name, comparison_json);
+  std::set<int> recorded;
+  if (resume) {
+    for (const auto& c : store.comparisons())
+      if (c.spec_json == comparison_json) result.comparison_id = c.id;  // the latest
+    if (result.comparison_id != 0)
+      for (const auto& r : store.runs_of(result.comparison_id))
+        if (has_result(r.outcome)) recorded.insert(static_cast<int>(r.ordinal));
+  }
+  if (result.comparison_id == 0) result.comparison_id = store.add_comparison(name, comparison_json);
   const int count = static_cast<int>(runs.size());
   for (int i = 0; i < count; ++i) {
+    if (recorded.count(i) != 0) continue;
     const RunSpec& run = runs[static_cast<std::size_t>(i)].spec;
     RunProgress progress;
     progress.run_index = i;
@@ -118,11 +137,11 @@ ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& s
 }
 
 ComparisonResult run_ladder(const LadderSpec& ladder, const std::string& store_path,
-                            ComparisonObserver* observer, const std::atomic<bool>* cancel) {
+                            ComparisonObserver* observer, const std::atomic<bool>* cancel, bool resume) {
   std::vector<LabelledRun> runs;
   for (const auto& r : ladder.rungs) runs.push_back({r.name, r.spec});
   refuse_invalid(runs);
-  return run_all(ladder.name, spec_json(ladder), runs, store_path, observer, cancel);
+  return run_all(ladder.name, spec_json(ladder), runs, store_path, observer, cancel, resume);
 }
 
 }  // namespace optiscope

@@ -1,6 +1,7 @@
 #include "store/ladder_summary.h"
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 namespace optiscope {
@@ -65,7 +66,11 @@ std::vector<LadderSummary> summarize_ladders(const Store& store, std::int64_t lo
     auto spec = ladder_from_json(c.spec_json);
     if (!spec) continue;
     LadderSummary ladder{c, *spec, {}};
-    for (const auto& run : store.runs_of(c.id)) {
+    // A rung recorded again (a resumed ladder) replaces its earlier attempt: the latest run wins.
+    std::map<std::int64_t, RunInfo> latest;
+    for (const auto& run : store.runs_of(c.id))
+      if (auto [it, fresh] = latest.try_emplace(run.ordinal, run); !fresh && run.id > it->second.id) it->second = run;
+    for (const auto& [ordinal, run] : latest) {
       RungSummary r;
       const auto i = static_cast<std::size_t>(run.ordinal);
       r.rung = i < spec->rungs.size() ? spec->rungs[i].name : run.optim;
