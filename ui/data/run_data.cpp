@@ -64,6 +64,15 @@ void RunDataCache::setRuns(const std::vector<RunInfo>& runs) {
           const auto at = static_cast<std::size_t>(runs[i].ordinal);
           if (runs[i].comparison_id != c.id || at >= ladder->rungs.size()) continue;
           rungs[i] = QString::fromStdString(ladder->rungs[at].name);
+          // A rung recorded again (ladder --resume) supersedes its earlier attempt: the ladder
+          // chart shows the latest; the earlier one stays a run of its own, named as what it was.
+          const auto later = std::any_of(runs.begin(), runs.end(), [&](const RunInfo& o) {
+            return o.comparison_id == c.id && o.ordinal == runs[i].ordinal && o.id > runs[i].id;
+          });
+          if (later) {
+            rungs[i] += QStringLiteral(" (earlier attempt)");
+            continue;
+          }
           rungIndex[i] = runs[i].ordinal;
         }
       }
