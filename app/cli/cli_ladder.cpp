@@ -65,12 +65,11 @@ int cmd_ladder(const std::vector<std::string>& argv) {
     if (auto problems = validate(r.spec); !problems.empty()) throw SpecError(problems.front());
 
   const std::string db = a.require("--db");
-  const ComparisonResult result =
-      run_with_progress([&](ComparisonObserver* o,
-                            const std::atomic<bool>* cancel) {
-                        return run_ladder(ladder, db, o, cancel, a.has("--resume"));
-                      },
-                        a.has("--quiet"));
+  const ComparisonResult result = run_with_progress(
+      [&](ComparisonObserver* o, const std::atomic<bool>* cancel) {
+        return run_ladder(ladder, db, o, cancel, a.has("--resume"));
+      },
+      a.has("--quiet"));
 
   const Store store = Store::open(db, Store::Mode::read_only);
   const LadderSummary* mine = nullptr;

@@ -51,8 +51,8 @@ ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& s
 /// the store's latest ladder of the same spec is continued: rungs with a result (completed, oom,
 /// over_budget, failed) are kept and the others recorded again, as after a session cut short.
 ComparisonResult run_ladder(const LadderSpec& ladder, const std::string& store_path,
-                            ComparisonObserver* observer = nullptr,
-                            const std::atomic<bool>* cancel = nullptr, bool resume = false);
+                            ComparisonObserver* observer = nullptr, const std::atomic<bool>* cancel = nullptr,
+                            bool resume = false);
 
 /// Text describing where runs execute, e.g. "cpu (2 threads)" or "NVIDIA H100 80GB HBM3".
 std::string describe_device(const std::string& device);

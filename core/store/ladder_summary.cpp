@@ -69,7 +69,8 @@ std::vector<LadderSummary> summarize_ladders(const Store& store, std::int64_t lo
     // A rung recorded again (a resumed ladder) replaces its earlier attempt: the latest run wins.
     std::map<std::int64_t, RunInfo> latest;
     for (const auto& run : store.runs_of(c.id))
-      if (auto [it, fresh] = latest.try_emplace(run.ordinal, run); !fresh && run.id > it->second.id) it->second = run;
+      if (auto [it, fresh] = latest.try_emplace(run.ordinal, run); !fresh && run.id > it->second.id)
+        it->second = run;
     for (const auto& [ordinal, run] : latest) {
       RungSummary r;
       const auto i = static_cast<std::size_t>(run.ordinal);

@@ -255,8 +255,8 @@ TEST(GpuPageManager, AllocatorGrowthEvictsPagedState) {
     const auto after = pm.counters();
     std::printf("[ info ] allocator grew %lld MiB; paged resident %lld -> %lld MiB under a %lld MiB room\n",
                 static_cast<long long>((reserved() - budget + 300 * kMiB) / kMiB),
-                static_cast<long long>(before.resident_bytes / kMiB), static_cast<long long>(after.resident_bytes / kMiB),
-                static_cast<long long>(300));
+                static_cast<long long>(before.resident_bytes / kMiB),
+                static_cast<long long>(after.resident_bytes / kMiB), static_cast<long long>(300));
     EXPECT_GE(reserved() - (budget - 300 * kMiB), 200 * kMiB);
     EXPECT_EQ(after.resident_bytes, 64 * kMiB) << "the first block out; the block in use stays";
     EXPECT_EQ(after.evicted_to_host - before.evicted_to_host, 64 * kMiB);

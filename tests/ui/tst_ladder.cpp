@@ -14,6 +14,7 @@
 #include <qcustomplot.h>
 
 #include "charts/chart_export.h"
+#include "data/run_data.h"
 #include "main_window.h"
 #include "new_ladder_dialog.h"
 #include "store/ladder_summary.h"
@@ -115,6 +116,43 @@ class LadderTest : public QObject {
     QCOMPARE(png.width(), 2 * 960);
     if (!qEnvironmentVariableIsEmpty("OPTISCOPE_LADDER_STORE"))
       QFile::copy(path, qEnvironmentVariable("OPTISCOPE_LADDER_STORE"));
+  }
+
+  // A ladder cut short (the device call's time ran out in its last rung) and resumed: only the
+  // rungs without a result run again, and every view shows each rung's latest attempt.
+  void aResumedLadderShowsEachRungOnce() {
+    const QString path = dir_.filePath(QStringLiteral("resumed.db"));
+    const LadderSpec ladder = tinyLadder(0);
+    run_ladder(ladder, path.toStdString());
+    {
+      Store store = Store::open(path.toStdString(), Store::Mode::read_write);
+      for (auto info : store.runs())
+        if (info.ordinal >= 4) {
+          info.outcome = Outcome::interrupted;
+          store.finish_run(info);
+        }
+    }
+    const auto result = run_ladder(ladder, path.toStdString(), nullptr, nullptr, /*resume=*/true);
+    QCOMPARE(result.run_ids.size(), std::size_t{2});
+    const Store store = Store::open(path.toStdString(), Store::Mode::read_only);
+    QCOMPARE(store.comparisons().size(), std::size_t{1});
+    QCOMPARE(store.runs().size(), std::size_t{8});
+    const auto ladders = summarize_ladders(store);
+    QCOMPARE(ladders.size(), std::size_t{1});
+    QCOMPARE(ladders[0].rungs.size(), std::size_t{6});
+    QCOMPARE(ladders[0].rungs.back().verdict, RungVerdict::fits);
+
+    ui::RunDataCache cache;
+    cache.setStore(&store);
+    cache.setRuns(store.runs());
+    int rungs = 0;
+    int earlier = 0;
+    for (const auto& r : cache.runs()) {
+      rungs += r.rungIndex >= 0 ? 1 : 0;
+      earlier += r.look.label.endsWith(QStringLiteral("(earlier attempt)")) ? 1 : 0;
+    }
+    QCOMPARE(rungs, 6);
+    QCOMPARE(earlier, 2);
   }
 
   void ordinaryComparisonsShowNoLadder() {
