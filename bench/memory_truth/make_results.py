@@ -124,7 +124,8 @@ def main():
         rank = (c["outcome"] != "interrupted", c.pop("_started") or "")
         if key not in best or rank > best[key][0]:
             best[key] = (rank, c)
-    cases = [c for c in cases if any(c is b[1] for b in best.values())]
+    keep = {id(c) for _, c in best.values()}
+    cases = [c for c in cases if id(c) in keep]
     json.dump(dict(card=a.card, driver=a.driver, commit=a.commit,
                    command="bench/gpu/device_session.sh truth-<preset>-<budget>-<steps> physical-<preset>-<budget>-<steps>",
                    precision="bf16", batch="4 x 512", cases=cases), open(a.out, "w"), indent=1)

@@ -186,7 +186,7 @@ std::list<PageManager::Block>::iterator PageManager::find(void* ptr) {
   return lru_.end();
 }
 
-std::int64_t PageManager::resident_limit() {
+std::int64_t PageManager::resident_limit() const {
   if (budget_ <= 0) return 0;
   return std::max<std::int64_t>(0, budget_ - allocator_reserved_);
 }

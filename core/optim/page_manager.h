@@ -103,7 +103,7 @@ class PageManager {
   };
   std::list<Block>::iterator find(void* ptr);
   void evict_until_fits(std::size_t incoming, std::int64_t limit, void* stream);
-  std::int64_t resident_limit();
+  std::int64_t resident_limit() const;
   bool under_pressure(std::size_t bytes) const;
   void make_resident(Block& block, void* stream);
   void mark_ever_resident(Block& block);

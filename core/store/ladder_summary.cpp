@@ -1,7 +1,6 @@
 #include "store/ladder_summary.h"
 
 #include <algorithm>
-#include <map>
 #include <nlohmann/json.hpp>
 
 namespace optiscope {
@@ -60,18 +59,21 @@ RungVerdict rung_verdict(Outcome outcome, std::int64_t peak_demand_bytes, std::u
   return RungVerdict::failed;
 }
 
+bool superseded(const RunInfo& run, const std::vector<RunInfo>& comparison_runs) {
+  return std::any_of(comparison_runs.begin(), comparison_runs.end(), [&](const RunInfo& o) {
+    return o.comparison_id == run.comparison_id && o.ordinal == run.ordinal && o.id > run.id;
+  });
+}
+
 std::vector<LadderSummary> summarize_ladders(const Store& store, std::int64_t loss_step) {
   std::vector<LadderSummary> out;
   for (const auto& c : store.comparisons()) {
     auto spec = ladder_from_json(c.spec_json);
     if (!spec) continue;
     LadderSummary ladder{c, *spec, {}};
-    // A rung recorded again (a resumed ladder) replaces its earlier attempt: the latest run wins.
-    std::map<std::int64_t, RunInfo> latest;
-    for (const auto& run : store.runs_of(c.id))
-      if (auto [it, fresh] = latest.try_emplace(run.ordinal, run); !fresh && run.id > it->second.id)
-        it->second = run;
-    for (const auto& [ordinal, run] : latest) {
+    const auto runs = store.runs_of(c.id);  // by ordinal, then id
+    for (const auto& run : runs) {
+      if (superseded(run, runs)) continue;
       RungSummary r;
       const auto i = static_cast<std::size_t>(run.ordinal);
       r.rung = i < spec->rungs.size() ? spec->rungs[i].name : run.optim;

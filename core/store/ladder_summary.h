@@ -28,6 +28,10 @@ std::int64_t demand_bytes(const MemorySample& sample);
 enum class RungVerdict { fits, over_budget, oom, failed, cancelled, interrupted, running };
 std::string to_string(RungVerdict v);
 RungVerdict rung_verdict(Outcome outcome, std::int64_t peak_demand_bytes, std::uint64_t budget_bytes);
+/// A rung recorded again (optiscope-cli ladder --resume) supersedes its earlier attempt: true when
+/// `comparison_runs` (the runs of run's comparison) holds a later run of the same ordinal. Views
+/// show the latest attempt as the rung.
+bool superseded(const RunInfo& run, const std::vector<RunInfo>& comparison_runs);
 
 struct RungSummary {
   std::string rung;  // the rung's name: what it adds

@@ -7,6 +7,7 @@
 
 #include "spec/fit_ladder.h"
 #include "spec/run_spec.h"
+#include "store/ladder_summary.h"
 #include "store/store.h"
 
 namespace optiscope::ui {
@@ -60,16 +61,14 @@ void RunDataCache::setRuns(const std::vector<RunInfo>& runs) {
       for (const auto& c : store_->comparisons()) {
         const auto ladder = ladder_from_json(c.spec_json);
         if (!ladder) continue;
+        const auto attempts = store_->runs_of(c.id);
         for (std::size_t i = 0; i < runs.size(); ++i) {
           const auto at = static_cast<std::size_t>(runs[i].ordinal);
           if (runs[i].comparison_id != c.id || at >= ladder->rungs.size()) continue;
           rungs[i] = QString::fromStdString(ladder->rungs[at].name);
-          // A rung recorded again (ladder --resume) supersedes its earlier attempt: the ladder
-          // chart shows the latest; the earlier one stays a run of its own, named as what it was.
-          const auto later = std::any_of(runs.begin(), runs.end(), [&](const RunInfo& o) {
-            return o.comparison_id == c.id && o.ordinal == runs[i].ordinal && o.id > runs[i].id;
-          });
-          if (later) {
+          // The earlier attempt of a rung recorded again stays a run of its own, named as what it
+          // was; the ladder chart shows the latest.
+          if (superseded(runs[i], attempts)) {
             rungs[i] += QStringLiteral(" (earlier attempt)");
             continue;
           }
