@@ -7,7 +7,8 @@
 # build) and python3 with torch + transformers.
 # Usage: bench/engine/run_engine_bench.sh [BUILD_DIR] [geometries...]   (default: build/cuda, 1b 3b)
 # Environment: WARMUP, STEPS (3, 20); UNFUSED=0 skips the fused-ops-off run, COMPILED=0 the
-# torch.compile reference; RUN_TIMEOUT caps each run in seconds (300), so one stuck run (a long
+# torch.compile reference; LOSS_CHUNKS (4; 0 skips it) the run with the fused linear + cross-entropy
+# loss (--loss-chunks, core/model/chunked_cross_entropy.h) beside the default plain loss; RUN_TIMEOUT caps each run in seconds (300), so one stuck run (a long
 # compile) leaves the others' numbers.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,6 +19,7 @@ warmup=${WARMUP:-3}
 steps=${STEPS:-20}
 unfused=${UNFUSED:-1}
 compiled=${COMPILED:-1}
+loss_chunks=${LOSS_CHUNKS:-4}
 run_timeout=${RUN_TIMEOUT:-300}
 out_json="$root/bench/results/engine_throughput.json"
 
@@ -64,7 +66,8 @@ for g in geoms:
     row["speed_ratio"] = ratio(row["tokens_per_s"], row["ref_tokens_per_s"])
     row["peak_ratio"] = ratio(row["peak_gib"], row["ref_peak_gib"])
     # The optional runs: their figures under a prefix, the whole object under its own key.
-    for run, prefix, key in (("compiled", "compiled_", "compiled_reference"), ("unfused", "unfused_", "ours_unfused")):
+    for run, prefix, key in (("compiled", "compiled_", "compiled_reference"), ("unfused", "unfused_", "ours_unfused"),
+                             ("fusedloss", "fused_loss_", "ours_fused_loss")):
         if not os.path.exists(f"{tmp}/{g}.{run}.json"):
             continue
         other = load(f"{tmp}/{g}.{run}.json")
@@ -72,6 +75,8 @@ for g in geoms:
         row[key] = other
     row["compiled_speed_ratio"] = ratio(row["tokens_per_s"], row.get("compiled_tokens_per_s"))
     row["compiled_peak_ratio"] = ratio(row["peak_gib"], row.get("compiled_peak_gib"))
+    row["fused_loss_compiled_speed_ratio"] = ratio(row.get("fused_loss_tokens_per_s"), row.get("compiled_tokens_per_s"))
+    row["fused_loss_compiled_peak_ratio"] = ratio(row.get("fused_loss_peak_gib"), row.get("compiled_peak_gib"))
     rows[g] = row
 doc = {"card": card, "commit": commit, "command": command,
        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
@@ -79,7 +84,8 @@ doc = {"card": card, "commit": commit, "command": command,
                     "init": "random", "warmup_steps": int(warmup), "timed_steps": int(steps),
                     "reference": "transformers LlamaForCausalLM, PyTorch eager, SDPA attention",
                     "compiled_reference": "the same model wrapped in torch.compile (default mode)",
-                    "ours_unfused": "optiscope_engine_bench --no-fused (OPTISCOPE_FUSED_OPS=0)"},
+                    "ours_unfused": "optiscope_engine_bench --no-fused (OPTISCOPE_FUSED_OPS=0)",
+                    "ours_fused_loss": "optiscope_engine_bench --loss-chunks N (the fused, chunked linear + cross-entropy; N in its spec)"},
        "geometries": rows}
 with open(out, "w") as f:
     json.dump(doc, f, indent=2)
@@ -87,11 +93,13 @@ with open(out, "w") as f:
 def cell(r, prefix):
     ms, tps, peak = r.get(prefix + "step_ms"), r.get(prefix + "tokens_per_s"), r.get(prefix + "peak_gib")
     return f"{ms or 0:6.1f} ms {tps or 0:>8,.0f} tok/s {peak or 0:5.2f} GiB"
-print(f"{'geometry':14} | {'optiscope (fused)':34} | {'optiscope (unfused)':34} | {'transformers eager':34} | torch.compile")
+print(f"{'geometry':14} | {'optiscope (fused)':34} | {'optiscope (fused loss)':34} | {'optiscope (unfused)':34} | {'transformers eager':34} | torch.compile")
 for g, r in rows.items():
-    print(f"{g:14} | {cell(r, '')} | {cell(r, 'unfused_')} | {cell(r, 'ref_')} | {cell(r, 'compiled_')}")
+    print(f"{g:14} | {cell(r, '')} | {cell(r, 'fused_loss_')} | {cell(r, 'unfused_')} | {cell(r, 'ref_')} | {cell(r, 'compiled_')}")
     if r.get("compiled_speed_ratio"):
         print(f"{'':14}   speed vs compiled {r['compiled_speed_ratio']:.3f}x, peak vs compiled {r['compiled_peak_ratio'] or 0:.3f}x")
+    if r.get("fused_loss_compiled_speed_ratio"):
+        print(f"{'':14}   fused loss: speed vs compiled {r['fused_loss_compiled_speed_ratio']:.3f}x, peak vs compiled {r['fused_loss_compiled_peak_ratio'] or 0:.3f}x")
 PY
   if [[ -n ${OUT:-} ]]; then mkdir -p "$OUT" && cp "$out_json" "$OUT/"; fi
 }
@@ -100,6 +108,7 @@ for g in $geometries; do
   ours=("$bench" --preset "$g" --batch 4 --seq-len 512 --precision bf16 --optim adamw_torch_fused --warmup "$warmup" --steps "$steps")
   ref=(python3 "$root/bench/engine/hf_reference.py" --geometry "$g" --batch 4 --seq-len 512 --warmup "$warmup" --steps "$steps")
   run "$g.ours" "${ours[@]}"
+  if [[ $loss_chunks != 0 ]]; then run "$g.fusedloss" "${ours[@]}" --loss-chunks "$loss_chunks"; fi
   if [[ $unfused == 1 ]]; then run "$g.unfused" "${ours[@]}" --no-fused; fi
   run "$g.ref" "${ref[@]}"
   if [[ $compiled == 1 ]]; then run "$g.compiled" "${ref[@]}" --compile; fi

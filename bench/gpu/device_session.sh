@@ -95,24 +95,26 @@ for step in $steps; do
       "$build/tests/gpu/optiscope_gpu_fused_ops_tests" > "$OUT/fused_ops_tests.log" 2>&1; echo "fusedtests rc=$?"
       grep -E "^\[ *(info|  FAILED|  PASSED)|rel err|Failure|error" "$OUT/fused_ops_tests.log" | head -60 ;;
     engine-chunked)
-      # Issue 21's peak goal on the 1B: the fused ops with the chunked loss (8 chunks, the fit
-      # ladder's), beside the plain loss; compare with engine_throughput.json's compiled_peak_gib.
+      # Issue 21's peak goal on the 1B: the fused ops with the fused linear + cross-entropy in 2, 4
+      # and 8 chunks (8: the fit ladder's), beside the plain loss; compare with
+      # engine_throughput.json's compiled_peak_gib.
       log "engine, llama-3.2-1b, chunked loss"
       bench_bin=$(find "$build" -type f -name optiscope_engine_bench -perm -u+x -print -quit)
-      for c in 0 8; do
+      for c in 0 2 4 8; do
         timeout 150 "$bench_bin" --preset llama-3.2-1b --batch 4 --seq-len 512 --precision bf16 --optim adamw_torch_fused \
           --warmup 3 --steps 20 --loss-chunks "$c" > "$OUT/engine_1b_chunks$c.json" 2> "$OUT/engine_1b_chunks$c.log"
         echo "loss chunks $c rc=$?"; cat "$OUT/engine_1b_chunks$c.json"
       done ;;
     profile)
-      # The 1B step's kernels per timed step from CUPTI, fused ops on and off: about a minute.
+      # The 1B step's kernels per timed step from CUPTI, fused ops with the plain loss and with the
+      # fused linear + cross-entropy (4 chunks): about a minute.
       log "kernel breakdown of the llama-3.2-1b step (optiscope)"
       bench_bin=$(find "$build" -type f -name optiscope_engine_bench -perm -u+x -print -quit)
       args=(--preset llama-3.2-1b --batch 4 --seq-len 512 --precision bf16 --optim adamw_torch_fused --warmup 3 --steps 5 --kernels 400)
       timeout 150 "$bench_bin" "${args[@]}" > "$OUT/profile_ours.json" 2> "$OUT/profile_ours.log"; echo "fused rc=$?"
-      timeout 150 "$bench_bin" "${args[@]}" --no-fused > "$OUT/profile_ours_unfused.json" 2> "$OUT/profile_ours_unfused.log"; echo "unfused rc=$?"
+      timeout 150 "$bench_bin" "${args[@]}" --loss-chunks 4 > "$OUT/profile_ours_fused_loss.json" 2> "$OUT/profile_ours_fused_loss.log"; echo "fused loss rc=$?"
       python3 bench/engine/kernel_table.py --top 20 "optiscope fused=$OUT/profile_ours.json" \
-        "optiscope unfused=$OUT/profile_ours_unfused.json" | tee "$OUT/kernel_breakdown.txt" | cut -c1-150 ;;
+        "optiscope fused loss=$OUT/profile_ours_fused_loss.json" | tee "$OUT/kernel_breakdown.txt" | cut -c1-150 ;;
     profile-hf)
       # The same from torch.profiler for transformers + torch.compile: about 2-3 minutes, most of it
       # the compile.

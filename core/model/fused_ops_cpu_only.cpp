@@ -31,5 +31,12 @@ std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor&, const torch::
                                              const torch::Tensor&) {
   no_cuda();
 }
+bool can_cross_entropy_rows(const torch::Tensor&, const torch::Tensor&) {
+  return false;
+}
+void cross_entropy_rows(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                        const torch::Tensor&, bool) {
+  no_cuda();
+}
 
 }  // namespace optiscope::fused

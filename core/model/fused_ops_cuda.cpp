@@ -7,6 +7,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/torch.h>
 
+#include "loss_kernels.h"
 #include "model/fused_ops.h"
 #include "model_kernels.h"
 
@@ -169,6 +170,26 @@ std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor& q, const torch
                                              const torch::Tensor& cos, const torch::Tensor& sin) {
   const auto out = RopeFunction::apply(q, k, cos, sin);
   return {out[0], out[1]};
+}
+
+bool can_cross_entropy_rows(const torch::Tensor& logits, const torch::Tensor& targets) {
+  return enabled() && bf16_cuda(logits) && logits.dim() == 2 && logits.is_contiguous() && targets.is_cuda() &&
+         same_device(logits, targets) && targets.scalar_type() == torch::kInt64 && targets.dim() == 1 &&
+         targets.size(0) == logits.size(0) && kernels::cross_entropy_supported(logits.size(1));
+}
+
+void cross_entropy_rows(const torch::Tensor& logits, const torch::Tensor& targets,
+                        const torch::Tensor& inv_count, const torch::Tensor& loss, bool write_grad) {
+  TORCH_CHECK(inv_count.is_cuda() && inv_count.scalar_type() == torch::kFloat32 && inv_count.numel() == 1,
+              "cross_entropy_rows: inv_count must be one float32 on the device");
+  TORCH_CHECK(loss.is_cuda() && loss.scalar_type() == torch::kFloat32 && loss.is_contiguous() &&
+                  loss.numel() == logits.size(0),
+              "cross_entropy_rows: loss must be rows contiguous float32 on the device");
+  const c10::cuda::CUDAGuard guard(logits.device());
+  const auto t = targets.contiguous();
+  kernels::cross_entropy_rows(logits.data_ptr(), t.data_ptr<std::int64_t>(), inv_count.data_ptr<float>(),
+                              loss.data_ptr<float>(), logits.size(0), logits.size(1), write_grad,
+                              stream_of(logits));
 }
 
 }  // namespace optiscope::fused

@@ -154,6 +154,24 @@ TEST(ChunkedCrossEntropy, SameLossAndGradientsAsThePlainLoss) {
   }
 }
 
+// Without grad mode (evaluation) the loss is the same and computes no gradients; the gradients it
+// keeps from forward are scaled in place, so a second backward through one loss is refused.
+TEST(ChunkedCrossEntropy, EvaluationComputesTheLossAloneAndBackwardRunsOnce) {
+  torch::manual_seed(4);
+  const auto h = torch::randn({2, 11, 16}).requires_grad_(true);
+  const auto w = (torch::randn({50, 16}) * 0.3).requires_grad_(true);
+  const auto labels = torch::randint(0, 50, {2, 11}, torch::kInt64);
+  const auto trained = chunked_cross_entropy(h, w, labels, 3);
+  {
+    torch::NoGradGuard no_grad;
+    const auto evaluated = chunked_cross_entropy(h, w, labels, 3);
+    EXPECT_FALSE(evaluated.requires_grad());
+    EXPECT_NEAR(evaluated.item<double>(), trained.item<double>(), 1e-6);
+  }
+  trained.backward({}, /*retain_graph=*/true);
+  EXPECT_THROW(trained.backward(), c10::Error);
+}
+
 TEST(ChunkedCrossEntropy, ModelLossMatchesWithTiedAndUntiedOutputs) {
   for (const bool tied : {true, false}) {
     const auto c = test_config(tied);
@@ -267,10 +285,17 @@ TEST(MemoryTricks, ChunkedLossHoldsLessAtItsPeakAndTrainsTheSame) {
     EXPECT_NEAR(plain_steps[i].loss, chunked_steps[i].loss, 1e-4) << i;
   std::printf("[ info ] forward peak %lld -> %lld bytes\n", static_cast<long long>(plain.forward_peak),
               static_cast<long long>(chunked.forward_peak));
-  // The whole batch's logits, [tokens, vocab] in float32, and the loss's copy of them are gone.
-  const auto logits_bytes =
-      static_cast<std::int64_t>(s.per_device_train_batch_size) * s.max_seq_length * 272 * 4;
-  EXPECT_LT(chunked.forward_peak, plain.forward_peak - logits_bytes);
+  // The whole batch's logits, [tokens, vocab] in float32, and the loss's copy of them are gone; in
+  // their place the fused loss keeps, from forward, the gradients it computed there: the hidden
+  // states' [tokens, hidden] and the output weight's [vocab, hidden] (in a real model a small part
+  // of the logits: 128256 x 2048 against 2048 x 128256 x 2 for Llama-3.2-1B at batch 4 x 512), and
+  // while a slice is in flight, its logits, their gradient and the masks beside them (three slices
+  // of float32 logits at most, 1/8 of the tokens each).
+  const auto c = llama_preset(s.model);
+  const auto tokens = static_cast<std::int64_t>(s.per_device_train_batch_size) * s.max_seq_length;
+  const auto logits_bytes = tokens * c.vocab_size * 4;
+  const auto kept_bytes = (tokens + c.vocab_size) * c.hidden_size * 4 + 3 * logits_bytes / s.loss_chunks;
+  EXPECT_LT(chunked.forward_peak, plain.forward_peak - 2 * logits_bytes + kept_bytes);
 }
 
 // ---------------------------------------------------------------------------------------------

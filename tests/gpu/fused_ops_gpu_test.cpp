@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "engine/trainer.h"
+#include "loss_kernels.h"
+#include "model/chunked_cross_entropy.h"
 #include "model/fused_ops.h"
 #include "model/llama.h"
 #include "model/llama_config.h"
@@ -354,6 +356,103 @@ TEST(FusedModel, LossAndGradientsMatchUnfusedAndFloat64) {
   const double g_ckpt = rel_err(ckpt_run.grads, fused_run.grads);
   std::printf("[ info ] model gradients, checkpointed against not: rel diff %.3e\n", g_ckpt);
   EXPECT_LT(g_ckpt, 1e-2);
+}
+
+// The fused linear + cross-entropy (chunked_cross_entropy.h) on bf16 CUDA tensors: loss, hidden
+// gradient and weight gradient, with the cross-entropy kernel (fused on) and with LibTorch's float32
+// ops in its place (fused off), against the plain path (bf16 projection, float32 cross-entropy)
+// and float64. Some rows ignored; a vocabulary the size of Llama 3's.
+struct LossRun {
+  double loss;
+  torch::Tensor dh, dw;
+};
+
+LossRun run_loss(const torch::Tensor& h0, const torch::Tensor& w0, const torch::Tensor& labels,
+                 std::int64_t chunks, bool fused_on) {
+  fused::set_enabled(fused_on);
+  const auto h = h0.clone().requires_grad_(true);
+  const auto w = w0.clone().requires_grad_(true);
+  torch::Tensor loss;
+  if (chunks > 0) {
+    loss = chunked_cross_entropy(h, w, labels, chunks);
+  } else {
+    auto logits = torch::nn::functional::linear(h, w);
+    if (logits.scalar_type() != torch::kFloat64) logits = logits.to(torch::kFloat32);
+    loss = torch::nn::functional::cross_entropy(
+        logits, labels, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+  }
+  (loss * 0.5).backward();  // an upstream gradient other than 1 reaches both inputs
+  fused::set_enabled(true);
+  return {loss.item<double>(), h.grad(), w.grad()};
+}
+
+TEST(FusedLinearCrossEntropy, MatchesThePlainLossAndFloat64) {
+  REQUIRE_CUDA();
+  fresh_seed("linear cross-entropy");
+  const std::int64_t tokens = 600, hidden = 256, vocab = 128256;
+  const auto h = bf16_cuda(torch::randn({tokens, hidden}));
+  const auto w = bf16_cuda(torch::randn({vocab, hidden}) * 0.05);
+  auto labels = torch::randint(0, vocab, {tokens}, torch::kLong);
+  labels.narrow(0, 100, 37).fill_(-100);
+  labels = labels.to(torch::kCUDA);
+  const auto plain = run_loss(h, w, labels, 0, true);
+  const auto ref = run_loss(h.to(torch::kFloat64), w.to(torch::kFloat64), labels, 0, true);
+  for (const std::int64_t chunks : {1, 4, 7}) {
+    const auto fused_run = run_loss(h, w, labels, chunks, true);
+    const auto aten_run = run_loss(h, w, labels, chunks, false);
+    const std::string tag = std::to_string(chunks) + " chunks";
+    std::printf("[ info ] loss %.6f fused, %.6f LibTorch ops, %.6f plain, %.6f float64 (%s)\n",
+                fused_run.loss, aten_run.loss, plain.loss, ref.loss, tag.c_str());
+    EXPECT_LT(std::abs(fused_run.loss - ref.loss) / ref.loss, 1e-3) << tag;
+    EXPECT_LT(std::abs(fused_run.loss - aten_run.loss) / ref.loss, 1e-5) << tag;
+    expect_accurate("hidden gradient, " + tag, fused_run.dh, plain.dh, ref.dh);
+    if (chunks == 1) {
+      expect_accurate("weight gradient, " + tag, fused_run.dw, plain.dw, ref.dw);
+    } else {
+      // The weight gradient is summed over the slices in bf16 (a float32 sum would hold another
+      // copy of the embedding's size): one more rounding per slice, still in the bf16 band.
+      const double err = rel_err(fused_run.dw, ref.dw);
+      std::printf("[ info ] %-40s rel err fused %.3e, plain %.3e\n", ("weight gradient, " + tag).c_str(), err,
+                  rel_err(plain.dw, ref.dw));
+      EXPECT_LT(err, kBf16Band) << tag;
+    }
+    // The kernel and LibTorch's float32 ops compute the same thing: only rounding differs.
+    EXPECT_LT(rel_err(fused_run.dh, aten_run.dh), 1e-2) << tag;
+    EXPECT_LT(rel_err(fused_run.dw, aten_run.dw), 1e-2) << tag;
+  }
+}
+
+TEST(FusedLinearCrossEntropy, KernelWritesEveryRowAndZeroesIgnoredOnes) {
+  REQUIRE_CUDA();
+  fresh_seed("cross-entropy kernel");
+  const std::int64_t rows = 37, vocab = 1000;  // 125 vectors a row: fewer than the block's threads
+  auto logits = bf16_cuda(torch::randn({rows, vocab}) * 3);
+  const auto wide = logits.to(torch::kFloat32);
+  auto labels = torch::randint(0, vocab, {rows}, torch::kLong);
+  labels[5] = -100;
+  labels = labels.to(torch::kCUDA);
+  const auto inv = torch::full({}, 1.0f / 36.0f, torch::TensorOptions().device(torch::kCUDA));
+  auto loss = torch::full({rows}, std::numeric_limits<float>::quiet_NaN(),
+                          torch::TensorOptions().device(torch::kCUDA));
+  kernels::cross_entropy_rows(logits.data_ptr(), labels.data_ptr<std::int64_t>(), inv.data_ptr<float>(),
+                              loss.data_ptr<float>(), rows, vocab, /*write_grad=*/true, stream());
+  const auto lse = torch::logsumexp(wide, 1);
+  const auto picked = wide.gather(1, labels.clamp_min(0).unsqueeze(1)).squeeze(1);
+  auto expected_loss = lse - picked;
+  expected_loss[5] = 0;
+  EXPECT_TRUE(torch::allclose(loss, expected_loss, 1e-4, 1e-5));
+  auto expected_grad = torch::softmax(wide, 1);
+  expected_grad.scatter_add_(1, labels.clamp_min(0).unsqueeze(1),
+                             torch::full({rows, 1}, -1.0f, wide.options()));
+  expected_grad = expected_grad / 36.0;
+  expected_grad[5].zero_();
+  EXPECT_TRUE(all_finite(logits));
+  EXPECT_LT(rel_err(logits, expected_grad), 1e-2);
+  EXPECT_EQ(logits[5].abs().sum().item<float>(), 0.0f);
+  EXPECT_THROW(
+      kernels::cross_entropy_rows(logits.data_ptr(), labels.data_ptr<std::int64_t>(), inv.data_ptr<float>(),
+                                  loss.data_ptr<float>(), rows, 1001, true, stream()),
+      std::invalid_argument);
 }
 
 }  // namespace
