@@ -6,7 +6,10 @@ run went (nvidia-smi sampled every 100 ms, matched to the run's start and end), 
 evicted pages, the largest ledger-vs-migrations disagreement, the emulated median step and, where a
 physical (ballast) run of the same case exists, its outcome and median step.
 
-usage: make_results.py RESULTS_DIR OUT_JSON --commit C --card TEXT --driver TEXT"""
+usage: make_results.py RESULTS_DIR OUT_JSON --commit C --card TEXT --driver TEXT
+         [--store-commit STORE=COMMIT ...] [--store-card STORE=TEXT ...]
+Every row names its card: an emulated run and its physical cross-check are always from one call
+on one card, but rows of different cases may come from different cards."""
 import argparse
 import datetime as dt
 import glob
@@ -71,8 +74,11 @@ def main():
     ap.add_argument("--driver", required=True)
     ap.add_argument("--store-commit", action="append", default=[],
                     help="STORE_BASENAME=COMMIT for stores recorded at another commit than --commit")
+    ap.add_argument("--store-card", action="append", default=[],
+                    help="STORE_BASENAME=CARD for stores recorded on another card than --card")
     a = ap.parse_args()
     commits = dict(x.split("=", 1) for x in a.store_commit)
+    cards = dict(x.split("=", 1) for x in a.store_card)
     physical = {}
     for db in glob.glob(os.path.join(a.results, "physical-*.db")):
         name = os.path.basename(db)[len("physical-"):-len(".db")]
@@ -109,6 +115,7 @@ def main():
                 physical_vs_emulated=round(p["median_ms"] / r["median_ms"] - 1, 4)
                 if p and p["median_ms"] and r["median_ms"] else None,
                 store=os.path.relpath(db, os.path.dirname(a.out)),
+                card=cards.get(os.path.basename(db), a.card),
                 recorded_at=commits.get(os.path.basename(db), a.commit),
                 physical_recorded_at=commits.get(f"physical-{name}.db", a.commit) if p else None,
                 _started=r["started"])

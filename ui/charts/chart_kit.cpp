@@ -5,6 +5,7 @@
 #include <QCoreApplication>
 #include <QToolTip>
 #include <memory>
+#include <optional>
 
 #include "charts/bytes_ticker.h"
 #include "charts/category_labels.h"
@@ -162,11 +163,33 @@ QCPBars* addOomOutlineBars(QCustomPlot& plot, const QColor& alarm) {
   return bars;
 }
 
+namespace {
+
+/// The smallest value drawn against `axis`, if anything visible is.
+std::optional<double> lowestValueOn(QCustomPlot& plot, const QCPAxis* axis) {
+  std::optional<double> lowest;
+  for (int i = 0; i < plot.plottableCount(); ++i) {
+    const QCPAbstractPlottable* p = plot.plottable(i);
+    if (p->valueAxis() != axis || !p->visible()) continue;
+    bool found = false;
+    const QCPRange r = p->getValueRange(found);
+    if (found) lowest = std::min(lowest.value_or(r.lower), r.lower);
+  }
+  return lowest;
+}
+
+}  // namespace
+
 void rescaleAll(QCustomPlot& plot, bool includeZero) {
   plot.rescaleAxes(true);
   for (QCPAxis* axis : {plot.yAxis, plot.yAxis2}) {
     if (!axis->visible()) continue;
     QCPRange r = axis->range();
+    // QCustomPlot centres a flat series on its value: all-zero counts would get a negative half.
+    if (const auto lowest = lowestValueOn(plot, axis); lowest && *lowest >= 0 && r.lower < 0) {
+      r.lower = 0;
+      if (r.upper <= 0) r.upper = 1;
+    }
     if (includeZero) r.expand(0.0);
     const double pad = std::max(r.size() * 0.06, 1e-9);
     axis->setRange(r.lower < 0 ? r.lower - pad : r.lower, r.upper + pad);

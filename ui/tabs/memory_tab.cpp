@@ -108,7 +108,8 @@ MemoryTab::MemoryTab(QWidget* parent)
   legendNote_->setText(
       tr("Hatched ▨ paged state, resident: paged optimizer state that is on the device now (the driver keeps "
          "it there while memory is free, evicts it when memory runs short). Below the zero line: paged state "
-         "on the host, which is not device memory. Dotted on top: ") +
+         "on the host, which is not device memory. The figure above a bar is the run's demand (allocator, "
+         "resident paged state, context), which its budget is compared with. Dotted on top: ") +
       driverCacheExplanation());
 
   auto* bar = new QHBoxLayout;
@@ -332,9 +333,11 @@ void MemoryTab::drawPeaks() {
     const RunData& r = runs_[static_cast<std::size_t>(i)];
     double device = 0;
     double host = 0;
+    double verdict = 0;  // the figure the label names: what the budget is compared with
     if (const MemorySample* peak = r.peak()) {
       device = static_cast<double>(peak->device_total());
       host = static_cast<double>(hostBytes(*peak));
+      verdict = static_cast<double>(peak->demand());
     } else if (!r.steps.empty()) {
       for (const auto& s : r.steps) device = std::max(device, static_cast<double>(s.mem_bytes));
       auto* bars = new QCPBars(peaks_->xAxis, peaks_->yAxis);
@@ -343,13 +346,16 @@ void MemoryTab::drawPeaks() {
       bars->setBrush(r.look.color.lighter(140));
       bars->setWidth(0.6);
       bars->addData(i + 1, device);
+      verdict = device;
     }
     top = std::max(top, device);
     bottom = std::min(bottom, -host);
-    // The label sits above the reclaimable driver cache, but names the run's own total.
+    // The label sits above the reclaimable driver cache, but names the run's demand, the figure its
+    // budget and fit verdict use: the "other" segment (device memory no category explains) is drawn
+    // but not in it, so a run that held its budget never reads as over it.
     const double cache = r.peak() ? static_cast<double>(r.peak()->driver_cache) : 0.0;
     auto* total =
-        annotate(*peaks_, formatBytes(device), colorsFor(palette()).ink, Qt::AlignHCenter | Qt::AlignBottom);
+        annotate(*peaks_, formatBytes(verdict), colorsFor(palette()).ink, Qt::AlignHCenter | Qt::AlignBottom);
     total->setProperty("inkText", true);
     total->position->setCoords(i + 1, device + cache);
     top = std::max(top, device + cache);
