@@ -46,6 +46,7 @@ class NewComparisonDialog : public QDialog {
   QComboBox* device_;
   QComboBox* dataset_;
   QDoubleSpinBox* budget_;
+  QSpinBox* lossChunks_;  // 0: the plain loss; N: the fused linear + cross-entropy in N slices
   QComboBox* recipe_;
   QLineEdit* store_;
   QDialogButtonBox* buttons_;

@@ -47,7 +47,8 @@ and records every step into the store FILE (created if needed).
                        recompute each layer's activations in backward
   --optimizer-in-bwd   update each parameter as soon as its gradient exists and free the
                        gradient (torchtune's optimizer_in_bwd; needs --max-grad-norm 0)
-  --loss-chunks N      chunked cross-entropy: logits made N slices of tokens at a time (0 = off)
+  --loss-chunks N      fused linear + cross-entropy in N slices of tokens: the logits never all
+                       exist, gradients computed in forward (0 = the plain loss)
   --seed N             seed for weights and data order
   --name TEXT          name of the comparison
   --quiet              no progress lines

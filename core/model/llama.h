@@ -82,8 +82,8 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   torch::Tensor output_weight() const;
   /// Mean cross-entropy of next-token prediction; labels equal to -100 are ignored.
   torch::Tensor loss(const torch::Tensor& logits, const torch::Tensor& labels);
-  /// The same loss from the hidden states, with logits made `chunks` slices of tokens at a time
-  /// (chunked_cross_entropy.h): all of them never exist at once.
+  /// The same loss from the hidden states, fused with the output projection and made `chunks`
+  /// slices of tokens at a time (chunked_cross_entropy.h): the whole batch's logits never exist.
   torch::Tensor chunked_loss(const torch::Tensor& hidden, const torch::Tensor& labels, std::int64_t chunks);
   /// Re-draws weights the way transformers' _init_weights does (normal(0, initializer_range)).
   void reset_parameters(std::uint64_t seed);

@@ -8,6 +8,7 @@
 #include <QFontMetrics>
 #include <QMouseEvent>
 #include <QPushButton>
+#include <QSpinBox>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
@@ -21,6 +22,7 @@
 #include "data/summary_model.h"
 #include "first_start_offer.h"
 #include "main_window.h"
+#include "new_comparison_dialog.h"
 #include "store/run_summary.h"
 #include "store/store.h"
 #include "store_files.h"
@@ -267,6 +269,26 @@ class NewcomerTest : public QObject {
              *final_loss_of(runs[0].steps));
     QVERIFY(*final_loss_of(runs[0].steps) != last);
     QCOMPARE(model.index(0, ui::SummaryModel::EvalLoss).data(ui::SummaryModel::ValueRole).toDouble(), 2.5);
+  }
+
+  // The loss is a setting of the New comparison dialog: plain by default, the fused linear +
+  // cross-entropy in N slices when asked, and a spec's choice survives a round trip through it.
+  void newComparisonOffersTheFusedLoss() {
+    ui::NewComparisonDialog dialog(QStringLiteral("/tmp/x.db"));
+    ComparisonSpec c = default_comparison();
+    dialog.setSpec(c);
+    QCOMPARE(dialog.spec().base.loss_chunks, 0);
+    QSpinBox* loss = nullptr;
+    for (QSpinBox* box : dialog.findChildren<QSpinBox*>())
+      if (box->specialValueText() == QStringLiteral("plain cross-entropy")) loss = box;
+    QVERIFY2(loss, "no loss setting in the dialog");
+    QCOMPARE(loss->text(), QStringLiteral("plain cross-entropy"));
+    loss->setValue(4);
+    QCOMPARE(dialog.spec().base.loss_chunks, 4);
+    QVERIFY(loss->text().contains(QStringLiteral("fused linear + cross-entropy")));
+    c.base.loss_chunks = 8;
+    dialog.setSpec(c);
+    QCOMPARE(loss->value(), 8);
   }
 
   void firstStartOffersTheSampleStore() {
