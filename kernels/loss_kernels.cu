@@ -11,13 +11,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "bf16_vectors.cuh"
 #include "cuda_check.h"
 
 namespace optiscope::kernels {
 namespace {
 
-using bf16 = __nv_bfloat16;
-constexpr int kVec = 8;        // bf16 elements per 16-byte access
 constexpr int kThreads = 512;  // a vocabulary of 128256 is about 31 vectors per thread
 
 /// A part of a row's log-sum-exp: its maximum and the sum of exp(x - max) over its elements. The
@@ -67,17 +66,11 @@ __global__ void __launch_bounds__(kThreads)
   const std::int64_t vecs = vocab / kVec;
   LogSumExp part{-INFINITY, 0.0f};
   for (std::int64_t vi = threadIdx.x; vi < vecs; vi += blockDim.x) {
-    const uint4 raw = *reinterpret_cast<const uint4*>(row + vi * kVec);
-    const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
     float x[kVec];
+    load8(row + vi * kVec, x);
     float m = -INFINITY;
 #pragma unroll
-    for (int i = 0; i < kVec / 2; ++i) {
-      const float2 t = __bfloat1622float2(pairs[i]);
-      x[2 * i] = t.x;
-      x[2 * i + 1] = t.y;
-      m = fmaxf(m, fmaxf(t.x, t.y));
-    }
+    for (int j = 0; j < kVec; ++j) m = fmaxf(m, x[j]);
     float s = 0.0f;
 #pragma unroll
     for (int j = 0; j < kVec; ++j) s += expf(x[j] - m);
@@ -95,19 +88,16 @@ __global__ void __launch_bounds__(kThreads)
   __syncthreads();
   const float scale = counts ? *inv_count : 0.0f;
   for (std::int64_t vi = threadIdx.x; vi < vecs; vi += blockDim.x) {
-    uint4 raw = *reinterpret_cast<const uint4*>(row + vi * kVec);
-    auto* pairs = reinterpret_cast<__nv_bfloat162*>(&raw);
+    float g[kVec];
+    load8(row + vi * kVec, g);
     const std::int64_t first = vi * kVec;
 #pragma unroll
-    for (int i = 0; i < kVec / 2; ++i) {
-      const float2 t = __bfloat1622float2(pairs[i]);
-      float g0 = expf(t.x - lse);
-      float g1 = expf(t.y - lse);
-      if (first + 2 * i == target) g0 -= 1.0f;
-      if (first + 2 * i + 1 == target) g1 -= 1.0f;
-      pairs[i] = __floats2bfloat162_rn(g0 * scale, g1 * scale);
+    for (int j = 0; j < kVec; ++j) {
+      g[j] = expf(g[j] - lse);
+      if (first + j == target) g[j] -= 1.0f;
+      g[j] *= scale;
     }
-    *reinterpret_cast<uint4*>(row + vi * kVec) = raw;
+    store8(row + vi * kVec, g);
   }
 }
 

@@ -12,38 +12,18 @@
 #include <stdexcept>
 #include <string>
 
+#include "bf16_vectors.cuh"
 #include "cuda_check.h"
 
 namespace optiscope::kernels {
 namespace {
 
-using bf16 = __nv_bfloat16;
-constexpr int kVec = 8;  // bf16 elements per 16-byte access
 // Threads of one row's block: 512 at most, so that the backward kernel's registers (up to 128 per
 // thread under __launch_bounds__) fit one block's share of the register file.
 constexpr int kMaxRowThreads = 512;
 constexpr int kMaxVecsPerThread = 4;  // so rows up to 512 * 4 * 8 = 16384 elements
 constexpr int kElementwiseThreads = 256;
 constexpr int kColumnSumWarps = 32;  // warps that split one column group's partial rows
-
-__device__ inline void load8(const bf16* p, float (&f)[kVec]) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(p);
-  const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int i = 0; i < kVec / 2; ++i) {
-    const float2 t = __bfloat1622float2(pairs[i]);
-    f[2 * i] = t.x;
-    f[2 * i + 1] = t.y;
-  }
-}
-
-__device__ inline void store8(bf16* p, const float (&f)[kVec]) {
-  uint4 raw;
-  auto* pairs = reinterpret_cast<__nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int i = 0; i < kVec / 2; ++i) pairs[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
-  *reinterpret_cast<uint4*>(p) = raw;
-}
 
 __device__ inline float round_to_bf16(float x) {
   return __bfloat162float(__float2bfloat16_rn(x));

@@ -7,9 +7,10 @@
 # build) and python3 with torch + transformers.
 # Usage: bench/engine/run_engine_bench.sh [BUILD_DIR] [geometries...]   (default: build/cuda, 1b 3b)
 # Environment: WARMUP, STEPS (3, 20); UNFUSED=0 skips the fused-ops-off run, COMPILED=0 the
-# torch.compile reference; LOSS_CHUNKS (4; 0 skips it) the run with the fused linear + cross-entropy
-# loss (--loss-chunks, core/model/chunked_cross_entropy.h) beside the default plain loss; RUN_TIMEOUT caps each run in seconds (300), so one stuck run (a long
-# compile) leaves the others' numbers.
+# torch.compile reference; LOSS_CHUNKS (4; 0 skips it) the run with the fused linear +
+# cross-entropy loss (--loss-chunks, core/model/chunked_cross_entropy.h) beside the default plain
+# loss; RUN_TIMEOUT caps each run in seconds (300), so one stuck run (a long compile) leaves the
+# others' numbers.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build/cuda}
