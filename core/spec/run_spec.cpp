@@ -38,6 +38,8 @@ json to_object(const RunSpec& s) {
               {"gradient_checkpointing", s.gradient_checkpointing},
               {"optimizer_in_bwd", s.optimizer_in_bwd},
               {"loss_chunks", s.loss_chunks},
+              {"nproc_per_node", s.nproc_per_node},
+              {"zero_stage", s.zero_stage},
               {"eval_steps", s.eval_steps},
               {"eval_split", s.eval_split},
               {"per_device_eval_batch_size", s.per_device_eval_batch_size},
@@ -114,6 +116,8 @@ RunSpec from_object(const json& j) {
                                                       "gradient_checkpointing",
                                                       "optimizer_in_bwd",
                                                       "loss_chunks",
+                                                      "nproc_per_node",
+                                                      "zero_stage",
                                                       "eval_steps",
                                                       "eval_split",
                                                       "per_device_eval_batch_size",
@@ -149,6 +153,8 @@ RunSpec from_object(const json& j) {
   read_key(j, "gradient_checkpointing", s.gradient_checkpointing);
   read_key(j, "optimizer_in_bwd", s.optimizer_in_bwd);
   read_key(j, "loss_chunks", s.loss_chunks);
+  read_key(j, "nproc_per_node", s.nproc_per_node);
+  read_key(j, "zero_stage", s.zero_stage);
   read_key(j, "eval_steps", s.eval_steps);
   read_key(j, "eval_split", s.eval_split);
   read_key(j, "per_device_eval_batch_size", s.per_device_eval_batch_size);
@@ -225,6 +231,12 @@ std::vector<std::string> validate(const RunSpec& s) {
         "optimizer_in_bwd cannot accumulate gradients: each micro-batch's backward would update the "
         "parameters. Set gradient_accumulation_steps to 1 and raise the batch size instead");
   if (s.loss_chunks < 0) problems.emplace_back("loss_chunks must not be negative (0 = plain cross-entropy)");
+  if (s.nproc_per_node < 1 || s.nproc_per_node > 64)
+    problems.emplace_back("nproc_per_node must be from 1 to 64 (ranks on this host)");
+  if (s.zero_stage < 0 || s.zero_stage > 2)
+    problems.emplace_back("zero_stage must be 0 (state replicated), 1 (state sharded) or 2 (state and gradients)");
+  if (s.zero_stage > 0 && s.nproc_per_node < 2)
+    problems.emplace_back("zero_stage shards over ranks: set nproc_per_node to 2 or more");
   if (s.device != "cpu" && s.device != "cuda" && s.device.rfind("cuda:", 0) != 0)
     problems.push_back("device must be cpu, cuda or cuda:N, not '" + s.device + "'");
   return problems;

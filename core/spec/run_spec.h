@@ -31,6 +31,12 @@ struct RunSpec {
   // Chunked cross-entropy (torchtune's CEWithChunkedOutputLoss, num_output_chunks): the logits
   // are made this many slices of tokens at a time, in forward and again in backward; 0 = plain loss.
   int loss_chunks = 0;
+  // Data parallel over ranks of this host (torchrun's --nproc_per_node): each rank a process with its
+  // own micro-batches, gradients averaged over ranks; on cuda rank r uses GPU r. zero_stage shards
+  // the optimizer state over the ranks (DeepSpeed's zero_optimization.stage): 0 none, 1 the state,
+  // 2 the state and the gradients (reduce-scatter instead of all-reduce).
+  int nproc_per_node = 1;
+  int zero_stage = 0;
   int eval_steps = 0;                   // evaluation loss every N steps; 0 = none
   double eval_split = 0.0;              // fraction of the documents held out for evaluation
   int per_device_eval_batch_size = 0;   // 0 = per_device_train_batch_size

@@ -39,6 +39,10 @@ struct RunInfo {
   std::optional<std::int64_t> over_budget_bytes;
   std::string started_at;
   std::string finished_at;
+  // Schema 4: ranks of one data-parallel run (1 = one process) and how the optimizer state is
+  // sharded over them (0 = replicated on every rank, 1 = state sharded, 2 = state and gradients).
+  int world_size = 1;
+  int zero_stage = 0;
 };
 
 struct StepRecord {
@@ -53,14 +57,21 @@ struct StepRecord {
   std::optional<double> backward_ms;
   std::optional<double> optimizer_ms;
   std::optional<double> eval_loss;
+  // Schema 4, runs over several ranks: rank 0's time in collectives (gradient all-reduce or
+  // reduce-scatter, parameter all-gather) and the bytes it sent and received. Absent on one rank.
+  std::optional<double> comm_ms;
+  std::optional<std::int64_t> comm_bytes;
 };
 
-enum class Phase : int { forward = 0, backward = 1, optimizer = 2 };
+// communication (schema 4): the collectives of a run over several ranks, after the optimizer phase
+// in a step's order of samples.
+enum class Phase : int { forward = 0, backward = 1, optimizer = 2, communication = 3 };
 enum class SamplePoint : int { end = 0, peak = 1 };
 
 /// Memory split into the categories of DESIGN.md, in bytes, at one moment of a step.
 struct MemorySample {
   std::int64_t step = 0;
+  int rank = 0;  // schema 4: the rank that measured it (0 on a one-process run)
   Phase phase = Phase::forward;
   SamplePoint point = SamplePoint::end;
   std::int64_t parameters = 0;
@@ -147,10 +158,26 @@ struct MemcpyRow {
   std::int64_t end_ns = 0;
 };
 
+/// Schema 4: one rank's own view of a step of a run over several ranks (the steps table holds the
+/// run's: the loss averaged over ranks, rank 0's times).
+struct RankStep {
+  std::int64_t step = 0;
+  int rank = 0;
+  double step_ms = 0.0;
+  double forward_ms = 0.0;
+  double backward_ms = 0.0;
+  double optimizer_ms = 0.0;
+  double comm_ms = 0.0;
+  std::int64_t comm_bytes = 0;  // sent plus received by this rank in the step's collectives
+  double loss = 0.0;            // this rank's own micro-batches
+  std::int64_t mem_bytes = 0;   // this rank's peak device total in the step
+};
+
 /// Everything one step adds to the store, written in one transaction.
 struct StepBundle {
   std::optional<StepRecord> step;    // absent for events that arrive after the last step
-  std::vector<MemorySample> memory;
+  std::vector<MemorySample> memory;  // every rank's samples on a run over several ranks
+  std::vector<RankStep> ranks;       // schema 4: one per rank on a run over several ranks
   std::vector<PagingStep> paging;    // this step's, and earlier steps' whose late events arrived
   std::vector<UmEventRow> um_events;
   std::vector<KernelRow> kernels;
