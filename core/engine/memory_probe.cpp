@@ -30,6 +30,7 @@ MemorySample MemoryProbe::sample(std::int64_t step, Phase phase, SamplePoint poi
   s.point = point;
   s.parameters = param_bytes_;
   for (const auto& p : params_) s.gradients += optim::tensor_bytes(p.grad());
+  s.gradients += optimizer_.held_gradient_bytes();
   s.optimizer_device = state.device;
   s.optimizer_paged_resident = std::min(pages.resident, state.managed);
   s.optimizer_paged_host = std::max<std::int64_t>(0, state.managed - s.optimizer_paged_resident);

@@ -28,7 +28,7 @@ BlockwiseAdamW::BlockwiseAdamW(std::vector<torch::Tensor> params, const Optimize
   for (const auto& p : params_) {
     if (p.scalar_type() != torch::kFloat32 && p.scalar_type() != torch::kBFloat16)
       throw std::invalid_argument("adamw_32bit/adamw_8bit support float32 and bfloat16 parameters");
-    state_.push_back(make_state(p));
+    state_.push_back(make_state(p, state_.size()));
     any_offloaded_ = any_offloaded_ || state_.back().offloaded;
   }
 }
@@ -39,6 +39,11 @@ BlockwiseAdamW::~BlockwiseAdamW() {
     wait_offloaded();
   } catch (...) {  // NOLINT(bugprone-empty-catch): a failed device cannot be waited for any more
   }
+}
+
+bool BlockwiseAdamW::wants_8bit(const torch::Tensor& p, std::size_t index) const {
+  const std::int64_t whole = index < options_.whole_numel.size() ? options_.whole_numel[index] : p.numel();
+  return bits_ == StateBits::b8 && whole >= options_.min_8bit_size;
 }
 
 std::string BlockwiseAdamW::name() const {

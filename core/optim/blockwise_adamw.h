@@ -67,7 +67,10 @@ class BlockwiseAdamW final : public Optimizer {
     std::shared_ptr<PinnedState> pinned;     // backs m and v when offloaded
   };
 
-  State make_state(const torch::Tensor& p) const;
+  State make_state(const torch::Tensor& p, std::size_t index) const;
+  /// Whether parameter `index` gets 8-bit state: bitsandbytes' min_8bit_size, judged by the whole
+  /// tensor's size when the parameter is a shard of one.
+  bool wants_8bit(const torch::Tensor& p, std::size_t index) const;
   AdamHyper hyper(int step) const;
   void step_cpu(torch::Tensor& p, State& s);
   void step_cuda(torch::Tensor& p, State& s);

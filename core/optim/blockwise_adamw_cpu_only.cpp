@@ -19,10 +19,10 @@ namespace {
 
 }  // namespace
 
-BlockwiseAdamW::State BlockwiseAdamW::make_state(const torch::Tensor& p) const {
+BlockwiseAdamW::State BlockwiseAdamW::make_state(const torch::Tensor& p, std::size_t index) const {
   if (p.is_cuda()) no_cuda();
   State s;
-  s.eight_bit = bits_ == StateBits::b8 && p.numel() >= options_.min_8bit_size;
+  s.eight_bit = wants_8bit(p, index);
   const auto opts = torch::TensorOptions().device(p.device());
   if (s.eight_bit) {
     // Code 127 of the signed map and code 0 of the unsigned map are zero; absmax 0 makes every

@@ -54,9 +54,9 @@ kernels::DType dtype_of(const torch::Tensor& p) {
 
 }  // namespace
 
-BlockwiseAdamW::State BlockwiseAdamW::make_state(const torch::Tensor& p) const {
+BlockwiseAdamW::State BlockwiseAdamW::make_state(const torch::Tensor& p, std::size_t index) const {
   State s;
-  s.eight_bit = bits_ == StateBits::b8 && p.numel() >= options_.min_8bit_size;
+  s.eight_bit = wants_8bit(p, index);
   const auto opts = torch::TensorOptions().device(p.device());
   const auto state_dtype = s.eight_bit ? torch::kUInt8 : torch::kFloat32;
   if (s.eight_bit) {

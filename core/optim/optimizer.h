@@ -16,6 +16,10 @@ struct OptimizerOptions {
   double eps = 1e-8;
   double weight_decay = 0.0;
   std::int64_t min_8bit_size = 4096;  // bitsandbytes: smaller tensors keep 32-bit state
+  // Per parameter, the element count of the whole tensor it is a piece of (a rank's shard of a
+  // parameter, core/distributed): the 8-bit or 32-bit choice follows the whole tensor, as on one
+  // process. Empty, or shorter than the parameters: each parameter's own count.
+  std::vector<std::int64_t> whole_numel;
   // offload_* variants: state bytes per moment moved per chunk, and chunks in flight (staging
   // slots on the device). 32 MiB copies run at the bus's full speed; three slots let one chunk
   // come in while one is updated and one goes back.
@@ -54,6 +58,9 @@ class Optimizer {
   /// Anything a user should know about how this run differs from what the name promises (for
   /// example an offload variant on a CPU run); empty when nothing.
   virtual std::string note() const { return {}; }
+  /// Gradient bytes the optimizer holds besides the parameters' .grad (a rank's reduced gradient
+  /// shard, core/distributed); the memory probe counts them as gradients.
+  virtual std::int64_t held_gradient_bytes() const { return 0; }
   /// Drops the gradients (set to undefined, as set_to_none=True does).
   void zero_grad();
   const std::vector<torch::Tensor>& params() const { return params_; }
