@@ -49,6 +49,11 @@ and records every step into the store FILE (created if needed).
                        gradient (torchtune's optimizer_in_bwd; needs --max-grad-norm 0)
   --loss-chunks N      fused linear + cross-entropy in N slices of tokens: the logits never all
                        exist, gradients computed in forward (0 = the plain loss)
+  --nproc N            data parallel over N ranks of this host, one process each (nproc_per_node;
+                       Gloo on the CPU, NCCL on GPUs, rank r on cuda:r); each rank takes its
+                       own --batch, so a step sees N times the batch of one process
+  --zero-stage S       shard over the ranks: 0 nothing (every rank steps the whole state), 1 the
+                       optimizer state, 2 the state and the gradients (zero_stage; needs --nproc 2+)
   --seed N             seed for weights and data order
   --name TEXT          name of the comparison
   --quiet              no progress lines
@@ -134,6 +139,20 @@ std::string read_file(const std::string& path) {
 
 }  // namespace
 
+distributed::RankProgram rank_program() {
+  distributed::RankProgram p;
+  std::error_code ec;
+  // This very executable, whatever it was started as.
+  p.exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec)
+    throw std::runtime_error("cannot find this program's executable to start its ranks: " + ec.message());
+  p.args = {kRankCommand};
+  p.on_started = [](int rank, int pid) {
+    std::fprintf(stderr, "optiscope-cli: rank %d started, pid %d\n", rank, pid);
+  };
+  return p;
+}
+
 ComparisonResult run_with_progress(
     const std::function<ComparisonResult(ComparisonObserver*, const std::atomic<bool>*)>& job, bool quiet) {
   ConsoleProgress progress(quiet);
@@ -148,10 +167,12 @@ ComparisonResult run_with_progress(
 namespace {
 
 int run_and_report(const ComparisonSpec& spec, const std::string& db, bool quiet) {
-  const ComparisonResult result =
-      run_with_progress([&](ComparisonObserver* o,
-                            const std::atomic<bool>* cancel) { return run_comparison(spec, db, o, cancel); },
-                        quiet);
+  const distributed::RankProgram ranks = rank_program();
+  const ComparisonResult result = run_with_progress(
+      [&](ComparisonObserver* o, const std::atomic<bool>* cancel) {
+        return run_comparison(spec, db, o, cancel, &ranks);
+      },
+      quiet);
 
   const Store store = Store::open(db, Store::Mode::read_only);
   bool all_completed = true;
@@ -180,10 +201,10 @@ int run_and_report(const ComparisonSpec& spec, const std::string& db, bool quiet
 namespace {
 
 const std::set<std::string> kRunOptions = {
-    "--db",        "--spec",    "--preset",     "--model",      "--dataset",      "--optim",       "--steps",
-    "--batch",     "--seq-len", "--grad-accum", "--lr",         "--warmup-ratio", "--precision",   "--device",
-    "--budget-gb", "--seed",    "--name",       "--eval-split", "--eval-steps",   "--eval-samples",
-    "--max-grad-norm", "--loss-chunks"};
+    "--db",         "--spec",         "--preset",        "--model",       "--dataset", "--optim",
+    "--steps",      "--batch",        "--seq-len",       "--grad-accum",  "--lr",      "--warmup-ratio",
+    "--precision",  "--device",       "--budget-gb",     "--seed",        "--name",    "--eval-split",
+    "--eval-steps", "--eval-samples", "--max-grad-norm", "--loss-chunks", "--nproc",   "--zero-stage"};
 const std::set<std::string> kRunFlags = {"--quiet", "--gradient-checkpointing", "--optimizer-in-bwd"};
 
 // The options `run` and `demo --model` share, applied over a spec.
@@ -203,6 +224,8 @@ void apply_run_options(const Args& a, ComparisonSpec& spec) {
   if (auto v = a.get("--seed")) spec.base.seed = static_cast<std::uint64_t>(to_int("--seed", *v));
   if (auto v = a.get("--max-grad-norm")) spec.base.max_grad_norm = to_double("--max-grad-norm", *v);
   if (auto v = a.get("--loss-chunks")) spec.base.loss_chunks = to_int("--loss-chunks", *v);
+  if (auto v = a.get("--nproc")) spec.base.nproc_per_node = to_int("--nproc", *v);
+  if (auto v = a.get("--zero-stage")) spec.base.zero_stage = to_int("--zero-stage", *v);
   if (a.has("--gradient-checkpointing")) spec.base.gradient_checkpointing = true;
   if (a.has("--optimizer-in-bwd")) spec.base.optimizer_in_bwd = true;
   if (auto v = a.get("--eval-split")) spec.base.eval_split = to_double("--eval-split", *v);

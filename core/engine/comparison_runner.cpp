@@ -53,7 +53,8 @@ bool has_result(Outcome o) {
 // result are kept, the others recorded again under the same ordinal (views keep the latest).
 ComparisonResult run_all(const std::string& name, const std::string& comparison_json,
                          const std::vector<LabelledRun>& runs, const std::string& store_path,
-                         ComparisonObserver* observer, const std::atomic<bool>* cancel, bool resume = false) {
+                         ComparisonObserver* observer, const std::atomic<bool>* cancel, bool resume = false,
+                         const distributed::RankProgram* ranks = nullptr) {
   // Everything the store will hold as JSON is rendered before the store is opened: text that is
   // not UTF-8 (a name, a path) is a bad spec, not a half-written store.
   std::vector<std::string> run_json;
@@ -102,7 +103,27 @@ ComparisonResult run_all(const std::string& name, const std::string& comparison_
         if (observer != nullptr) observer->on_step(progress);
       }
     } recorder(store, progress, observer);
-    const auto outcome = engine::train(run, &recorder, cancel);
+    engine::TrainResult outcome;
+    if (run.nproc_per_node > 1) {
+      // Ranks are processes: rank 0 appends the steps to this run; progress is read back from the store.
+      const auto poll = [&] {
+        for (const auto& st : store.steps(progress.run_id, progress.step)) {
+          progress.step = st.step;
+          progress.loss = st.loss;
+          if (observer != nullptr) observer->on_step(progress);
+        }
+      };
+      if (ranks == nullptr) {
+        outcome.outcome = Outcome::failed;
+        outcome.detail = "a run over " + std::to_string(run.nproc_per_node) +
+                         " ranks starts one process per rank: record it with optiscope-cli run";
+      } else {
+        outcome = distributed::run_ranks(*ranks, run, run_json[static_cast<std::size_t>(i)], store_path,
+                                         progress.run_id, cancel, poll);
+      }
+    } else {
+      outcome = engine::train(run, &recorder, cancel);
+    }
 
     RunInfo info = store.run(progress.run_id);
     info.outcome = outcome.outcome;
@@ -125,7 +146,8 @@ ComparisonResult run_all(const std::string& name, const std::string& comparison_
 }  // namespace
 
 ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& store_path,
-                                ComparisonObserver* observer, const std::atomic<bool>* cancel) {
+                                ComparisonObserver* observer, const std::atomic<bool>* cancel,
+                                const distributed::RankProgram* ranks) {
   std::vector<LabelledRun> runs;
   for (const auto& optim : spec.optims) {
     RunSpec run = spec.base;
@@ -133,7 +155,7 @@ ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& s
     runs.push_back({optim, run});
   }
   refuse_invalid(runs);
-  return run_all(spec.name, spec_json(spec), runs, store_path, observer, cancel);
+  return run_all(spec.name, spec_json(spec), runs, store_path, observer, cancel, false, ranks);
 }
 
 ComparisonResult run_ladder(const LadderSpec& ladder, const std::string& store_path,

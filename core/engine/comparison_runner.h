@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "distributed/launcher.h"
 #include "spec/fit_ladder.h"
 #include "spec/run_spec.h"
 #include "store/records.h"
@@ -42,9 +43,12 @@ struct ComparisonResult {
 /// Runs every variant of the comparison and records it in the store at store_path (created if
 /// needed). An OOM or a failure ends that variant only; cancel ends the comparison after the
 /// current step. Throws StoreError/SpecError only for problems that stop every variant.
+/// A spec with nproc_per_node > 1 runs each variant over that many rank processes started from
+/// `ranks` (the CLI's rank subcommand); without it such a variant fails with a message.
 ComparisonResult run_comparison(const ComparisonSpec& spec, const std::string& store_path,
                                 ComparisonObserver* observer = nullptr,
-                                const std::atomic<bool>* cancel = nullptr);
+                                const std::atomic<bool>* cancel = nullptr,
+                                const distributed::RankProgram* ranks = nullptr);
 
 /// Runs every rung of a fit ladder, in order, into one comparison of the store (its spec JSON is
 /// the ladder's, so views know the rungs). An OOM ends that rung only: it is a result. With resume,

@@ -1,5 +1,6 @@
 #include "engine/trainer.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
@@ -9,11 +10,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 #include "checkpoint/checkpoint_io.h"
 #include "checkpoint/gguf_weights.h"
 #include "data/packed_dataset.h"
 #include "datasets/run_datasets.h"
+#include "distributed/process_group.h"
+#include "distributed/sharded_optimizer.h"
 #include "engine/capture_session.h"
 #include "engine/device_runtime.h"
 #include "engine/lr_schedule.h"
@@ -172,6 +176,9 @@ struct LaunchedStep {
   std::vector<std::array<int, 3>> marks;  // per micro-batch: start, forward done, backward done
   int opt_start = 0;
   int opt_end = 0;
+  std::array<int, 4> comm_marks{-1, -1, -1,
+                                -1};  // runs over several ranks: reduce start/end, gather start/end
+  std::int64_t comm_bytes = 0;
   torch::Tensor loss;                            // summed over micro-batches, on its way to the host
   std::chrono::steady_clock::time_point t0, t1;  // host clock, every-step mode
   StepRecord rec;  // lr, tokens, memory and evaluation at launch; loss and times at readback
@@ -187,6 +194,93 @@ torch::Tensor host_copy(const torch::Tensor& t) {
   return host;
 }
 
+// Runs over several ranks: what each rank tells the others after every step, as one row of
+// doubles exchanged with an all-gather (byte counts stay exact below 2^53): whether it wants to
+// stop (a cancel, agreed so that no rank waits alone in a collective), its RankStep and its memory
+// samples.
+constexpr int kSampleFields = 13;
+constexpr int kRankFields = 10;
+constexpr std::size_t kRankSamples = 8;
+
+void encode(const MemorySample& m, std::vector<double>& out) {
+  for (const std::int64_t v :
+       {static_cast<std::int64_t>(m.phase), static_cast<std::int64_t>(m.point), m.parameters, m.gradients,
+        m.optimizer_device, m.optimizer_paged_resident, m.optimizer_paged_host, m.optimizer_pinned_host,
+        m.activations, m.allocator_cache, m.other_device, m.context, m.driver_cache})
+    out.push_back(static_cast<double>(v));
+}
+
+MemorySample decode(const double* v, std::int64_t step, int rank) {
+  const auto i = [&](int k) { return static_cast<std::int64_t>(v[k]); };
+  MemorySample m;
+  m.step = step;
+  m.rank = rank;
+  m.phase = static_cast<Phase>(i(0));
+  m.point = static_cast<SamplePoint>(i(1));
+  m.parameters = i(2);
+  m.gradients = i(3);
+  m.optimizer_device = i(4);
+  m.optimizer_paged_resident = i(5);
+  m.optimizer_paged_host = i(6);
+  m.optimizer_pinned_host = i(7);
+  m.activations = i(8);
+  m.allocator_cache = i(9);
+  m.other_device = i(10);
+  m.context = i(11);
+  m.driver_cache = i(12);
+  return m;
+}
+
+struct Exchanged {
+  std::vector<RankStep> ranks;
+  std::vector<MemorySample> memory;
+  bool stop = false;
+};
+
+Exchanged exchange(c10d::Backend& group, const torch::Device& device, const RankStep& mine,
+                   const std::vector<MemorySample>& samples, bool stop) {
+  if (samples.size() != kRankSamples) throw std::logic_error("a rank's step has the wrong number of samples");
+  std::vector<double> row = {stop ? 1.0 : 0.0,
+                             mine.step_ms,
+                             mine.forward_ms,
+                             mine.backward_ms,
+                             mine.optimizer_ms,
+                             mine.comm_ms,
+                             static_cast<double>(mine.comm_bytes),
+                             mine.loss,
+                             static_cast<double>(mine.mem_bytes),
+                             0.0};
+  for (const auto& m : samples) encode(m, row);
+  const auto width = static_cast<std::int64_t>(row.size());
+  const int world = group.getSize();
+  auto in = torch::from_blob(row.data(), {width}, torch::kFloat64).to(device);
+  auto out = torch::empty({width * world}, in.options());
+  if (!group._allgather_base(out, in)->wait())
+    throw std::runtime_error("exchanging the ranks' records failed");
+  const auto all = out.to(torch::kCPU).contiguous();
+  const double* v = all.data_ptr<double>();
+  Exchanged e;
+  for (int r = 0; r < world; ++r) {
+    const double* x = v + static_cast<std::ptrdiff_t>(r) * width;
+    e.stop = e.stop || x[0] != 0.0;
+    RankStep rs;
+    rs.step = mine.step;
+    rs.rank = r;
+    rs.step_ms = x[1];
+    rs.forward_ms = x[2];
+    rs.backward_ms = x[3];
+    rs.optimizer_ms = x[4];
+    rs.comm_ms = x[5];
+    rs.comm_bytes = static_cast<std::int64_t>(x[6]);
+    rs.loss = x[7];
+    rs.mem_bytes = static_cast<std::int64_t>(x[8]);
+    e.ranks.push_back(rs);
+    for (std::size_t k = 0; k < kRankSamples; ++k)
+      e.memory.push_back(decode(x + kRankFields + k * kSampleFields, mine.step, r));
+  }
+  return e;
+}
+
 }  // namespace
 
 TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<bool>* cancel,
@@ -198,6 +292,18 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     result.detail = "device " + spec.device + " is not available: " + device_name(device);
     return result;
   }
+  if (spec.nproc_per_node > 1 && (!options.rank || options.rank->world_size != spec.nproc_per_node)) {
+    result.outcome = Outcome::failed;
+    result.detail = "a run over " + std::to_string(spec.nproc_per_node) +
+                    " ranks runs one process per rank: start it with optiscope-cli run";
+    return result;
+  }
+  // A run over several ranks: this rank's process group and sharded optimizer (null on one process).
+  c10::intrusive_ptr<c10d::Backend> group;
+  distributed::ShardedOptimizer* sharded = nullptr;
+  const int rank = spec.nproc_per_node > 1 ? options.rank->rank : 0;
+  const int world = spec.nproc_per_node > 1 ? options.rank->world_size : 1;
+  bool stop_agreed = false;  // a rank asked to stop (cancel) at the last exchange
   std::int64_t step = 0;
   std::unique_ptr<CaptureSession> capture;
   // Deferred readback (TrainOptions): step s is read back once step s + 1 is queued.
@@ -230,6 +336,34 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     rec.forward_ms = forward_ms;
     rec.backward_ms = backward_ms;
     rec.optimizer_ms = timer.elapsed_ms(s.opt_start, s.opt_end);
+    if (group) {
+      rec.comm_ms = timer.elapsed_ms(s.comm_marks[0], s.comm_marks[1]) +
+                    timer.elapsed_ms(s.comm_marks[2], s.comm_marks[3]);
+      rec.comm_bytes = s.comm_bytes;
+      RankStep mine;
+      mine.step = s.step;
+      mine.rank = rank;
+      mine.step_ms = rec.step_ms;
+      mine.forward_ms = forward_ms;
+      mine.backward_ms = backward_ms;
+      mine.optimizer_ms = *rec.optimizer_ms;
+      mine.comm_ms = *rec.comm_ms;
+      mine.comm_bytes = s.comm_bytes;
+      mine.loss = rec.loss;
+      mine.mem_bytes = rec.mem_bytes;
+      Exchanged all = exchange(*group, device, mine, s.bundle.memory, cancel != nullptr && cancel->load());
+      stop_agreed = stop_agreed || all.stop;
+      // The run's step: the loss of the whole batch (the mean of the ranks'), rank 0's times, the
+      // largest rank's peak.
+      double loss_sum = 0.0;
+      for (const auto& r : all.ranks) {
+        loss_sum += r.loss;
+        rec.mem_bytes = std::max(rec.mem_bytes, r.mem_bytes);
+      }
+      rec.loss = loss_sum / static_cast<double>(all.ranks.size());
+      s.bundle.memory = std::move(all.memory);
+      s.bundle.ranks = std::move(all.ranks);
+    }
     s.bundle.step = rec;
     if (recorder != nullptr &&
         (s.step % spec.logging_steps == 0 || s.step == spec.max_steps || rec.eval_loss))
@@ -258,6 +392,17 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     if (spec.eval_steps > 0 && !data.eval)
       throw std::invalid_argument("eval_steps is set but no data is held out");
 
+    if (spec.nproc_per_node > 1) {
+      distributed::GroupOptions go;
+      go.rank = rank;
+      go.world_size = world;
+      go.port = options.rank->port;
+      go.timeout = std::chrono::seconds(options.rank->timeout_s);
+      group = distributed::connect(go, device);
+      // The ranks share the host's cores.
+      if (device.is_cpu())
+        at::set_num_threads(std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / world));
+    }
     capture = std::make_unique<CaptureSession>(device, options.capture);
     if (recorder != nullptr) recorder->on_capture(capture->info());
 
@@ -281,7 +426,15 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     optim::OptimizerOptions oo;
     oo.lr = spec.learning_rate;
     oo.weight_decay = spec.weight_decay;
-    auto optimizer = optim::make_optimizer(spec.optim, model->parameters(), oo);
+    std::unique_ptr<optim::Optimizer> optimizer;
+    if (group) {
+      auto so = std::make_unique<distributed::ShardedOptimizer>(group, model->parameters(), spec.zero_stage,
+                                                                spec.optim, oo);
+      sharded = so.get();
+      optimizer = std::move(so);
+    } else {
+      optimizer = optim::make_optimizer(spec.optim, model->parameters(), oo);
+    }
     const MemoryProbe probe(device, model->parameters(), *optimizer, foreign);
 
     const std::int64_t total = spec.max_steps;
@@ -297,12 +450,14 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     std::optional<OptimizerInBackward> in_backward;
     if (spec.optimizer_in_bwd) in_backward.emplace(*optimizer);
 
-    deferred = options.deferred_readback.value_or(device.is_cuda() && !options.capture);
+    deferred = !group && options.deferred_readback.value_or(device.is_cuda() && !options.capture);
     timers = {make_phase_timer(device), make_phase_timer(device)};
     synchronize(device);  // model upload and initialisation stay out of step 1
     std::optional<MemorySample> previous_end;
     for (step = 1; step <= total; ++step) {
-      if (cancel != nullptr && cancel->load()) {
+      // Ranks stop together, at the step after one of them was asked to (one alone would leave the
+      // others waiting in a collective).
+      if (group ? stop_agreed : cancel != nullptr && cancel->load()) {
         result.outcome = Outcome::cancelled;
         result.detail = "cancelled before step " + std::to_string(step);
         break;
@@ -325,9 +480,12 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       const double lr = learning_rate_at(spec.lr_scheduler_type, spec.learning_rate, step - 1, warmup, total);
       // Set before backward: with optimizer_in_bwd the updates happen there.
       optimizer->set_lr(lr);
+      // Rank r of N takes the r-th of N equal parts of the batch a one-process run of N times the
+      // batch size takes, so that the ranks together see exactly its windows.
       for (std::int64_t micro = 0; micro < accum; ++micro)
-        micro_batches.push_back(
-            to_device(data.train.batch(static_cast<std::size_t>((step - 1) * accum + micro), batch), device));
+        micro_batches.push_back(to_device(
+            data.train.batch(static_cast<std::size_t>(((step - 1) * accum + micro) * world + rank), batch),
+            device));
       for (std::int64_t micro = 0; micro < accum; ++micro) {
         const auto& ids = micro_batches[static_cast<std::size_t>(micro)].ids;
         const auto& labels = micro_batches[static_cast<std::size_t>(micro)].labels;
@@ -358,12 +516,34 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       bwd_end = probe.sample(step, Phase::backward, SamplePoint::end);
       // With optimizer_in_bwd the spec has no clipping and the update is done: the optimizer phase
       // is empty and its samples show that no gradients remain.
-      if (spec.max_grad_norm > 0.0) clip_grad_norm(params, spec.max_grad_norm);
+      std::optional<MemorySample> comm_peak;
+      if (sharded) {
+        // Communication, first part: gradients averaged over the ranks (and clipped by their
+        // global norm, which at stage 2 needs an all-reduce of the shards' squared norms).
+        reset_peak_memory(device);
+        s.comm_marks[0] = s.timer->mark();
+        sharded->reduce_gradients();
+        if (spec.max_grad_norm > 0.0) sharded->clip_grad_norm(spec.max_grad_norm);
+        s.comm_marks[1] = s.timer->mark();
+        comm_peak = probe.sample(step, Phase::communication, SamplePoint::peak);
+      } else if (spec.max_grad_norm > 0.0) {
+        clip_grad_norm(params, spec.max_grad_norm);
+      }
       reset_peak_memory(device);
       s.opt_start = s.timer->mark();
       if (!in_backward) optimizer->step();
       s.opt_end = s.timer->mark();
       const MemorySample opt_peak = probe.sample(step, Phase::optimizer, SamplePoint::peak);
+      if (sharded) {
+        // Second part: every rank's updated pieces all-gathered into every rank's parameters.
+        reset_peak_memory(device);
+        s.comm_marks[2] = s.timer->mark();
+        sharded->gather_parameters();
+        s.comm_marks[3] = s.timer->mark();
+        const MemorySample later = probe.sample(step, Phase::communication, SamplePoint::peak);
+        if (later.device_total() > comm_peak->device_total()) comm_peak = later;
+        s.comm_bytes = sharded->take_comm_bytes();
+      }
       optimizer->zero_grad();
       const MemorySample opt_end_sample = probe.sample(step, Phase::optimizer, SamplePoint::end);
       s.loss = host_copy(torch::stack(losses).sum());
@@ -377,10 +557,17 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       s.rec.step = step;
       s.rec.lr = lr;
       s.rec.tokens = tokens;
-      s.rec.mem_bytes = std::max({fwd_peak.device_total(), bwd_peak.device_total(), opt_peak.device_total()});
-      if (data.eval && spec.eval_steps > 0 && step % spec.eval_steps == 0)
+      s.rec.mem_bytes = std::max({fwd_peak.device_total(), bwd_peak.device_total(), opt_peak.device_total(),
+                                  comm_peak ? comm_peak->device_total() : std::int64_t{0}});
+      // Rank 0 alone evaluates (every rank holds the same parameters).
+      if (rank == 0 && data.eval && spec.eval_steps > 0 && step % spec.eval_steps == 0)
         s.rec.eval_loss = evaluate(model, *data.eval, eval_batch, spec.max_eval_samples, device, autocast);
       s.bundle.memory = {fwd_end, fwd_peak, bwd_end, bwd_peak, opt_end_sample, opt_peak};
+      if (sharded) {
+        s.bundle.memory.push_back(probe.sample(step, Phase::communication, SamplePoint::end));
+        s.bundle.memory.push_back(*comm_peak);
+        for (auto& m : s.bundle.memory) m.rank = rank;
+      }
       s.bundle.step = s.rec;  // the step number for the capture; finish_step completes the record
       capture->step_finished(step, s.bundle);
       // With the previous step's last sample, which says what was resident as this step began.
@@ -402,6 +589,11 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
       }
     }
     finish_pending();
+    if (!options.save_parameters.empty() && result.outcome == Outcome::completed) {
+      std::vector<torch::Tensor> saved;
+      for (const auto& p : params) saved.push_back(p.detach().to(torch::kCPU).clone());
+      torch::save(saved, options.save_parameters);
+    }
     if (result.outcome == Outcome::completed && result.over_budget_step) {
       result.outcome = Outcome::over_budget;
       result.detail = "measured demand reached " + gib_text(*result.over_budget_bytes) + " (first over at step " +

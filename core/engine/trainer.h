@@ -32,6 +32,16 @@ class RunRecorder {
   virtual void on_bundle(const StepBundle& bundle) = 0;
 };
 
+/// One rank of a run over several ranks of this host (RunSpec.nproc_per_node > 1), a process the
+/// launcher (core/distributed/launcher.h) started. Every rank runs train(); rank 0 alone is given
+/// a recorder, and its bundles carry every rank's memory samples and RankStep.
+struct RankOptions {
+  int rank = 0;
+  int world_size = 1;
+  int port = 0;         // rendezvous: a TCPStore on 127.0.0.1:port, served by rank 0
+  int timeout_s = 300;  // how long the rendezvous and a collective wait for the other ranks
+};
+
 struct TrainOptions {
   bool capture = true;  // CUPTI capture on CUDA runs
   /// Deferred readback: each step's loss and times are read once the next step's work is queued,
@@ -42,6 +52,12 @@ struct TrainOptions {
   /// capture off, every-step otherwise (CUPTI assigns its records to steps by host time, which
   /// needs the device idle at each boundary).
   std::optional<bool> deferred_readback;
+  /// Set on the ranks of a run over several ranks (nproc_per_node > 1); such a run without it fails.
+  /// Runs over several ranks use every-step readback (each step's records are exchanged anyway).
+  std::optional<RankOptions> rank;
+  /// For tests: the final parameters, on the CPU, saved with torch::save to this file when the run
+  /// completes (nothing when empty).
+  std::string save_parameters;
 };
 
 TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<bool>* cancel,

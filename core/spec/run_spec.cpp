@@ -237,6 +237,13 @@ std::vector<std::string> validate(const RunSpec& s) {
     problems.emplace_back("zero_stage must be 0 (state replicated), 1 (state sharded) or 2 (state and gradients)");
   if (s.zero_stage > 0 && s.nproc_per_node < 2)
     problems.emplace_back("zero_stage shards over ranks: set nproc_per_node to 2 or more");
+  if (s.zero_stage > 0 && (s.optim.rfind("paged_", 0) == 0 || s.optim.rfind("offload_", 0) == 0))
+    problems.push_back(s.optim + " cannot be sharded over ranks: its paged or offloaded state is not split " +
+                       "(zero_stage > 0 takes adamw_torch, adamw_torch_fused, adamw_32bit or adamw_8bit)");
+  if (s.nproc_per_node > 1 && s.optimizer_in_bwd)
+    problems.emplace_back(
+        "optimizer_in_bwd updates inside backward, before the ranks' gradients are averaged: "
+        "it cannot run with nproc_per_node > 1");
   if (s.device != "cpu" && s.device != "cuda" && s.device.rfind("cuda:", 0) != 0)
     problems.push_back("device must be cpu, cuda or cuda:N, not '" + s.device + "'");
   return problems;
