@@ -124,6 +124,9 @@ std::vector<RankOutcome> sharded(const std::string& variant, int stage, double m
       opt.zero_grad();
     }
     out[static_cast<std::size_t>(rank)] = {ps, opt.state_bytes()};
+    if (stage == 2 && rank == 0)
+      std::cout << "[info] " << group->getBackendName() << " reduce-scatter "
+                << (opt.reduce_scatter_emulated() ? "emulated by an all-reduce" : "native") << "\n";
   });
   return out;
 }
