@@ -292,7 +292,10 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     result.detail = "device " + spec.device + " is not available: " + device_name(device);
     return result;
   }
-  if (spec.nproc_per_node > 1 && (!options.rank || options.rank->world_size != spec.nproc_per_node)) {
+  // A rank process (TrainOptions::rank) joins its process group even alone (a 1-rank run of the
+  // rank subcommand checks a backend on one GPU); a spec over several ranks needs one.
+  const bool ranked = options.rank.has_value();
+  if ((spec.nproc_per_node > 1 && !ranked) || (ranked && options.rank->world_size != spec.nproc_per_node)) {
     result.outcome = Outcome::failed;
     result.detail = "a run over " + std::to_string(spec.nproc_per_node) +
                     " ranks runs one process per rank: start it with optiscope-cli run";
@@ -301,8 +304,8 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
   // A run over several ranks: this rank's process group and sharded optimizer (null on one process).
   c10::intrusive_ptr<c10d::Backend> group;
   distributed::ShardedOptimizer* sharded = nullptr;
-  const int rank = spec.nproc_per_node > 1 ? options.rank->rank : 0;
-  const int world = spec.nproc_per_node > 1 ? options.rank->world_size : 1;
+  const int rank = ranked ? options.rank->rank : 0;
+  const int world = ranked ? options.rank->world_size : 1;
   bool stop_agreed = false;  // a rank asked to stop (cancel) at the last exchange
   std::int64_t step = 0;
   std::unique_ptr<CaptureSession> capture;
@@ -392,7 +395,7 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     if (spec.eval_steps > 0 && !data.eval)
       throw std::invalid_argument("eval_steps is set but no data is held out");
 
-    if (spec.nproc_per_node > 1) {
+    if (ranked) {
       distributed::GroupOptions go;
       go.rank = rank;
       go.world_size = world;

@@ -216,6 +216,25 @@ TEST(RunNproc, AKilledRankFailsTheRunAndStopsTheOthers) {
   fs::remove_all(dir);
 }
 
+TEST(RunNproc, AnOutOfMemoryRankIsTheRunsResult) {
+  const fs::path dir = temp_dir("oom");
+  const fs::path db = dir / "runs.db";
+  const fs::path err = dir / "stderr.txt";
+  // 2 MB of CPU budget: a rank runs out of memory; the other must not wait for it forever.
+  const int status = wait_for(spawn_cli({"run", "--db", db.string(), "--optim", "adamw_8bit", "--nproc", "2",
+                                         "--budget-gb", "0.002", "--steps", "3", "--batch", "2", "--seq-len", "32"},
+                                        err),
+                              60);
+  ASSERT_TRUE(WIFEXITED(status)) << read_text(err);
+  EXPECT_EQ(WEXITSTATUS(status), 3) << read_text(err);
+  const Store store = Store::open(db.string(), Store::Mode::read_only);
+  ASSERT_EQ(store.runs().size(), 1u);
+  const RunInfo run = store.runs().front();
+  EXPECT_EQ(run.outcome, Outcome::oom) << run.outcome_detail;
+  EXPECT_EQ(run.outcome_detail.rfind("rank ", 0), 0u) << run.outcome_detail;
+  fs::remove_all(dir);
+}
+
 TEST(RunNproc, TheStoreReceivesEveryRanksMemoryAndCommunication) {
   const fs::path dir = temp_dir("store");
   const fs::path db = dir / "runs.db";
