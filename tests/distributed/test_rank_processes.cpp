@@ -221,10 +221,11 @@ TEST(RunNproc, AnOutOfMemoryRankIsTheRunsResult) {
   const fs::path db = dir / "runs.db";
   const fs::path err = dir / "stderr.txt";
   // 2 MB of CPU budget: a rank runs out of memory; the other must not wait for it forever.
-  const int status = wait_for(spawn_cli({"run", "--db", db.string(), "--optim", "adamw_8bit", "--nproc", "2",
-                                         "--budget-gb", "0.002", "--steps", "3", "--batch", "2", "--seq-len", "32"},
-                                        err),
-                              60);
+  const int status =
+      wait_for(spawn_cli({"run", "--db", db.string(), "--optim", "adamw_8bit", "--nproc", "2", "--budget-gb",
+                          "0.002", "--steps", "3", "--batch", "2", "--seq-len", "32"},
+                         err),
+               60);
   ASSERT_TRUE(WIFEXITED(status)) << read_text(err);
   EXPECT_EQ(WEXITSTATUS(status), 3) << read_text(err);
   const Store store = Store::open(db.string(), Store::Mode::read_only);

@@ -154,7 +154,7 @@ TEST(ShardLayout, PiecesAreWholeBlocksAndCoverTheTensor) {
 }
 
 TEST(ShardedOptimizer, EveryStageGivesTheOneProcessUpdate) {
-  for (const std::string variant : {"adamw_torch", "adamw_32bit", "adamw_8bit"}) {
+  for (const std::string variant : {"adamw_torch", "adamw_torch_fused", "adamw_32bit", "adamw_8bit"}) {
     const auto want = reference(variant, 0.0);
     for (int stage = 0; stage <= 2; ++stage) {
       const auto got = sharded(variant, stage, 0.0);
