@@ -8,6 +8,7 @@
 # model-parts, smollm2: the SmolLM2 comparison from a model carried in parts (split_model.sh).
 # fusedtests: the fused model ops against LibTorch; profile, profile-hf: the 1B step's kernel
 # breakdown (ours, fused and unfused; transformers + torch.compile).
+# ranks: a 1-rank NCCL start (the hidden rank subcommand), 2 Gloo ranks, ctest -L distributed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -42,6 +43,20 @@ for step in $steps; do
       log "ctest"
       (cd "$build" && ctest --output-on-failure -j4 --timeout 900 > "$OUT/ctest.log" 2>&1); echo "ctest rc=$?" | tee -a "$OUT/session.log"
       grep -E "tests passed|tests failed|Failed|\*\*\*" "$OUT/ctest.log" | head -30 ;;
+    ranks)
+      # Runs over several ranks (issue 18): one NCCL rank on cuda:0 through the hidden rank
+      # subcommand (a NCCL start on a one-GPU machine), two Gloo ranks on the CPU end to end, and
+      # the distributed tests.
+      log "ranks: 1 NCCL rank, 2 Gloo ranks"
+      printf '{"model":"tiny","optim":"adamw_8bit","max_steps":5,"per_device_train_batch_size":4,"max_seq_length":64,"device":"cuda:0"}\n' > "$OUT/rank-nccl.json"
+      "$build/app/cli/optiscope-cli" __rank --spec-file "$OUT/rank-nccl.json" --rank 0 --world 1 --port 29561 \
+        --result "$OUT/rank-nccl-result.json" --device cuda:0 > "$OUT/rank-nccl.log" 2>&1
+      echo "nccl 1 rank rc=$? result: $(cat "$OUT/rank-nccl-result.json" 2>/dev/null)"
+      "$build/app/cli/optiscope-cli" run --db "$OUT/stores/ranks-gloo.db" --optim adamw_32bit,adamw_8bit --nproc 2 \
+        --zero-stage 2 --steps 10 --batch 2 --seq-len 32 > "$OUT/ranks-gloo.log" 2>&1
+      echo "gloo 2 ranks rc=$?"; tail -4 "$OUT/ranks-gloo.log"
+      (cd "$build" && ctest -L distributed --output-on-failure > "$OUT/ctest-distributed.log" 2>&1)
+      echo "ctest -L distributed rc=$?" ;;
     gputests)
       log "GPU test binaries (full output)"
       for t in $(find "$build/tests" -name 'optiscope_gpu_*tests' -type f -executable); do
