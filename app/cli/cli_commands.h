@@ -21,6 +21,7 @@ int cmd_export(const std::vector<std::string>& args);
 int cmd_list(const std::vector<std::string>& args);
 int cmd_import(const std::vector<std::string>& args);
 int cmd_ladder(const std::vector<std::string>& args);
+int cmd_upgrade(const std::vector<std::string>& args);
 
 /// Runs `job` with progress lines on stderr (unless quiet) and Ctrl-C / SIGTERM cancelling it.
 ComparisonResult run_with_progress(
@@ -32,5 +33,6 @@ extern const char* const kExportHelp;
 extern const char* const kListHelp;
 extern const char* const kImportHelp;
 extern const char* const kLadderHelp;
+extern const char* const kUpgradeHelp;
 
 }  // namespace optiscope::cli
