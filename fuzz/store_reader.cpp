@@ -37,6 +37,8 @@ void read_everything(const optiscope::Store& s) {
     (void)s.steps(r.id);
     (void)s.steps(r.id, 1);
     (void)s.memory_samples(r.id);
+    (void)s.memory_samples(r.id, 0, 1);
+    (void)s.rank_steps(r.id);
     (void)s.paging_steps(r.id);
     (void)s.um_events(r.id);
     (void)s.um_event_count(r.id);

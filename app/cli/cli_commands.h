@@ -22,6 +22,7 @@ int cmd_export(const std::vector<std::string>& args);
 int cmd_list(const std::vector<std::string>& args);
 int cmd_import(const std::vector<std::string>& args);
 int cmd_ladder(const std::vector<std::string>& args);
+int cmd_upgrade(const std::vector<std::string>& args);
 /// Hidden: one rank of a run over several ranks (started by run --nproc N).
 int cmd_rank(const std::vector<std::string>& args);
 /// How run --nproc N starts its ranks: this executable's hidden rank subcommand.
@@ -37,5 +38,6 @@ extern const char* const kExportHelp;
 extern const char* const kListHelp;
 extern const char* const kImportHelp;
 extern const char* const kLadderHelp;
+extern const char* const kUpgradeHelp;
 
 }  // namespace optiscope::cli

@@ -27,6 +27,7 @@ commands:
   export   export the steps of a store as CSV              (optiscope-cli export --help)
   list     list the comparisons and runs in a store        (optiscope-cli list --help)
   import   import a Trainer state or an Nsight export      (optiscope-cli import --help)
+  upgrade  upgrade a store from an older Optiscope         (optiscope-cli upgrade --help)
 
 options:
   --help       this text
@@ -102,7 +103,8 @@ int main(int argc, char** argv) {
   };
   const Entry entries[] = {{"run", cmd_run, kRunHelp},          {"demo", cmd_demo, kDemoHelp},
                            {"ladder", cmd_ladder, kLadderHelp}, {"export", cmd_export, kExportHelp},
-                           {"list", cmd_list, kListHelp},       {"import", cmd_import, kImportHelp}};
+                           {"list", cmd_list, kListHelp},       {"import", cmd_import, kImportHelp},
+                           {"upgrade", cmd_upgrade, kUpgradeHelp}};
   // Hidden: a rank process of run --nproc N (its launcher reads the result file, not the exit code).
   if (command == kRankCommand) {
     try {
@@ -136,6 +138,10 @@ int main(int argc, char** argv) {
       return kExitUsage;
     } catch (const optiscope::SpecError& err) {
       std::fprintf(stderr, "optiscope-cli %s: %s\n", e.name, err.what());
+      return kExitUsage;
+    } catch (const optiscope::StoreNeedsMigration& err) {
+      std::fprintf(stderr, "optiscope-cli %s: %s\nUpgrade it with: optiscope-cli upgrade --db FILE\n", e.name,
+                   err.what());
       return kExitUsage;
     } catch (const optiscope::StoreDiskFull& err) {
       // Not the input's fault: the same command succeeds once there is room.

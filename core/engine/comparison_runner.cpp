@@ -113,6 +113,7 @@ ComparisonResult run_all(const std::string& name, const std::string& comparison_
           if (observer != nullptr) observer->on_step(progress);
         }
       };
+      store.set_run_ranks(progress.run_id, run.nproc_per_node, run.zero_stage);
       if (ranks == nullptr) {
         outcome.outcome = Outcome::failed;
         outcome.detail = "a run over " + std::to_string(run.nproc_per_node) +

@@ -40,6 +40,9 @@ struct Workload {
   bool gradient_checkpointing = false;  // only each layer's input is kept; one layer is recomputed at a time
   bool optimizer_in_bwd = false;        // gradients freed as they are used: about the largest one remains
   std::int64_t loss_chunks = 0;         // logits held a 1/chunks slice at a time
+  // Data parallel (spec keys nproc_per_node, zero_stage): the estimate is per rank.
+  std::int64_t ranks = 1;
+  int zero_stage = 0;  // 0 state replicated, 1 state sharded, 2 state and gradients sharded
 };
 
 struct Estimate {

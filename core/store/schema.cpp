@@ -143,6 +143,59 @@ ALTER TABLE runs ADD COLUMN over_budget_step INTEGER;
 ALTER TABLE runs ADD COLUMN over_budget_bytes INTEGER;
 )sql";
 
+// Version 4: runs over several ranks (data parallel, optimizer state sharded or not). Each rank's
+// memory samples carry its rank, which joins the primary key: SQLite cannot change a key in place,
+// so the table is rebuilt (rows of older stores become rank 0's). rank_steps holds each rank's own
+// view of a step; steps keep the run's (loss averaged over ranks, rank 0's times) and gain the time
+// and bytes of its collectives.
+constexpr const char* kMigrateV3toV4 = R"sql(
+ALTER TABLE runs ADD COLUMN world_size INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE runs ADD COLUMN zero_stage INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE steps ADD COLUMN comm_ms REAL;
+ALTER TABLE steps ADD COLUMN comm_bytes INTEGER;
+CREATE TABLE memory_samples_v4(
+  run_id            INTEGER NOT NULL REFERENCES runs(id),
+  rank              INTEGER NOT NULL DEFAULT 0,
+  step              INTEGER NOT NULL,
+  phase             INTEGER NOT NULL,  -- 0 forward, 1 backward, 2 optimizer, 3 communication
+  point             INTEGER NOT NULL,  -- 0 end of phase, 1 peak within phase
+  parameters        INTEGER NOT NULL,
+  gradients         INTEGER NOT NULL,
+  optimizer_device  INTEGER NOT NULL,
+  optimizer_paged_resident INTEGER NOT NULL,
+  optimizer_paged_host     INTEGER NOT NULL,
+  optimizer_pinned_host    INTEGER NOT NULL,
+  activations       INTEGER NOT NULL,
+  allocator_cache   INTEGER NOT NULL,
+  other_device      INTEGER NOT NULL,
+  context           INTEGER NOT NULL DEFAULT 0,
+  driver_cache      INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(run_id, rank, step, phase, point)
+) WITHOUT ROWID;
+INSERT INTO memory_samples_v4(run_id, rank, step, phase, point, parameters, gradients, optimizer_device,
+  optimizer_paged_resident, optimizer_paged_host, optimizer_pinned_host, activations, allocator_cache,
+  other_device, context, driver_cache)
+SELECT run_id, 0, step, phase, point, parameters, gradients, optimizer_device, optimizer_paged_resident,
+  optimizer_paged_host, optimizer_pinned_host, activations, allocator_cache, other_device, context, driver_cache
+FROM memory_samples;
+DROP TABLE memory_samples;
+ALTER TABLE memory_samples_v4 RENAME TO memory_samples;
+CREATE TABLE rank_steps(
+  run_id       INTEGER NOT NULL REFERENCES runs(id),
+  step         INTEGER NOT NULL,
+  rank         INTEGER NOT NULL,
+  step_ms      REAL NOT NULL,
+  forward_ms   REAL NOT NULL,
+  backward_ms  REAL NOT NULL,
+  optimizer_ms REAL NOT NULL,
+  comm_ms      REAL NOT NULL,     -- time in collectives
+  comm_bytes   INTEGER NOT NULL,  -- bytes sent plus received in them
+  loss         REAL NOT NULL,     -- this rank's own micro-batches
+  mem_bytes    INTEGER NOT NULL,  -- this rank's peak device total in the step
+  PRIMARY KEY(run_id, step, rank)
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 void create_latest(sqlite3* db) {
@@ -151,6 +204,7 @@ void create_latest(sqlite3* db) {
     detail::exec(db, kSchemaV1);
     detail::exec(db, kMigrateV1toV2);
     detail::exec(db, kMigrateV2toV3);
+    detail::exec(db, kMigrateV3toV4);
     detail::exec(db, ("PRAGMA application_id = " + std::to_string(kApplicationId)).c_str());
     detail::exec(db, ("PRAGMA user_version = " + std::to_string(kStoreSchemaVersion)).c_str());
     detail::exec(db, "INSERT INTO meta(key, value) VALUES('created_by', 'Optiscope " OPTISCOPE_VERSION "')");
@@ -168,6 +222,7 @@ void migrate(sqlite3* db, int from_version) {
   try {
     if (from_version < 2) detail::exec(db, kMigrateV1toV2);
     if (from_version < 3) detail::exec(db, kMigrateV2toV3);
+    if (from_version < 4) detail::exec(db, kMigrateV3toV4);
     detail::exec(db, ("PRAGMA user_version = " + std::to_string(kStoreSchemaVersion)).c_str());
     detail::exec(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('migrated_by', 'Optiscope " OPTISCOPE_VERSION "')");
     detail::exec(db, "COMMIT");
@@ -179,5 +234,6 @@ void migrate(sqlite3* db, int from_version) {
 
 const char* schema_v1_sql() { return kSchemaV1; }
 const char* migration_v1_to_v2_sql() { return kMigrateV1toV2; }
+const char* migration_v2_to_v3_sql() { return kMigrateV2toV3; }
 
 }  // namespace optiscope::schema

@@ -18,5 +18,7 @@ void migrate(sqlite3* db, int from_version);
 const char* schema_v1_sql();
 /// The version 1 -> 2 DDL, so tests can make a version-2 file.
 const char* migration_v1_to_v2_sql();
+/// The version 2 -> 3 DDL, so tests can make a version-3 file.
+const char* migration_v2_to_v3_sql();
 
 }  // namespace optiscope::schema

@@ -5,10 +5,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <ctime>
-#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -25,13 +25,20 @@ using detail::Statement;
 
 std::string to_string(Outcome o) {
   switch (o) {
-    case Outcome::running: return "running";
-    case Outcome::completed: return "completed";
-    case Outcome::oom: return "oom";
-    case Outcome::failed: return "failed";
-    case Outcome::cancelled: return "cancelled";
-    case Outcome::interrupted: return "interrupted";
-    case Outcome::over_budget: return "over_budget";
+    case Outcome::running:
+      return "running";
+    case Outcome::completed:
+      return "completed";
+    case Outcome::oom:
+      return "oom";
+    case Outcome::failed:
+      return "failed";
+    case Outcome::cancelled:
+      return "cancelled";
+    case Outcome::interrupted:
+      return "interrupted";
+    case Outcome::over_budget:
+      return "over_budget";
   }
   return "failed";
 }
@@ -107,16 +114,19 @@ class Transaction {
 void mark_interrupted(sqlite3* db) {
   std::vector<std::int64_t> gone;
   {
-    Statement q(db, "SELECT id, COALESCE(writer_pid, 0), COALESCE(writer_host, '') FROM runs WHERE outcome = 'running'");
+    Statement q(
+        db,
+        "SELECT id, COALESCE(writer_pid, 0), COALESCE(writer_host, '') FROM runs WHERE outcome = 'running'");
     while (q.step())
       if (writer_gone(q.int64(1), q.text(2))) gone.push_back(q.int64(0));
   }
   if (gone.empty()) return;
   // One transaction for all of them: an auto-committed update each took seconds for 200 k runs.
   Transaction tx(db);
-  Statement u(db,
-              "UPDATE runs SET outcome = 'interrupted', outcome_detail = 'the recording process ended without "
-              "finishing this run; every step it committed is kept', finished_at = NULL WHERE id = ?");
+  Statement u(
+      db,
+      "UPDATE runs SET outcome = 'interrupted', outcome_detail = 'the recording process ended without "
+      "finishing this run; every step it committed is kept', finished_at = NULL WHERE id = ?");
   for (const auto id : gone) {
     u.reset();
     u.bind(1, id).run();
@@ -140,6 +150,8 @@ RunInfo read_run(const Statement& q) {
   r.finished_at = q.text(11);
   if (!q.is_null(14)) r.over_budget_step = q.int64(14);
   if (!q.is_null(15)) r.over_budget_bytes = q.int64(15);
+  r.world_size = static_cast<int>(q.int64(16));
+  r.zero_stage = static_cast<int>(q.int64(17));
   // Read-only views cannot rewrite the mark, but they can tell the truth about it.
   if (r.outcome == Outcome::running && writer_gone(q.int64(12), q.text(13))) {
     r.outcome = Outcome::interrupted;
@@ -151,7 +163,7 @@ RunInfo read_run(const Statement& q) {
 constexpr const char* kRunColumns =
     "SELECT id, comparison_id, ordinal, optim, spec_json, device, outcome, outcome_detail, oom_step, "
     "oom_bytes, started_at, COALESCE(finished_at, ''), COALESCE(writer_pid, 0), COALESCE(writer_host, ''), "
-    "over_budget_step, over_budget_bytes FROM runs ";
+    "over_budget_step, over_budget_bytes, world_size, zero_stage FROM runs ";
 
 }  // namespace
 
@@ -190,8 +202,9 @@ std::optional<double> optional_real(const Statement& q, int column) {
 }
 
 constexpr const char* kInsertStep =
-    "INSERT INTO steps(run_id, step, loss, lr, step_ms, tokens, mem_bytes, forward_ms, backward_ms, optimizer_ms, "
-    "eval_loss) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO steps(run_id, step, loss, lr, step_ms, tokens, mem_bytes, forward_ms, backward_ms, "
+    "optimizer_ms, "
+    "eval_loss, comm_ms, comm_bytes) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 }  // namespace
 
@@ -205,7 +218,8 @@ Store Store::open(const std::string& path, Mode mode) {
   if (mode == Mode::read_only && !existed) throw StoreError("no such store file: " + path);
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  const int flags = mode == Mode::read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  const int flags =
+      mode == Mode::read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (sqlite3_open_v2(path.c_str(), &impl->db, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
     throw StoreError("cannot open " + path + ": " + sqlite3_errmsg(impl->db));
   harden(impl->db);
@@ -255,11 +269,19 @@ Store Store::open(const std::string& path, Mode mode) {
   return Store(std::move(impl));
 }
 
-void Store::migrate(const std::string& path) { Store::open(path, Mode::read_write); }
+void Store::migrate(const std::string& path) {
+  Store::open(path, Mode::read_write);
+}
 
-const std::string& Store::path() const { return impl_->path; }
-int Store::schema_version() const { return impl_->version; }
-sqlite3* Store::handle() const { return impl_->db; }
+const std::string& Store::path() const {
+  return impl_->path;
+}
+int Store::schema_version() const {
+  return impl_->version;
+}
+sqlite3* Store::handle() const {
+  return impl_->db;
+}
 
 std::int64_t Store::add_comparison(const std::string& name, const std::string& spec_json) {
   Statement q(impl_->db, "INSERT INTO comparisons(name, created_at, spec_json) VALUES(?, ?, ?)");
@@ -269,9 +291,10 @@ std::int64_t Store::add_comparison(const std::string& name, const std::string& s
 
 std::int64_t Store::begin_run(std::int64_t comparison_id, int ordinal, const std::string& optim,
                               const std::string& spec_json, const std::string& device) {
-  Statement q(impl_->db,
-              "INSERT INTO runs(comparison_id, ordinal, optim, spec_json, device, outcome, started_at, writer_pid, "
-              "writer_host) VALUES(?, ?, ?, ?, ?, 'running', ?, ?, ?)");
+  Statement q(
+      impl_->db,
+      "INSERT INTO runs(comparison_id, ordinal, optim, spec_json, device, outcome, started_at, writer_pid, "
+      "writer_host) VALUES(?, ?, ?, ?, ?, 'running', ?, ?, ?)");
   q.bind(1, comparison_id)
       .bind(2, static_cast<std::int64_t>(ordinal))
       .bind(3, optim)
@@ -293,6 +316,8 @@ void insert_step(Statement& q, std::int64_t run_id, const StepRecord& s) {
   bind_optional(q, 9, s.backward_ms);
   bind_optional(q, 10, s.optimizer_ms);
   bind_optional(q, 11, s.eval_loss);
+  bind_optional(q, 12, s.comm_ms);
+  s.comm_bytes ? q.bind(13, *s.comm_bytes) : q.bind_null(13);
   q.run();
 }
 
@@ -305,7 +330,8 @@ namespace {
 constexpr int kEventsPerInsert = 64;
 
 std::string multi_row_insert(int rows) {
-  std::string sql = "INSERT INTO um_events(run_id, seq, step, kind, cause, start_ns, end_ns, value, address) VALUES";
+  std::string sql =
+      "INSERT INTO um_events(run_id, seq, step, kind, cause, start_ns, end_ns, value, address) VALUES";
   for (int i = 0; i < rows; ++i) sql += i == 0 ? "(?,?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?,?)";
   return sql;
 }
@@ -325,7 +351,10 @@ void insert_um_events(Store::Impl& impl, std::int64_t run_id, const std::vector<
   }
   std::int64_t& seq = seq_it->second;
   auto bind_row = [&](Statement& q, int o, const UmEventRow& e) {
-    q.bind(o + 1, run_id).bind(o + 2, seq++).bind(o + 3, e.step).bind(o + 4, static_cast<std::int64_t>(e.kind));
+    q.bind(o + 1, run_id)
+        .bind(o + 2, seq++)
+        .bind(o + 3, e.step)
+        .bind(o + 4, static_cast<std::int64_t>(e.kind));
     q.bind(o + 5, static_cast<std::int64_t>(e.cause)).bind(o + 6, e.start_ns).bind(o + 7, e.end_ns);
     q.bind(o + 8, e.value).bind(o + 9, e.address);
   };
@@ -342,28 +371,62 @@ void insert_um_events(Store::Impl& impl, std::int64_t run_id, const std::vector<
   }
 }
 
-void Store::append_step(std::int64_t run_id, const StepRecord& s) { insert_step(impl_->statement(kInsertStep), run_id, s); }
+void Store::append_step(std::int64_t run_id, const StepRecord& s) {
+  insert_step(impl_->statement(kInsertStep), run_id, s);
+}
 
 void Store::append_bundle(std::int64_t run_id, const StepBundle& b) {
   Transaction tx(impl_->db);
   if (b.step) insert_step(impl_->statement(kInsertStep), run_id, *b.step);
   for (const auto& m : b.memory) {
     auto& q = impl_->statement(
-        "INSERT OR REPLACE INTO memory_samples(run_id, step, phase, point, parameters, gradients, optimizer_device, "
-        "optimizer_paged_resident, optimizer_paged_host, optimizer_pinned_host, activations, allocator_cache, "
-        "other_device, context, driver_cache) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    q.bind(1, run_id).bind(2, m.step).bind(3, static_cast<std::int64_t>(m.phase)).bind(4, static_cast<std::int64_t>(m.point));
-    q.bind(5, m.parameters).bind(6, m.gradients).bind(7, m.optimizer_device).bind(8, m.optimizer_paged_resident);
+        "INSERT OR REPLACE INTO memory_samples(run_id, step, phase, point, parameters, gradients, "
+        "optimizer_device, "
+        "optimizer_paged_resident, optimizer_paged_host, optimizer_pinned_host, activations, "
+        "allocator_cache, "
+        "other_device, context, driver_cache, rank) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, run_id)
+        .bind(2, m.step)
+        .bind(3, static_cast<std::int64_t>(m.phase))
+        .bind(4, static_cast<std::int64_t>(m.point));
+    q.bind(5, m.parameters)
+        .bind(6, m.gradients)
+        .bind(7, m.optimizer_device)
+        .bind(8, m.optimizer_paged_resident);
     q.bind(9, m.optimizer_paged_host).bind(10, m.optimizer_pinned_host).bind(11, m.activations);
-    q.bind(12, m.allocator_cache).bind(13, m.other_device).bind(14, m.context).bind(15, m.driver_cache).run();
+    q.bind(12, m.allocator_cache).bind(13, m.other_device).bind(14, m.context).bind(15, m.driver_cache);
+    q.bind(16, static_cast<std::int64_t>(m.rank)).run();
+  }
+  for (const auto& r : b.ranks) {
+    auto& q = impl_->statement(
+        "INSERT OR REPLACE INTO rank_steps(run_id, step, rank, step_ms, forward_ms, backward_ms, "
+        "optimizer_ms, "
+        "comm_ms, comm_bytes, loss, mem_bytes) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, run_id).bind(2, r.step).bind(3, static_cast<std::int64_t>(r.rank)).bind(4, r.step_ms);
+    q.bind(5, r.forward_ms)
+        .bind(6, r.backward_ms)
+        .bind(7, r.optimizer_ms)
+        .bind(8, r.comm_ms)
+        .bind(9, r.comm_bytes);
+    q.bind(10, r.loss).bind(11, r.mem_bytes).run();
   }
   for (const auto& p : b.paging) {
     auto& q = impl_->statement(
-        "INSERT OR REPLACE INTO paging_steps(run_id, step, manager_htod, manager_dtoh, recorded_htod, recorded_dtoh, "
-        "gpu_faults, cpu_faults, thrashing, throttling, ledger_resident, measured_resident, measured_resident_peak, "
+        "INSERT OR REPLACE INTO paging_steps(run_id, step, manager_htod, manager_dtoh, recorded_htod, "
+        "recorded_dtoh, "
+        "gpu_faults, cpu_faults, thrashing, throttling, ledger_resident, measured_resident, "
+        "measured_resident_peak, "
         "disagreeing_allocations) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    q.bind(1, run_id).bind(2, p.step).bind(3, p.manager_htod).bind(4, p.manager_dtoh).bind(5, p.recorded_htod);
-    q.bind(6, p.recorded_dtoh).bind(7, p.gpu_faults).bind(8, p.cpu_faults).bind(9, p.thrashing).bind(10, p.throttling);
+    q.bind(1, run_id)
+        .bind(2, p.step)
+        .bind(3, p.manager_htod)
+        .bind(4, p.manager_dtoh)
+        .bind(5, p.recorded_htod);
+    q.bind(6, p.recorded_dtoh)
+        .bind(7, p.gpu_faults)
+        .bind(8, p.cpu_faults)
+        .bind(9, p.thrashing)
+        .bind(10, p.throttling);
     q.bind(11, p.ledger_resident);
     p.measured_resident ? q.bind(12, *p.measured_resident) : q.bind_null(12);
     p.measured_resident_peak ? q.bind(13, *p.measured_resident_peak) : q.bind_null(13);
@@ -396,7 +459,8 @@ void Store::append_bundle(std::int64_t run_id, const StepBundle& b) {
       sel.reset();
     }
     auto& q = impl_->statement(
-        "INSERT INTO kernel_stats(run_id, step, name_id, launches, total_ns, first_ns, last_ns) VALUES(?, ?, ?, ?, ?, ?, ?) "
+        "INSERT INTO kernel_stats(run_id, step, name_id, launches, total_ns, first_ns, last_ns) VALUES(?, ?, "
+        "?, ?, ?, ?, ?) "
         "ON CONFLICT(run_id, step, name_id) DO UPDATE SET launches = launches + excluded.launches, "
         "total_ns = total_ns + excluded.total_ns, first_ns = min(first_ns, excluded.first_ns), "
         "last_ns = max(last_ns, excluded.last_ns)");
@@ -404,8 +468,13 @@ void Store::append_bundle(std::int64_t run_id, const StepBundle& b) {
     q.bind(6, a.first_ns).bind(7, a.last_ns).run();
   }
   for (const auto& c : b.memcpys) {
-    auto& q = impl_->statement("INSERT INTO memcpys(run_id, step, kind, bytes, start_ns, end_ns) VALUES(?, ?, ?, ?, ?, ?)");
-    q.bind(1, run_id).bind(2, c.step).bind(3, static_cast<std::int64_t>(c.kind)).bind(4, c.bytes).bind(5, c.start_ns);
+    auto& q = impl_->statement(
+        "INSERT INTO memcpys(run_id, step, kind, bytes, start_ns, end_ns) VALUES(?, ?, ?, ?, ?, ?)");
+    q.bind(1, run_id)
+        .bind(2, c.step)
+        .bind(3, static_cast<std::int64_t>(c.kind))
+        .bind(4, c.bytes)
+        .bind(5, c.start_ns);
     q.bind(6, c.end_ns).run();
   }
   tx.commit();
@@ -413,13 +482,17 @@ void Store::append_bundle(std::int64_t run_id, const StepBundle& b) {
 
 void Store::set_capture(std::int64_t run_id, const CaptureInfo& c) {
   auto& q = impl_->statement(
-      "INSERT OR REPLACE INTO captures(run_id, um_counters, kernels, memcpy, note, dropped_records) VALUES(?, ?, ?, ?, ?, ?)");
-  q.bind(1, run_id).bind(2, static_cast<std::int64_t>(c.um_counters)).bind(3, static_cast<std::int64_t>(c.kernels));
+      "INSERT OR REPLACE INTO captures(run_id, um_counters, kernels, memcpy, note, dropped_records) "
+      "VALUES(?, ?, ?, ?, ?, ?)");
+  q.bind(1, run_id)
+      .bind(2, static_cast<std::int64_t>(c.um_counters))
+      .bind(3, static_cast<std::int64_t>(c.kernels));
   q.bind(4, static_cast<std::int64_t>(c.memcpy)).bind(5, c.note).bind(6, c.dropped_records).run();
 }
 
 std::optional<CaptureInfo> Store::capture(std::int64_t run_id) const {
-  auto& q = impl_->statement("SELECT um_counters, kernels, memcpy, note, dropped_records FROM captures WHERE run_id = ?");
+  auto& q = impl_->statement(
+      "SELECT um_counters, kernels, memcpy, note, dropped_records FROM captures WHERE run_id = ?");
   q.bind(1, run_id);
   if (!q.step()) return std::nullopt;
   CaptureInfo info{q.int64(0) != 0, q.int64(1) != 0, q.int64(2) != 0, q.text(3), q.int64(4)};
@@ -427,16 +500,51 @@ std::optional<CaptureInfo> Store::capture(std::int64_t run_id) const {
   return info;
 }
 
-std::vector<MemorySample> Store::memory_samples(std::int64_t run_id, std::int64_t after_step) const {
+std::vector<RankStep> Store::rank_steps(std::int64_t run_id, std::int64_t after_step) const {
+  auto& q = impl_->statement(
+      "SELECT step, rank, step_ms, forward_ms, backward_ms, optimizer_ms, comm_ms, comm_bytes, loss, "
+      "mem_bytes "
+      "FROM rank_steps WHERE run_id = ? AND step > ? ORDER BY step, rank");
+  q.bind(1, run_id).bind(2, after_step);
+  std::vector<RankStep> out;
+  while (q.step()) {
+    RankStep r;
+    r.step = q.int64(0);
+    r.rank = static_cast<int>(q.int64(1));
+    r.step_ms = q.real(2);
+    r.forward_ms = q.real(3);
+    r.backward_ms = q.real(4);
+    r.optimizer_ms = q.real(5);
+    r.comm_ms = q.real(6);
+    r.comm_bytes = q.int64(7);
+    r.loss = q.real(8);
+    r.mem_bytes = q.int64(9);
+    out.push_back(r);
+  }
+  return out;
+}
+
+void Store::set_run_ranks(std::int64_t run_id, int world_size, int zero_stage) {
+  Statement q(impl_->db, "UPDATE runs SET world_size = ?, zero_stage = ? WHERE id = ?");
+  q.bind(1, static_cast<std::int64_t>(world_size))
+      .bind(2, static_cast<std::int64_t>(zero_stage))
+      .bind(3, run_id)
+      .run();
+}
+
+std::vector<MemorySample> Store::memory_samples(std::int64_t run_id, std::int64_t after_step,
+                                                int rank) const {
   auto& q = impl_->statement(
       "SELECT step, phase, point, parameters, gradients, optimizer_device, optimizer_paged_resident, "
-      "optimizer_paged_host, optimizer_pinned_host, activations, allocator_cache, other_device, context, driver_cache "
+      "optimizer_paged_host, optimizer_pinned_host, activations, allocator_cache, other_device, context, "
+      "driver_cache "
       "FROM memory_samples "
-      "WHERE run_id = ? AND step > ? ORDER BY step, phase, point");
-  q.bind(1, run_id).bind(2, after_step);
+      "WHERE run_id = ? AND rank = ? AND step > ? ORDER BY step, phase, point");
+  q.bind(1, run_id).bind(2, static_cast<std::int64_t>(rank)).bind(3, after_step);
   std::vector<MemorySample> out;
   while (q.step()) {
     MemorySample m;
+    m.rank = rank;
     m.step = q.int64(0);
     m.phase = static_cast<Phase>(q.int64(1));
     m.point = static_cast<SamplePoint>(q.int64(2));
@@ -458,13 +566,16 @@ std::vector<MemorySample> Store::memory_samples(std::int64_t run_id, std::int64_
 
 std::vector<PagingStep> Store::paging_steps(std::int64_t run_id, std::int64_t after_step) const {
   auto& q = impl_->statement(
-      "SELECT step, manager_htod, manager_dtoh, recorded_htod, recorded_dtoh, gpu_faults, cpu_faults, thrashing, "
-      "throttling, ledger_resident, measured_resident, measured_resident_peak, disagreeing_allocations FROM paging_steps "
+      "SELECT step, manager_htod, manager_dtoh, recorded_htod, recorded_dtoh, gpu_faults, cpu_faults, "
+      "thrashing, "
+      "throttling, ledger_resident, measured_resident, measured_resident_peak, disagreeing_allocations FROM "
+      "paging_steps "
       "WHERE run_id = ? AND step > ? ORDER BY step");
   q.bind(1, run_id).bind(2, after_step);
   std::vector<PagingStep> out;
   while (q.step()) {
-    PagingStep p{q.int64(0), q.int64(1), q.int64(2), q.int64(3), q.int64(4), q.int64(5), q.int64(6), q.int64(7), q.int64(8)};
+    PagingStep p{q.int64(0), q.int64(1), q.int64(2), q.int64(3), q.int64(4),
+                 q.int64(5), q.int64(6), q.int64(7), q.int64(8)};
     p.ledger_resident = q.int64(9);
     if (!q.is_null(10)) p.measured_resident = q.int64(10);
     if (!q.is_null(11)) p.measured_resident_peak = q.int64(11);
@@ -476,12 +587,13 @@ std::vector<PagingStep> Store::paging_steps(std::int64_t run_id, std::int64_t af
 
 std::vector<UmEventRow> Store::um_events(std::int64_t run_id) const {
   auto& q = impl_->statement(
-      "SELECT step, kind, cause, start_ns, end_ns, value, address FROM um_events WHERE run_id = ? ORDER BY seq");
+      "SELECT step, kind, cause, start_ns, end_ns, value, address FROM um_events WHERE run_id = ? ORDER BY "
+      "seq");
   q.bind(1, run_id);
   std::vector<UmEventRow> out;
   while (q.step())
-    out.push_back({q.int64(0), static_cast<int>(q.int64(1)), static_cast<int>(q.int64(2)), q.int64(3), q.int64(4),
-                   q.int64(5), q.int64(6)});
+    out.push_back({q.int64(0), static_cast<int>(q.int64(1)), static_cast<int>(q.int64(2)), q.int64(3),
+                   q.int64(4), q.int64(5), q.int64(6)});
   return out;
 }
 
@@ -495,7 +607,8 @@ std::int64_t Store::um_event_count(std::int64_t run_id) const {
 
 std::vector<Store::KernelStepSummary> Store::kernel_summary(std::int64_t run_id) const {
   auto& q = impl_->statement(
-      "SELECT step, sum(launches), sum(total_ns) / 1e6 FROM kernel_stats WHERE run_id = ? GROUP BY step ORDER BY step");
+      "SELECT step, sum(launches), sum(total_ns) / 1e6 FROM kernel_stats WHERE run_id = ? GROUP BY step "
+      "ORDER BY step");
   q.bind(1, run_id);
   std::vector<KernelStepSummary> out;
   while (q.step()) out.push_back({q.int64(0), q.int64(1), q.real(2)});
@@ -503,9 +616,10 @@ std::vector<Store::KernelStepSummary> Store::kernel_summary(std::int64_t run_id)
 }
 
 void Store::finish_run(const RunInfo& r) {
-  Statement q(impl_->db,
-              "UPDATE runs SET outcome = ?, outcome_detail = ?, oom_step = ?, oom_bytes = ?, finished_at = ?, "
-              "over_budget_step = ?, over_budget_bytes = ? WHERE id = ?");
+  Statement q(
+      impl_->db,
+      "UPDATE runs SET outcome = ?, outcome_detail = ?, oom_step = ?, oom_bytes = ?, finished_at = ?, "
+      "over_budget_step = ?, over_budget_bytes = ? WHERE id = ?");
   q.bind(1, to_string(r.outcome)).bind(2, r.outcome_detail);
   r.oom_step ? q.bind(3, *r.oom_step) : q.bind_null(3);
   r.oom_bytes ? q.bind(4, *r.oom_bytes) : q.bind_null(4);
@@ -546,7 +660,9 @@ RunInfo Store::run(std::int64_t run_id) const {
 
 std::vector<StepRecord> Store::steps(std::int64_t run_id, std::int64_t after_step) const {
   auto& q = impl_->statement(
-      "SELECT step, loss, lr, step_ms, tokens, mem_bytes, forward_ms, backward_ms, optimizer_ms, eval_loss FROM steps "
+      "SELECT step, loss, lr, step_ms, tokens, mem_bytes, forward_ms, backward_ms, optimizer_ms, eval_loss, "
+      "comm_ms, "
+      "comm_bytes FROM steps "
       "WHERE run_id = ? AND step > ? ORDER BY step");
   q.bind(1, run_id).bind(2, after_step);
   std::vector<StepRecord> out;
@@ -556,6 +672,8 @@ std::vector<StepRecord> Store::steps(std::int64_t run_id, std::int64_t after_ste
     r.backward_ms = optional_real(q, 7);
     r.optimizer_ms = optional_real(q, 8);
     r.eval_loss = optional_real(q, 9);
+    r.comm_ms = optional_real(q, 10);
+    if (!q.is_null(11)) r.comm_bytes = q.int64(11);
     out.push_back(r);
   }
   return out;

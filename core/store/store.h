@@ -35,7 +35,7 @@ class StoreNeedsMigration : public StoreError {
   int version_;
 };
 
-inline constexpr int kStoreSchemaVersion = 3;
+inline constexpr int kStoreSchemaVersion = 4;
 
 class Store {
  public:
@@ -62,6 +62,8 @@ class Store {
   /// A step with its memory samples, paging counts and captured events, in one transaction.
   void append_bundle(std::int64_t run_id, const StepBundle& bundle);
   void set_capture(std::int64_t run_id, const CaptureInfo& info);
+  /// A run over several ranks: how many, and how its optimizer state is sharded (schema 4).
+  void set_run_ranks(std::int64_t run_id, int world_size, int zero_stage);
   void finish_run(const RunInfo& outcome_of_run);
 
   std::vector<ComparisonInfo> comparisons() const;
@@ -70,7 +72,10 @@ class Store {
   RunInfo run(std::int64_t run_id) const;
   /// Steps with step > after_step, in order: lets a live view read only what is new.
   std::vector<StepRecord> steps(std::int64_t run_id, std::int64_t after_step = 0) const;
-  std::vector<MemorySample> memory_samples(std::int64_t run_id, std::int64_t after_step = 0) const;
+  /// One rank's samples (rank 0: the only one of a one-process run), in step, phase, point order.
+  std::vector<MemorySample> memory_samples(std::int64_t run_id, std::int64_t after_step = 0, int rank = 0) const;
+  /// Every rank's own view of each step, in step then rank order; empty for a one-process run.
+  std::vector<RankStep> rank_steps(std::int64_t run_id, std::int64_t after_step = 0) const;
   std::vector<PagingStep> paging_steps(std::int64_t run_id, std::int64_t after_step = 0) const;
   std::vector<UmEventRow> um_events(std::int64_t run_id) const;
   std::int64_t um_event_count(std::int64_t run_id) const;

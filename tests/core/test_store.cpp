@@ -95,7 +95,8 @@ TEST_F(StoreTest, RefusesForeignSqliteDatabases) {
   {
     sqlite3* h = nullptr;
     ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(h, "CREATE TABLE t(x); INSERT INTO t VALUES(1);", nullptr, nullptr, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, "CREATE TABLE t(x); INSERT INTO t VALUES(1);", nullptr, nullptr, nullptr),
+              SQLITE_OK);
     sqlite3_close(h);
   }
   const auto before = slurp(db);
@@ -163,7 +164,8 @@ TEST_F(StoreTest, MigratesAVersion2FileWhoseOtherMemoryStillHoldsTheContext) {
     sqlite3* h = nullptr;
     ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(h, optiscope::schema::schema_v1_sql(), nullptr, nullptr, nullptr), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(h, optiscope::schema::migration_v1_to_v2_sql(), nullptr, nullptr, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, optiscope::schema::migration_v1_to_v2_sql(), nullptr, nullptr, nullptr),
+              SQLITE_OK);
     const std::string fill =
         "PRAGMA application_id = " + std::to_string(optiscope::schema::kApplicationId) +
         "; PRAGMA user_version = 2;"
@@ -176,7 +178,7 @@ TEST_F(StoreTest, MigratesAVersion2FileWhoseOtherMemoryStillHoldsTheContext) {
     sqlite3_close(h);
   }
   Store s = Store::open(db, Store::Mode::read_write);
-  EXPECT_EQ(s.schema_version(), 3);
+  EXPECT_EQ(s.schema_version(), optiscope::kStoreSchemaVersion);
   const auto mem = s.memory_samples(1);
   ASSERT_EQ(mem.size(), 1u);
   EXPECT_EQ(mem[0].context, 0);
@@ -188,6 +190,105 @@ TEST_F(StoreTest, MigratesAVersion2FileWhoseOtherMemoryStillHoldsTheContext) {
   EXPECT_FALSE(paging[0].ledger_disagreement().has_value());
   EXPECT_EQ(s.run(1).outcome, Outcome::completed);
   EXPECT_FALSE(s.run(1).over_budget_step.has_value());
+}
+
+TEST_F(StoreTest, MigratesAVersion3FileIntoRankZero) {
+  const auto db = path("v3.db");
+  {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    for (const char* sql : {optiscope::schema::schema_v1_sql(), optiscope::schema::migration_v1_to_v2_sql(),
+                            optiscope::schema::migration_v2_to_v3_sql()})
+      ASSERT_EQ(sqlite3_exec(h, sql, nullptr, nullptr, nullptr), SQLITE_OK);
+    const std::string fill =
+        "PRAGMA application_id = " + std::to_string(optiscope::schema::kApplicationId) +
+        "; PRAGMA user_version = 3;"
+        "INSERT INTO comparisons VALUES(1, 'old', '2026-12-01T00:00:00Z', '{}');"
+        "INSERT INTO runs(id, comparison_id, ordinal, optim, spec_json, device, outcome, started_at) "
+        "VALUES(1, 1, 0, 'adamw_8bit', '{}', 'gpu', 'completed', '2026-12-01T00:00:00Z');"
+        "INSERT INTO steps(run_id, step, loss, lr, step_ms, tokens, mem_bytes) VALUES(1, 1, 4.0, 0.001, 9.0, "
+        "64, 900);"
+        "INSERT INTO memory_samples(run_id, step, phase, point, parameters, gradients, optimizer_device, "
+        "optimizer_paged_resident, optimizer_paged_host, optimizer_pinned_host, activations, "
+        "allocator_cache, "
+        "other_device, context, driver_cache) VALUES(1, 1, 2, 1, 100, 100, 25, 0, 0, 0, 7, 3, 11, 500, 0);";
+    ASSERT_EQ(sqlite3_exec(h, fill.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(h);
+  }
+  EXPECT_THROW(Store::open(db, Store::Mode::read_only), optiscope::StoreNeedsMigration);
+  Store s = Store::open(db, Store::Mode::read_write);
+  EXPECT_EQ(s.schema_version(), optiscope::kStoreSchemaVersion);
+  const auto mem = s.memory_samples(1);
+  ASSERT_EQ(mem.size(), 1u) << "the rebuilt table keeps every sample";
+  EXPECT_EQ(mem[0].rank, 0);
+  EXPECT_EQ(mem[0].optimizer_device, 25);
+  EXPECT_EQ(mem[0].context, 500);
+  EXPECT_TRUE(s.memory_samples(1, 0, 1).empty()) << "a one-process run has no rank 1";
+  EXPECT_TRUE(s.rank_steps(1).empty());
+  const auto r = s.run(1);
+  EXPECT_EQ(r.world_size, 1);
+  EXPECT_EQ(r.zero_stage, 0);
+  const auto steps = s.steps(1);
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_FALSE(steps[0].comm_ms.has_value());
+  EXPECT_FALSE(steps[0].comm_bytes.has_value());
+}
+
+TEST_F(StoreTest, RanksOfAShardedRunRoundTrip) {
+  const auto db = path("ranks.db");
+  Store s = Store::open(db, Store::Mode::read_write);
+  const auto run = s.begin_run(s.add_comparison("c", "{}"), 0, "adamw_8bit", "{}", "cpu");
+  s.set_run_ranks(run, 2, 2);
+  for (std::int64_t step = 1; step <= 2; ++step) {
+    optiscope::StepBundle b;
+    b.step = optiscope::StepRecord{step, 3.5, 1e-3, 20.0, 256, 4000};
+    b.step->comm_ms = 4.5;
+    b.step->comm_bytes = 123456;
+    for (int rank = 0; rank < 2; ++rank) {
+      for (auto phase : {optiscope::Phase::optimizer, optiscope::Phase::communication}) {
+        optiscope::MemorySample m;
+        m.step = step;
+        m.rank = rank;
+        m.phase = phase;
+        m.point = optiscope::SamplePoint::peak;
+        m.parameters = 1000;
+        m.optimizer_device = 250 + rank;  // each rank's own shard
+        b.memory.push_back(m);
+      }
+      optiscope::RankStep r;
+      r.step = step;
+      r.rank = rank;
+      r.step_ms = 20.0 + rank;
+      r.comm_ms = 4.5 + rank;
+      r.comm_bytes = 123456 + rank;
+      r.loss = 3.4 + 0.2 * rank;
+      r.mem_bytes = 4000 + rank;
+      b.ranks.push_back(r);
+    }
+    s.append_bundle(run, b);
+  }
+  const auto info = s.run(run);
+  EXPECT_EQ(info.world_size, 2);
+  EXPECT_EQ(info.zero_stage, 2);
+  const auto rank1 = s.memory_samples(run, 0, 1);
+  ASSERT_EQ(rank1.size(), 4u);
+  EXPECT_EQ(rank1[0].rank, 1);
+  EXPECT_EQ(rank1[0].optimizer_device, 251);
+  EXPECT_EQ(rank1[1].phase, optiscope::Phase::communication);
+  EXPECT_EQ(s.memory_samples(run).size(), 4u) << "rank 0's alone by default";
+  EXPECT_EQ(s.memory_samples(run, 1, 1).size(), 2u) << "after_step applies per rank";
+  const auto ranks = s.rank_steps(run);
+  ASSERT_EQ(ranks.size(), 4u);
+  EXPECT_EQ(ranks[1].step, 1);
+  EXPECT_EQ(ranks[1].rank, 1);
+  EXPECT_DOUBLE_EQ(ranks[1].comm_ms, 5.5);
+  EXPECT_EQ(ranks[1].comm_bytes, 123457);
+  EXPECT_DOUBLE_EQ(ranks[1].loss, 3.6);
+  EXPECT_EQ(s.rank_steps(run, 1).size(), 2u);
+  const auto steps = s.steps(run);
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_DOUBLE_EQ(steps[0].comm_ms.value_or(-1), 4.5);
+  EXPECT_EQ(steps[0].comm_bytes.value_or(-1), 123456);
 }
 
 TEST_F(StoreTest, MemoryTruthFieldsRoundTrip) {

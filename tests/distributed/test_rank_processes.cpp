@@ -276,13 +276,38 @@ TEST(RunNproc, TheStoreReceivesEveryRanksMemoryAndCommunication) {
     bool comm = false;
     for (const auto& m : store.memory_samples(r.id)) comm = comm || m.phase == Phase::communication;
     EXPECT_TRUE(comm) << "no communication samples";
-    // Schema 4 (the rank dimension) stores the steps' communication and every rank's samples.
-    if (store.schema_version() < 4) continue;
+    // The rank dimension (schema 4): the run's ranks and stage, the collectives of each step, every
+    // rank's samples and its own step.
+    EXPECT_EQ(r.world_size, 2);
     for (const auto& s : steps) {
       ASSERT_TRUE(s.comm_ms.has_value());
       EXPECT_GT(s.comm_bytes.value_or(0), 0);
     }
+    const auto mine = store.memory_samples(r.id, 0, 0);
+    const auto theirs = store.memory_samples(r.id, 0, 1);
+    EXPECT_EQ(mine.size(), 3u * 8u);  // 8 samples a step: forward, backward, optimizer, communication
+    EXPECT_EQ(theirs.size(), mine.size());
+    for (const auto& m : theirs) EXPECT_EQ(m.rank, 1);
+    const auto per_rank = store.rank_steps(r.id);
+    ASSERT_EQ(per_rank.size(), 6u);
+    for (std::size_t k = 0; k < per_rank.size(); ++k) {
+      EXPECT_EQ(per_rank[k].step, static_cast<std::int64_t>(k / 2 + 1));
+      EXPECT_EQ(per_rank[k].rank, static_cast<int>(k % 2));
+      EXPECT_GT(per_rank[k].comm_bytes, 0);
+      EXPECT_GT(per_rank[k].step_ms, 0.0);
+    }
+    // The run's loss is the mean of its ranks'.
+    EXPECT_NEAR(steps[0].loss, (per_rank[0].loss + per_rank[1].loss) / 2, 1e-9);
   }
+  EXPECT_EQ(runs[1].zero_stage, 0);
+  EXPECT_EQ(runs[2].zero_stage, 1);
+  // Each rank's state is its shard: together exactly one process's (pieces carry no padding).
+  std::int64_t rank1 = 0;
+  for (const auto& m : store.memory_samples(runs[2].id, 0, 1))
+    if (m.phase == Phase::optimizer && m.point == SamplePoint::end) rank1 = m.optimizer_device;
+  std::cout << "[info] stage 1: rank 0 " << sharded << " + rank 1 " << rank1
+            << " bytes of state, one process " << one << "\n";
+  EXPECT_EQ(sharded + rank1, one);
   fs::remove_all(dir);
 }
 

@@ -227,6 +227,8 @@ inline std::string read_everything(const std::string& path, Store::Mode mode) {
     for (const auto& r : s.runs()) {
       (void)s.steps(r.id);
       (void)s.memory_samples(r.id);
+      (void)s.memory_samples(r.id, 0, 1);
+      (void)s.rank_steps(r.id);
       (void)s.paging_steps(r.id);
       (void)s.um_events(r.id);
       (void)s.capture(r.id);

@@ -249,6 +249,76 @@ class ChartsTest : public QObject {
     QCOMPARE(QApplication::clipboard()->text(), tab.model().toTsv());
   }
 
+  void shardedRunShowsEveryRanksMemory() {
+    // A run over two ranks with ZeRO 1: each rank holds its own half of the optimizer state.
+    const std::string path = test::storePathIn(dir_, "ranks.db");
+    std::int64_t id = 0;
+    {
+      Store writer = Store::open(path, Store::Mode::read_write);
+      id = writer.begin_run(writer.add_comparison("ranks", "{}"), 0, "adamw_8bit", "{}", "cpu");
+      writer.set_run_ranks(id, 2, 1);
+      for (std::int64_t step = 1; step <= 3; ++step) {
+        StepBundle b;
+        b.step = StepRecord{step, 3.0, 1e-3, 30.0, 512, 0};
+        b.step->comm_ms = 7.0;
+        for (int rank = 0; rank < 2; ++rank) {
+          MemorySample m;
+          m.step = step;
+          m.rank = rank;
+          m.phase = Phase::optimizer;
+          m.point = SamplePoint::peak;
+          m.parameters = 1000 * test::kMiB;
+          m.optimizer_device = (rank == 0 ? 250 : 260) * test::kMiB;
+          b.memory.push_back(m);
+        }
+        writer.append_bundle(id, b);
+      }
+    }
+    const Store reader = Store::open(path, Store::Mode::read_only);
+    RunDataCache cache;
+    cache.setStore(&reader);
+    cache.setRuns({reader.run(id)});
+    QVERIFY(cache.refresh(RunDataCache::kSteps | RunDataCache::kMemory));
+    ui::MemoryTab tab;
+    tab.showRuns(cache.runs());
+    QCustomPlot& peaks = tab.peaksPlot();
+    QCPBars* state = nullptr;
+    for (auto* bars : plottablesOf<QCPBars>(peaks))
+      if (bars->name().contains(QStringLiteral("optimizer"))) state = bars;
+    QVERIFY(state);
+    QCOMPARE(barValueAt(*state, 1), 250.0 * test::kMiB);
+    QCOMPARE(barValueAt(*state, 2), 260.0 * test::kMiB);  // rank 1's own shard, its own bar
+    QVERIFY(peaks.xAxis->ticker());
+    tab.setTimelineRun(id, 1);
+    QCustomPlot& timeline = tab.timelinePlot();
+    double top = 0;
+    for (int g = 0; g < timeline.graphCount(); ++g)
+      if (timeline.graph(g)->dataCount() > 0) top = std::max(top, timeline.graph(g)->data()->at(0)->value);
+    QCOMPARE(top, 1260.0 * test::kMiB);  // rank 1's stack: parameters + its shard
+    QVERIFY(cache.runs()[0].look.label.contains(QStringLiteral("2 ranks, ZeRO 1")));
+    // The time tab gives the collectives their own phase.
+    ui::TimeTab time;
+    time.showRuns(cache.runs());
+    bool comm = false;
+    for (int i = 0; i < time.phasePlot().plottableCount(); ++i)
+      comm |= time.phasePlot().plottable(i)->name().contains(QStringLiteral("communication"));
+    QVERIFY(comm);
+  }
+
+  void calculatorPerRank() {
+    ui::CalculatorTab tab;
+    tab.setInputs(QStringLiteral("llama-3.1-8b"), QStringLiteral("bf16"), QStringLiteral("adamw_32bit"), 1,
+                  512);
+    const QString whole = tab.table().item(2, 2)->text();
+    tab.setDataParallel(4, 1);
+    QVERIFY2(tab.table().item(2, 1)->text().contains(QStringLiteral("/ 4 ranks")),
+             qPrintable(tab.table().item(2, 1)->text()));
+    QVERIFY(tab.table().item(2, 2)->text() != whole);
+    QVERIFY(tab.fitsText().contains(QStringLiteral("each rank")));
+    tab.setDataParallel(1, 0);
+    QCOMPARE(tab.table().item(2, 2)->text(), whole);
+  }
+
   void calculator() {
     ui::CalculatorTab tab;
     tab.setInputs(QStringLiteral("llama-3.1-8b"), QStringLiteral("bf16"), QStringLiteral("adamw_32bit"), 1,

@@ -7,6 +7,21 @@
 
 namespace optiscope::ui {
 
+namespace {
+
+// The variant as a legend names it: a run over several ranks says how many and how its state is
+// sharded, since "adamw_8bit" alone would read as the one-process run.
+QString variantName(const RunInfo& r) {
+  QString name = QString::fromStdString(r.optim);
+  if (r.world_size > 1) {
+    name += QStringLiteral(" × %1 ranks").arg(r.world_size);
+    if (r.zero_stage > 0) name += QStringLiteral(", ZeRO %1").arg(r.zero_stage);
+  }
+  return name;
+}
+
+}  // namespace
+
 std::vector<ChartSeries> seriesForRuns(const std::vector<RunInfo>& runs) {
   static constexpr std::array kStyles = {Qt::SolidLine, Qt::DashLine, Qt::DotLine, Qt::DashDotLine};
   std::vector<std::int64_t> comparisons;
@@ -24,9 +39,10 @@ std::vector<ChartSeries> seriesForRuns(const std::vector<RunInfo>& runs) {
     const auto comparison = static_cast<std::size_t>(
         std::find(comparisons.begin(), comparisons.end(), r.comparison_id) - comparisons.begin());
     s.style = kStyles[comparison % kStyles.size()];
+    const QString name = variantName(r);
     const auto same =
-        std::count_if(runs.begin(), runs.end(), [&](const RunInfo& o) { return o.optim == r.optim; });
-    s.label = same > 1 ? QStringLiteral("%1 (comparison %2)").arg(s.optim).arg(r.comparison_id) : s.optim;
+        std::count_if(runs.begin(), runs.end(), [&](const RunInfo& o) { return variantName(o) == name; });
+    s.label = same > 1 ? QStringLiteral("%1 (comparison %2)").arg(name).arg(r.comparison_id) : name;
     out.push_back(s);
   }
   return out;

@@ -46,6 +46,18 @@ const MemorySample* RunData::peak() const {
   return it == memory.end() ? nullptr : &*it;
 }
 
+RunData RunData::rankView(int rank) const {
+  RunData view = *this;
+  view.otherRanksMemory.clear();
+  if (info.world_size <= 1) return view;
+  view.look.label = QStringLiteral("%1 · rank %2").arg(look.label).arg(rank);
+  if (rank > 0) {
+    const auto i = static_cast<std::size_t>(rank - 1);
+    view.memory = i < otherRanksMemory.size() ? otherRanksMemory[i] : std::vector<MemorySample>{};
+  }
+  return view;
+}
+
 void RunDataCache::setStore(const Store* store) {
   store_ = store;
   runs_.clear();
@@ -125,23 +137,40 @@ bool RunDataCache::readSteps(RunData& run) {
   return true;
 }
 
+namespace {
+
+// Keeps one sample per step: peaks win over phase ends; among equals the larger total.
+void keepStepPeaks(std::vector<MemorySample>& kept, const std::vector<MemorySample>& fresh) {
+  for (const auto& s : fresh) {
+    if (!kept.empty() && kept.back().step == s.step) {
+      MemorySample& k = kept.back();
+      const bool better = (s.point == SamplePoint::peak && k.point != SamplePoint::peak) ||
+                          (s.point == k.point && s.device_total() > k.device_total());
+      if (better) k = s;
+    } else {
+      kept.push_back(s);
+    }
+  }
+}
+
+}  // namespace
+
 bool RunDataCache::readMemory(RunData& run) {
   const std::int64_t after = run.memory.empty() ? 0 : run.memory.back().step;
   const bool first = !run.memory_loaded;
   run.memory_loaded = true;
   const auto fresh = store_->memory_samples(run.info.id, after);
-  for (const auto& s : fresh) {
-    if (!run.memory.empty() && run.memory.back().step == s.step) {
-      MemorySample& kept = run.memory.back();
-      // Peaks win over phase ends; among equals the larger total.
-      const bool better = (s.point == SamplePoint::peak && kept.point != SamplePoint::peak) ||
-                          (s.point == kept.point && s.device_total() > kept.device_total());
-      if (better) kept = s;
-    } else {
-      run.memory.push_back(s);
-    }
+  keepStepPeaks(run.memory, fresh);
+  bool grew = !fresh.empty();
+  const int ranks = std::max(1, run.info.world_size);
+  run.otherRanksMemory.resize(static_cast<std::size_t>(ranks - 1));
+  for (int rank = 1; rank < ranks; ++rank) {
+    auto& kept = run.otherRanksMemory[static_cast<std::size_t>(rank - 1)];
+    const auto more = store_->memory_samples(run.info.id, kept.empty() ? 0 : kept.back().step, rank);
+    keepStepPeaks(kept, more);
+    grew |= !more.empty();
   }
-  return first || !fresh.empty();
+  return first || grew;
 }
 
 bool RunDataCache::readPaging(RunData& run) {

@@ -35,6 +35,9 @@ struct RunData {
   std::vector<StepRecord> steps;
   // Per step, the sample with the most device memory (peak points preferred over phase ends).
   std::vector<MemorySample> memory;
+  // A run over several ranks (world_size > 1): `memory` is rank 0's; these are ranks 1 to N-1's,
+  // reduced the same way (index 0 holds rank 1).
+  std::vector<std::vector<MemorySample>> otherRanksMemory;
   std::vector<PagingStep> paging;
   std::optional<CaptureInfo> capture;
   std::vector<UmCauseCount> causes;
@@ -43,6 +46,9 @@ struct RunData {
 
   /// The sample with the most device memory over the whole run, if any.
   const MemorySample* peak() const;
+  /// One rank's view of this run: its memory in place of rank 0's, " · rank r" after the label.
+  /// Rank 0 (or a one-process run) is the run itself.
+  RunData rankView(int rank) const;
 };
 
 class RunDataCache {

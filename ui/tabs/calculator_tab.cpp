@@ -65,6 +65,8 @@ CalculatorTab::CalculatorTab(QWidget* parent)
       checkpointing_(new QCheckBox(tr("activation checkpointing"), this)),
       inBackward_(new QCheckBox(tr("optimizer in backward"), this)),
       lossChunks_(new QSpinBox(this)),
+      ranks_(new QSpinBox(this)),
+      zeroStage_(new QComboBox(this)),
       fromRun_(new QComboBox(this)),
       table_(new QTableWidget(this)),
       fits_(new QLabel(this)) {
@@ -94,6 +96,17 @@ CalculatorTab::CalculatorTab(QWidget* parent)
   lossChunks_->setSpecialValueText(tr("plain loss"));
   lossChunks_->setSuffix(tr(" chunks"));
   lossChunks_->setToolTip(tr("Chunked cross-entropy: the logits are made this many slices at a time"));
+  ranks_->setRange(1, 64);
+  ranks_->setSuffix(tr(" ranks"));
+  ranks_->setToolTip(
+      tr("Data parallel over this many processes (GPUs) of one host: the table is one rank's"));
+  zeroStage_->addItem(tr("state on every rank"), 0);
+  zeroStage_->addItem(tr("state sharded (ZeRO 1)"), 1);
+  zeroStage_->addItem(tr("state and gradients sharded (ZeRO 2)"), 2);
+  zeroStage_->setToolTip(tr("How the optimizer state is split over the ranks (spec key zero_stage)"));
+  auto* parallel = new QHBoxLayout;
+  parallel->addWidget(ranks_);
+  parallel->addWidget(zeroStage_, 1);
   auto* tricks = new QHBoxLayout;
   tricks->addWidget(checkpointing_);
   tricks->addWidget(inBackward_);
@@ -107,6 +120,7 @@ CalculatorTab::CalculatorTab(QWidget* parent)
   form->addRow(tr("Batch size:"), batch_);
   form->addRow(tr("Sequence length:"), seq_);
   form->addRow(tr("Memory tricks:"), tricks);
+  form->addRow(tr("Data parallel:"), parallel);
   form->addRow(tr("Compare with run:"), fromRun_);
   fits_->setTextFormat(Qt::RichText);
   fits_->setWordWrap(true);
@@ -145,7 +159,8 @@ CalculatorTab::CalculatorTab(QWidget* parent)
   for (QComboBox* c : {model_, precision_, optim_})
     connect(c, qOverload<int>(&QComboBox::currentIndexChanged), this, &CalculatorTab::recompute);
   connect(billions_, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &CalculatorTab::recompute);
-  for (QSpinBox* s : {batch_, seq_, lossChunks_})
+  connect(zeroStage_, qOverload<int>(&QComboBox::currentIndexChanged), this, &CalculatorTab::recompute);
+  for (QSpinBox* s : {batch_, seq_, lossChunks_, ranks_})
     connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &CalculatorTab::recompute);
   for (QCheckBox* c : {checkpointing_, inBackward_})
     connect(c, &QCheckBox::toggled, this, &CalculatorTab::recompute);
@@ -190,6 +205,13 @@ void CalculatorTab::setTricks(bool checkpointing, bool optimizerInBackward, int 
   recompute();
 }
 
+void CalculatorTab::setDataParallel(int ranks, int stage) {
+  const QSignalBlocker a(ranks_), b(zeroStage_);
+  ranks_->setValue(ranks);
+  zeroStage_->setCurrentIndex(std::clamp(stage, 0, 2));
+  recompute();
+}
+
 void CalculatorTab::useRun(int index) {
   const qint64 id = fromRun_->itemData(index).toLongLong();
   for (const auto& r : runs_) {
@@ -199,6 +221,7 @@ void CalculatorTab::useRun(int index) {
       setInputs(QString::fromStdString(s.model), QString::fromStdString(s.precision),
                 QString::fromStdString(s.optim), s.per_device_train_batch_size, s.max_seq_length);
       setTricks(s.gradient_checkpointing, s.optimizer_in_bwd, s.loss_chunks);
+      setDataParallel(s.nproc_per_node, s.zero_stage);
     } catch (const std::exception&) {
       setInputs({}, precision_->currentText(), QString::fromStdString(r.info.optim), batch_->value(),
                 seq_->value());
@@ -245,6 +268,9 @@ void CalculatorTab::recompute() {
   w.gradient_checkpointing = checkpointing_->isChecked();
   w.optimizer_in_bwd = inBackward_->isChecked();
   w.loss_chunks = lossChunks_->value();
+  w.ranks = ranks_->value();
+  w.zero_stage = zeroStage_->currentData().toInt();
+  zeroStage_->setEnabled(w.ranks > 1);
   const estimate::Estimate e = estimate::estimate(w);
 
   const RunData* run = nullptr;
@@ -285,7 +311,9 @@ void CalculatorTab::recompute() {
     put(row, 4, tr("%1 on the device").arg(formatBytes(static_cast<double>(run->peak()->device_total()))),
         true);
 
-  QString html = tr("<b>Which cards it fits</b><table cellspacing=4>");
+  QString html = w.ranks > 1
+                     ? tr("<b>Which cards each rank fits</b> (one card per rank)<table cellspacing=4>")
+                     : tr("<b>Which cards it fits</b><table cellspacing=4>");
   for (const auto& card : estimate::cards()) {
     const estimate::Fit f = estimate::fit_on(e, card.bytes);
     // Darker marks on a light theme, lighter ones on a dark one: the same meaning, readable on both.

@@ -28,6 +28,9 @@ class CalculatorTab : public ChartTab {
   void setInputs(const QString& model, const QString& precision, const QString& optim, int batch, int seqLen);
   /// The fit ladder's memory tricks (activation checkpointing, optimizer in backward, chunked loss).
   void setTricks(bool checkpointing, bool optimizerInBackward, int lossChunks);
+  /// Data parallel over `ranks` processes with the optimizer state sharded by ZeRO `stage` (0-2):
+  /// every figure becomes one rank's.
+  void setDataParallel(int ranks, int stage);
   QTableWidget& table() { return *table_; }
   QString fitsText() const;
   /// Reads a .gguf file's geometry (llama.cpp, Ollama) and selects it; a file that cannot be used
@@ -50,6 +53,8 @@ class CalculatorTab : public ChartTab {
   QCheckBox* checkpointing_;
   QCheckBox* inBackward_;
   QSpinBox* lossChunks_;
+  QSpinBox* ranks_;
+  QComboBox* zeroStage_;
   QComboBox* fromRun_;
   QTableWidget* table_;
   QLabel* fits_;

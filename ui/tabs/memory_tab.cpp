@@ -149,10 +149,15 @@ MemoryTab::MemoryTab(QWidget* parent)
   connect(timeline_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) { showSampleTip(e); });
 }
 
+const RunData* MemoryTab::timelineRun() const {
+  const qint64 k = run_->currentData().toLongLong();
+  return k >= 0 && k < static_cast<qint64>(runs_.size()) && run_->currentIndex() >= 0
+             ? &runs_[static_cast<std::size_t>(k)]
+             : nullptr;
+}
+
 void MemoryTab::showSampleTip(QMouseEvent* event) {
-  const RunData* run = nullptr;
-  for (const auto& r : runs_)
-    if (r.info.id == run_->currentData().toLongLong()) run = &r;
+  const RunData* run = timelineRun();
   if (!run || run->memory.empty() || event->buttons() != Qt::NoButton ||
       !timeline_->axisRect()->rect().contains(event->pos())) {
     QToolTip::hideText();
@@ -179,19 +184,29 @@ void MemoryTab::resetView() {
   replotAll();
 }
 
-void MemoryTab::setTimelineRun(std::int64_t run_id) {
-  const int i = run_->findData(QVariant::fromValue<qint64>(run_id));
-  if (i >= 0) run_->setCurrentIndex(i);
+void MemoryTab::setTimelineRun(std::int64_t run_id, int rank) {
+  int found = -1;
+  int seen = 0;
+  for (std::size_t k = 0; k < runs_.size(); ++k) {
+    if (runs_[k].info.id != run_id) continue;
+    if (seen++ == rank) found = static_cast<int>(k);
+  }
+  if (found >= 0) run_->setCurrentIndex(found);
   drawTimeline();
   replotAll();
 }
 
 void MemoryTab::showRuns(const std::vector<RunData>& runs) {
-  runs_ = runs;
-  const QVariant chosen = run_->currentData();
+  // A run over several ranks is drawn once per rank: each rank is its own card, with its own
+  // peak and budget (a sharded run's point is what one rank holds).
+  runs_.clear();
+  for (const auto& r : runs)
+    for (int rank = 0; rank < std::max(1, r.info.world_size); ++rank) runs_.push_back(r.rankView(rank));
+  const QString chosen = run_->currentText();
   run_->clear();
-  for (const auto& r : runs_) run_->addItem(r.look.label, QVariant::fromValue<qint64>(r.info.id));
-  const int i = run_->findData(chosen);
+  for (std::size_t k = 0; k < runs_.size(); ++k)
+    run_->addItem(runs_[k].look.label, QVariant::fromValue<qint64>(static_cast<qint64>(k)));
+  const int i = run_->findText(chosen);
   run_->setCurrentIndex(i >= 0 ? i : 0);
   drawTimeline();
   drawPeaks();
@@ -205,9 +220,7 @@ void MemoryTab::drawTimeline() {
   }
   QCPItemText* note = addPlotNote(*timeline_);
   QCPItemText* hostNote = addPlotNote(*host_);
-  const RunData* run = nullptr;
-  for (const auto& r : runs_)
-    if (r.info.id == run_->currentData().toLongLong()) run = &r;
+  const RunData* run = timelineRun();
   if (!run) {
     note->setText(tr("Check a run to see its memory"));
     note->setVisible(true);

@@ -22,10 +22,11 @@ class MemoryTab : public ChartTab {
   QCustomPlot& timelinePlot() { return *timeline_; }
   QCustomPlot& hostPlot() { return *host_; }
   QCustomPlot& peaksPlot() { return *peaks_; }
-  /// Chooses the run the timeline shows.
-  void setTimelineRun(std::int64_t run_id);
+  /// Chooses the run the timeline shows (for a run over several ranks, which rank's).
+  void setTimelineRun(std::int64_t run_id, int rank = 0);
 
  private:
+  const RunData* timelineRun() const;
   void drawTimeline();
   void drawPeaks();
   void showSampleTip(QMouseEvent* event);
@@ -35,7 +36,7 @@ class MemoryTab : public ChartTab {
   QCustomPlot* peaks_;
   QComboBox* run_;
   QLabel* legendNote_;
-  std::vector<RunData> runs_;
+  std::vector<RunData> runs_;  // one per run, or per rank of a run over several ranks
 };
 
 }  // namespace optiscope::ui

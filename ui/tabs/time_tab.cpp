@@ -27,19 +27,21 @@ double medianOf(std::vector<double> v) {
 
 struct PhaseSplit {
   double forward = 0, backward = 0, optimizer = 0, rest = 0;
+  double communication = 0;  // collectives of a run over several ranks (rank 0's)
 };
 
 // Medians per phase: warm-up steps and hiccups of a shared machine would otherwise decide.
 PhaseSplit phaseSplit(const RunData& r) {
-  std::vector<double> f, b, o, total;
+  std::vector<double> f, b, o, c, total;
   for (const auto& s : r.steps) {
     total.push_back(s.step_ms);
     if (s.forward_ms) f.push_back(*s.forward_ms);
     if (s.backward_ms) b.push_back(*s.backward_ms);
     if (s.optimizer_ms) o.push_back(*s.optimizer_ms);
+    if (s.comm_ms) c.push_back(*s.comm_ms);
   }
-  PhaseSplit p{medianOf(f), medianOf(b), medianOf(o), 0};
-  p.rest = std::max(0.0, medianOf(total) - p.forward - p.backward - p.optimizer);
+  PhaseSplit p{medianOf(f), medianOf(b), medianOf(o), 0, medianOf(c)};
+  p.rest = std::max(0.0, medianOf(total) - p.forward - p.backward - p.optimizer - p.communication);
   return p;
 }
 
@@ -116,10 +118,12 @@ void TimeTab::showRuns(const std::vector<RunData>& runs) {
     QColor color;
     double PhaseSplit::*field;
   };
-  const Phase phases[] = {{tr("forward"), QColor(0x4C, 0x72, 0xB0), &PhaseSplit::forward},
-                          {tr("backward"), QColor(0x55, 0xA8, 0x68), &PhaseSplit::backward},
-                          {tr("optimizer"), QColor(0xC4, 0x4E, 0x52), &PhaseSplit::optimizer},
-                          {tr("other (data, sync)"), QColor(0xB0, 0xB0, 0xB0), &PhaseSplit::rest}};
+  const Phase phases[] = {
+      {tr("forward"), QColor(0x4C, 0x72, 0xB0), &PhaseSplit::forward},
+      {tr("backward"), QColor(0x55, 0xA8, 0x68), &PhaseSplit::backward},
+      {tr("optimizer"), QColor(0xC4, 0x4E, 0x52), &PhaseSplit::optimizer},
+      {tr("communication (collectives)"), QColor(0x81, 0x72, 0xB3), &PhaseSplit::communication},
+      {tr("other (data, sync)"), QColor(0xB0, 0xB0, 0xB0), &PhaseSplit::rest}};
   std::vector<PhaseSplit> splits;
   for (int i = 0; i < n; ++i) {
     const RunData& r = runs_[static_cast<std::size_t>(i)];
@@ -164,6 +168,10 @@ void TimeTab::showRuns(const std::vector<RunData>& runs) {
   }
   QCPBars* below = nullptr;
   for (const auto& ph : phases) {
+    // Only runs over several ranks have collectives: no empty legend entry for the others.
+    if (ph.field == &PhaseSplit::communication &&
+        std::none_of(splits.begin(), splits.end(), [](const PhaseSplit& p) { return p.communication > 0; }))
+      continue;
     auto* bars = new QCPBars(phases_->xAxis, phases_->yAxis);
     bars->setName(ph.name);
     bars->setProperty("format", QStringLiteral("ms"));

@@ -156,3 +156,21 @@ TEST(GgufShape, ReadsTheGeometryOrRefusesTheFile) {
   w.optim = "adamw_8bit";
   EXPECT_GT(estimate(w).total(), 0);
 }
+
+TEST(MemoryEstimate, ShardedStateIsPerRank) {
+  Workload w = llama8b("adamw_32bit", "bf16");
+  const auto whole = part(estimate(w), "optimizer state").bytes;
+  const auto grads = part(estimate(w), "gradients").bytes;
+  w.ranks = 4;
+  EXPECT_EQ(part(estimate(w), "optimizer state").bytes, whole) << "stage 0 replicates the state on every rank";
+  w.zero_stage = 1;
+  EXPECT_NEAR(static_cast<double>(part(estimate(w), "optimizer state").bytes), whole / 4.0, 1.0);
+  EXPECT_EQ(part(estimate(w), "gradients").bytes, grads);
+  EXPECT_NE(part(estimate(w), "optimizer state").formula.find("/ 4 ranks"), std::string::npos);
+  w.zero_stage = 2;
+  const Component g = part(estimate(w), "gradients");
+  EXPECT_EQ(g.bytes, grads) << "the peak still holds the full gradients: reduce-scatter follows backward";
+  EXPECT_NE(g.formula.find("reduce-scatter"), std::string::npos);
+  w.ranks = 1;
+  EXPECT_EQ(part(estimate(w), "optimizer state").bytes, whole) << "one rank shards nothing";
+}
