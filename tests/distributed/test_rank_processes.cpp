@@ -175,6 +175,50 @@ bool gone(pid_t pid) {
   return kill(pid, 0) != 0 && errno == ESRCH;
 }
 
+// The id of the store's run once it shows a step (0 after `seconds` without one).
+std::int64_t wait_for_a_step(const fs::path& db, int seconds) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!fs::exists(db)) continue;
+    try {
+      const Store store = Store::open(db.string(), Store::Mode::read_only);
+      for (const auto& r : store.runs())
+        if (!store.steps(r.id).empty()) return r.id;
+    } catch (const StoreError&) {
+      // Being created.
+    }
+  }
+  return 0;
+}
+
+TEST(RunNproc, CtrlCCancelsEveryRank) {
+  const fs::path dir = temp_dir("cancel");
+  const fs::path db = dir / "runs.db";
+  const fs::path err = dir / "stderr.txt";
+  const pid_t cli = spawn_cli({"run", "--db", db.string(), "--optim", "adamw_8bit", "--nproc", "2",
+                               "--zero-stage", "1", "--steps", "2000", "--batch", "2", "--seq-len", "32"},
+                              err);
+  const std::int64_t run_id = wait_for_a_step(db, 60);
+  ASSERT_NE(run_id, 0) << read_text(err);
+  const auto pids = rank_pids(err);
+  ASSERT_EQ(pids.size(), 2u) << read_text(err);
+  // To the launcher alone (a terminal's Ctrl-C reaches the ranks too; they take it the same way).
+  ASSERT_EQ(kill(cli, SIGINT), 0);
+  const int status = wait_for(cli, 60);
+  ASSERT_TRUE(WIFEXITED(status)) << read_text(err);
+  EXPECT_EQ(WEXITSTATUS(status), 130) << read_text(err);
+  EXPECT_TRUE(gone(pids.at(0)));
+  EXPECT_TRUE(gone(pids.at(1)));
+  const Store store = Store::open(db.string(), Store::Mode::read_only);
+  EXPECT_EQ(store.run(run_id).outcome, Outcome::cancelled) << store.run(run_id).outcome_detail;
+  // Both ranks stopped after the same step: rank 0 recorded each of its steps with rank 1's.
+  const auto steps = store.steps(run_id);
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(store.rank_steps(run_id).size(), 2 * steps.size());
+  fs::remove_all(dir);
+}
+
 TEST(RunNproc, AKilledRankFailsTheRunAndStopsTheOthers) {
   const fs::path dir = temp_dir("kill");
   const fs::path db = dir / "runs.db";
@@ -183,19 +227,7 @@ TEST(RunNproc, AKilledRankFailsTheRunAndStopsTheOthers) {
                                "--zero-stage", "2", "--steps", "2000", "--batch", "2", "--seq-len", "32"},
                               err);
   // Until the store shows a step of the run.
-  std::int64_t run_id = 0;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < until && run_id == 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!fs::exists(db)) continue;
-    try {
-      const Store store = Store::open(db.string(), Store::Mode::read_only);
-      for (const auto& r : store.runs())
-        if (!store.steps(r.id).empty()) run_id = r.id;
-    } catch (const StoreError&) {
-      // Being created.
-    }
-  }
+  const std::int64_t run_id = wait_for_a_step(db, 60);
   ASSERT_NE(run_id, 0) << read_text(err);
   const auto pids = rank_pids(err);
   ASSERT_EQ(pids.size(), 2u) << read_text(err);

@@ -233,7 +233,7 @@ TEST(ShardedOptimizer, EightBitFollowsTheWholeTensor) {
   });
 }
 
-TEST(ShardedOptimizer, PagedAndOffloadedStateAreNotSharded) {
+TEST(ShardedOptimizer, SpecsThatCannotRunOverRanksAreRefused) {
   RunSpec spec;
   spec.nproc_per_node = 2;
   spec.zero_stage = 1;
@@ -248,6 +248,10 @@ TEST(ShardedOptimizer, PagedAndOffloadedStateAreNotSharded) {
   spec.zero_stage = 0;
   spec.optim = "paged_adamw_8bit";  // replicated state: every rank pages its own
   EXPECT_TRUE(validate(spec).empty());
+  spec.optimizer_in_bwd = true;  // updates inside backward, before the ranks' gradients are averaged
+  spec.max_grad_norm = 0.0;
+  ASSERT_EQ(validate(spec).size(), 1u);
+  EXPECT_NE(validate(spec)[0].find("optimizer_in_bwd"), std::string::npos);
 }
 
 }  // namespace
