@@ -213,6 +213,10 @@ engine::TrainResult run_ranks(const RankProgram& program, const RunSpec& spec, c
         own.detail = "rank " + std::to_string(r) + ": " + own.detail;
         cause = own;
         stop_all(3);
+      } else if (!kill_at) {
+        // The ranks end together; one still running a collective timeout after another ended
+        // cleanly is stuck, and killed (its end is then the run's outcome).
+        kill_at = Clock::now() + std::chrono::seconds(program.timeout_s + 30);
       }
     }
     if (!any_running) break;
