@@ -155,6 +155,36 @@ class LadderTest : public QObject {
     QCOMPARE(earlier, 2);
   }
 
+  // Over budget between two samples (paged state the migrations saw on the device): the rung's
+  // label and CSV give the run's own largest demand, not the samples' lower peak.
+  void anOverBudgetRungNamesItsOwnDemand() {
+    const QString path = dir_.filePath(QStringLiteral("over.db"));
+    run_ladder(tinyLadder(0), path.toStdString());
+    constexpr std::int64_t kOver = 7LL << 30;
+    {
+      Store store = Store::open(path.toStdString(), Store::Mode::read_write);
+      auto info = store.runs().back();
+      info.outcome = Outcome::over_budget;
+      info.over_budget_step = 1;
+      info.over_budget_bytes = kOver;
+      store.finish_run(info);
+    }
+    const Store store = Store::open(path.toStdString(), Store::Mode::read_only);
+    ui::RunDataCache cache;
+    cache.setStore(&store);
+    cache.setRuns(store.runs());
+    cache.refresh(ui::RunDataCache::kSteps | ui::RunDataCache::kMemory);
+    ui::LadderTab tab;
+    tab.showRuns(cache.runs());
+    QStringList labels;
+    for (int i = 0; i < tab.memoryPlot().itemCount(); ++i)
+      if (auto* t = qobject_cast<QCPItemText*>(tab.memoryPlot().item(i))) labels << t->text();
+    QVERIFY2(labels.join(QLatin1Char('|')).contains(QStringLiteral("over budget\n7.00 GiB")),
+             qPrintable(labels.join('|')));
+    const QStringList csv = tab.dataCsv().trimmed().split(QLatin1Char('\n'));
+    QVERIFY2(csv.last().contains(QStringLiteral(",%1,").arg(kOver)), qPrintable(csv.last()));
+  }
+
   void ordinaryComparisonsShowNoLadder() {
     ui::LadderTab tab;
     tab.showRuns({});

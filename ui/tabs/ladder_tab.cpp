@@ -205,9 +205,12 @@ void LadderTab::drawMemory() {
                          : v == RungVerdict::running ? colorsFor(palette()).ink
                                                      : kAlarm;
     // An OOM before the first sample has no demand of its own: the figure is what it had asked for.
+    // Over budget, the figure is the run's own verdict: its largest demand, which counts paged state
+    // the migrations showed on the device between two samples (so the bar, drawn from the samples,
+    // can stay under the line while the run went over it).
     QString figure = QStringLiteral("—");
     if (peak)
-      figure = formatBytes(static_cast<double>(demand_bytes(*peak)));
+      figure = formatBytes(static_cast<double>(std::max(demand_bytes(*peak), r.info.over_budget_bytes.value_or(0))));
     else if (r.info.oom_bytes)
       figure = formatBytes(static_cast<double>(*r.info.oom_bytes));
     // One short line each ("oom" / "at step 1" / "23.9 GiB"): six rungs in a narrow window leave
@@ -259,7 +262,7 @@ QString LadderTab::dataCsv() const {
     out += QStringLiteral("\"%1\",%2,%3,%4")
                .arg(r.look.label, QString::fromStdString(r.info.optim),
                     QString::fromStdString(to_string(verdictOf(r))))
-               .arg(peak ? demand_bytes(*peak) : 0);
+               .arg(peak ? std::max(demand_bytes(*peak), r.info.over_budget_bytes.value_or(0)) : 0);
     for (const auto& c : memoryCategories())
       if (partOfDemand(c)) out += QStringLiteral(",%1").arg(peak ? c.bytes(*peak) : 0);
     out += QStringLiteral(",%1,%2\n").arg(r.budget_bytes).arg(medianStepMs(r), 0, 'f', 3);

@@ -350,7 +350,9 @@ void MemoryTab::drawPeaks() {
     if (const MemorySample* peak = r.peak()) {
       device = static_cast<double>(peak->device_total());
       host = static_cast<double>(hostBytes(*peak));
-      verdict = static_cast<double>(peak->demand());
+      // An over-budget run's largest demand may fall between samples (paged state the migrations
+      // showed on the device): the label names the run's own verdict.
+      verdict = static_cast<double>(std::max(peak->demand(), r.info.over_budget_bytes.value_or(0)));
     } else if (!r.steps.empty()) {
       for (const auto& s : r.steps) device = std::max(device, static_cast<double>(s.mem_bytes));
       auto* bars = new QCPBars(peaks_->xAxis, peaks_->yAxis);
