@@ -22,6 +22,7 @@ int cmd_list(const std::vector<std::string>& args);
 int cmd_import(const std::vector<std::string>& args);
 int cmd_ladder(const std::vector<std::string>& args);
 int cmd_upgrade(const std::vector<std::string>& args);
+int cmd_sweep(const std::vector<std::string>& args);
 
 /// Runs `job` with progress lines on stderr (unless quiet) and Ctrl-C / SIGTERM cancelling it.
 ComparisonResult run_with_progress(
@@ -34,5 +35,6 @@ extern const char* const kListHelp;
 extern const char* const kImportHelp;
 extern const char* const kLadderHelp;
 extern const char* const kUpgradeHelp;
+extern const char* const kSweepHelp;
 
 }  // namespace optiscope::cli
