@@ -479,10 +479,11 @@ int cmd_sweep(const std::vector<std::string>& argv) {
     }
     for (const auto& r : spec.runs)
       if (r.spec.device != "cpu")
-        throw UsageError("sweep point " + std::to_string(r.index + 1) + " (" + r.label +
-                         ") asks for device " + r.spec.device +
-                         ": name its GPUs with --gpus (--workers runs on the CPU)");
-    devices.assign(static_cast<std::size_t>(workers), "cpu");
+        throw UsageError("sweep point " + std::to_string(r.index + 1) + " of " +
+                         std::to_string(spec.runs.size()) + " (" + r.label + ") asks for device " +
+                         r.spec.device + ": name its GPUs with --gpus (--workers runs on the CPU)");
+    // No more workers than runs: the cores are split between the workers that have work.
+    devices.assign(std::min(static_cast<std::size_t>(workers), spec.runs.size()), "cpu");
   }
   // What `run` would refuse is refused here, for every point, before anything runs: the model's
   // fit on this host for CPU runs; for GPU runs only what needs no device (the parent makes no

@@ -127,7 +127,7 @@ grep -q "4 of 4 runs recorded" "$work/kill.out" || fail "summary after the kill"
 # 3. Ctrl-C while two runs are under way and two wait: 130, the two recorded as cancelled with their
 #    steps, the two queued not recorded at all.
 cat > "$work/int.json" << 'JSON'
-{"name": "int", "model": "tiny", "per_device_train_batch_size": 2, "max_seq_length": 32, "max_steps": 400,
+{"name": "int", "model": "tiny", "per_device_train_batch_size": 2, "max_seq_length": 32, "max_steps": 2000,
  "seed": [1, 2], "optim": ["adamw_torch", "adamw_8bit"]}
 JSON
 "$cli" sweep --spec "$work/int.json" --store "$work/int.db" --workers 2 --work-dir "$work/iw" --status-every 0.5 \
@@ -146,7 +146,7 @@ valid_store "$work/int.db"
 [ "$(q "$work/int.db" "SELECT count(*) FROM runs WHERE outcome = 'cancelled'")" -eq 2 ] || fail "2 cancelled runs"
 [ "$(q "$work/int.db" 'SELECT count(*) FROM runs')" -eq 2 ] || fail "queued runs must not be recorded"
 [ "$(q "$work/int.db" 'SELECT count(DISTINCT run_id) FROM steps')" -eq 2 ] || fail "the cancelled runs' steps"
-grep -q "^sweep: 0/4 done, 2 running (worker 1 adamw_torch seed=1: step [0-9]*/400; worker 2 adamw_8bit seed=1: " \
+grep -q "^sweep: 0/4 done, 2 running (worker 1 adamw_torch seed=1: step [0-9]*/2000; worker 2 adamw_8bit seed=1: " \
   "$work/int.err" || fail "status line"
 grep -q "2 of 4 runs recorded" "$work/int.out" || fail "summary after Ctrl-C"
 [ ! -e "$work/iw" ] || fail "the work folder was left behind"
