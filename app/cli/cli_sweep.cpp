@@ -59,8 +59,9 @@ not recorded.
                        the spec's device)
   --workers N          N workers on the CPU (the default is 1); the cores are split between
                        them (OMP_NUM_THREADS)
-  --work-dir DIR       where the workers' own stores go (default: a folder beside --store,
-                       removed at the end)
+  --work-dir DIR       where the workers' own stores go (default: a folder beside --store);
+                       each run's files are removed once it is merged, and the folder at
+                       the end if the sweep made it
   --keep-work          keep the work folder: each worker's store, spec and log
   --status-every S     a status line every S seconds (default 10; 0 = none)
   --quiet              only the runs that did not complete, and the summary
@@ -163,6 +164,7 @@ class Sweep {
 
   std::vector<Slot> slots;
   bool keep_work = false;
+  bool created_work_dir = false;  // the sweep made the work folder, so it removes it (when empty)
   double status_every_s = 10.0;
 
   /// Runs the whole sweep; returns the exit code.
@@ -216,9 +218,10 @@ class Sweep {
       std::fprintf(stderr, "sweep: stopped; the workers' stores are kept in %s\n", work_.string().c_str());
       throw;
     }
-    if (!keep_work) {
+    if (!keep_work && created_work_dir) {
+      // Each run's files went as it was merged; a folder that existed before stays.
       std::error_code ec;
-      std::filesystem::remove_all(work_, ec);
+      std::filesystem::remove(work_, ec);
     }
     return summarize(stop_sent);
   }
@@ -523,11 +526,13 @@ int cmd_sweep(const std::vector<std::string>& argv) {
       a.get("--work-dir") ? std::filesystem::path(*a.get("--work-dir"))
                           : target_file.parent_path() /
                                 (target_file.filename().string() + ".sweep-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(work);
+  // A folder that was there before is left in place at the end; only the sweep's files go.
+  const bool created_work_dir = std::filesystem::create_directories(work);
 
   const int threads = std::max(1, usable_cores() / static_cast<int>(devices.size()));
   Sweep sweep(spec, target, exe.string(), work, threads, a.has("--quiet"));
   sweep.keep_work = a.has("--keep-work");
+  sweep.created_work_dir = created_work_dir;
   sweep.status_every_s = status_every;
   for (std::size_t i = 0; i < devices.size(); ++i) {
     Slot s;
