@@ -321,17 +321,19 @@ class Sweep {
     const int run = s.run;
     const SweepRun& r = spec_.runs[static_cast<std::size_t>(run)];
     const std::string who = "worker " + std::to_string(s.number) + " (" + s.device + ")";
-    std::string crash;  // the worker ended without recording an outcome
+    // How the worker ended when it ended without recording an outcome (empty otherwise), and the
+    // last line it printed, which for an exit code is the error's own message.
+    std::string crash;
     const bool signaled = WIFSIGNALED(status);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    const std::string printed = signaled ? std::string() : last_line_of(s.log_path);
     if (signaled) {
       const int sig = WTERMSIG(status);
       crash = who + " ended by signal " + std::to_string(sig) + " (" + sigabbrev(sig) + ")";
     } else if (code != kExitOk && code != kExitVariantFailed && code != kExitCancelled) {
       crash = who + " exited with code " + std::to_string(code);
-      const std::string last = last_line_of(s.log_path);
-      if (!last.empty()) crash += ": " + last;
     }
+    const std::string said = printed.empty() ? std::string() : ": " + printed;
     const Peek p = peek(s.db_path);
     std::optional<RunInfo> info;
     if (p.has_run) {
@@ -340,23 +342,24 @@ class Sweep {
       o.ordinal_offset = r.ordinal;
       if (!crash.empty()) {
         o.running_outcome = stopping ? Outcome::cancelled : Outcome::failed;
-        o.running_detail = crash + (p.last_step > 0 ? " during step " + std::to_string(p.last_step + 1)
-                                                    : std::string(" before its first step"));
+        o.running_detail = crash +
+                           (p.last_step > 0 ? " during step " + std::to_string(p.last_step + 1)
+                                            : std::string(" before its first step")) +
+                           said;
       } else if (stopping) {
         o.running_outcome = Outcome::cancelled;
         o.running_detail = "the sweep was interrupted";
       } else {
         o.running_outcome = Outcome::failed;
-        o.running_detail = who + " exited with code " + std::to_string(code) + " leaving its run unfinished";
+        o.running_detail =
+            who + " exited with code " + std::to_string(code) + " leaving its run unfinished" + said;
       }
       const auto merged = merge_store(target_, s.db_path, o);
       if (!merged.empty()) info = target_.run(merged.back().run_id);
     } else if (!(stopping && (signaled || code == kExitCancelled))) {
       // Nothing recorded: the run is still a result of the sweep, a failed one, saying why.
-      const std::string last = last_line_of(s.log_path);
-      const std::string detail = (signaled ? crash : who + " exited with code " + std::to_string(code)) +
-                                 " before its run began" +
-                                 (!signaled && !last.empty() ? ": " + last : std::string());
+      const std::string detail = (crash.empty() ? who + " exited with code " + std::to_string(code) : crash) +
+                                 " before its run began" + said;
       RunSpec as_run = r.spec;
       as_run.device = s.device;
       const auto id =
