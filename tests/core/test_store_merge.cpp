@@ -48,6 +48,7 @@ std::int64_t record_worker_run(const std::string& db, const std::string& optim, 
   const auto run =
       s.begin_run(s.add_comparison("worker", "{}"), 0, optim, "{\"optim\":\"" + optim + "\"}", "cpu");
   s.set_capture(run, {true, true, false, "captured", 3});
+  s.set_run_ranks(run, 2, 1);
   for (std::int64_t i = 1; i <= steps; ++i) {
     optiscope::StepBundle b;
     b.step = optiscope::StepRecord{i, 5.0 - 0.1 * static_cast<double>(i), 1e-3, 10.0, 128, 4096};
@@ -63,6 +64,20 @@ std::int64_t record_worker_run(const std::string& db, const std::string& optim, 
     b.kernels.push_back({i, first_kernel, 0, 1000, 7});
     b.kernels.push_back({i, "shared_kernel", 2000, 2500, 7});
     b.memcpys.push_back({i, 1, 4096, 0, 10});
+    // Schema 4: two ranks, each with its own samples and its own view of the step.
+    optiscope::MemorySample m1 = m;
+    m1.rank = 1;
+    m1.parameters = 50 * i;
+    b.memory.push_back(m1);
+    for (int rank = 0; rank < 2; ++rank) {
+      optiscope::RankStep rs;
+      rs.step = i;
+      rs.rank = rank;
+      rs.comm_ms = 1.5 + rank;
+      rs.comm_bytes = 1000 * (rank + 1);
+      rs.loss = 4.0 + rank;
+      b.ranks.push_back(rs);
+    }
     s.append_bundle(run, b);
   }
   if (outcome != Outcome::running) {
@@ -113,6 +128,14 @@ TEST_F(MergeTest, CopiesEveryTableOfARunUnderTheTargetComparison) {
   ASSERT_EQ(target.memory_samples(ra).size(), 3u);
   EXPECT_EQ(target.memory_samples(ra)[1].parameters, 200);
   EXPECT_EQ(target.memory_samples(ra)[1].context, 7);
+  ASSERT_EQ(target.memory_samples(ra, 0, 1).size(), 3u) << "rank 1's samples";
+  EXPECT_EQ(target.memory_samples(ra, 0, 1)[2].parameters, 150);
+  const auto ranks = target.rank_steps(rb);
+  ASSERT_EQ(ranks.size(), 4u);
+  EXPECT_EQ(ranks[3].rank, 1);
+  EXPECT_EQ(ranks[3].comm_bytes, 2000);
+  EXPECT_EQ(runs[1].world_size, 2);
+  EXPECT_EQ(runs[1].zero_stage, 1);
   ASSERT_EQ(target.paging_steps(rb).size(), 2u);
   EXPECT_EQ(target.paging_steps(rb)[0].measured_resident.value_or(-1), 5);
   EXPECT_EQ(target.um_event_count(ra), 3);
@@ -162,26 +185,26 @@ TEST_F(MergeTest, ColumnsAndPerRunTablesALaterSchemaAddsAreCopiedToo) {
   // As a schema bump would: a column on steps, and a table of the run's rows keyed by run_id.
   {
     Store src = Store::open(a, Store::Mode::read_write);
-    sql(src.handle(), "ALTER TABLE steps ADD COLUMN comm_ms REAL");
-    sql(src.handle(), "UPDATE steps SET comm_ms = step * 1.5");
+    sql(src.handle(), "ALTER TABLE steps ADD COLUMN later_ms REAL");
+    sql(src.handle(), "UPDATE steps SET later_ms = step * 1.5");
     sql(src.handle(),
-        "CREATE TABLE rank_steps(run_id INTEGER NOT NULL REFERENCES runs(id), step INTEGER NOT NULL, rank "
+        "CREATE TABLE later_per_run(run_id INTEGER NOT NULL REFERENCES runs(id), step INTEGER NOT NULL, rank "
         "INTEGER NOT NULL, loss REAL, PRIMARY KEY(run_id, step, rank)) WITHOUT ROWID");
-    sql(src.handle(), "INSERT INTO rank_steps VALUES(" + std::to_string(run) + ", 1, 0, 2.5), (" +
+    sql(src.handle(), "INSERT INTO later_per_run VALUES(" + std::to_string(run) + ", 1, 0, 2.5), (" +
                           std::to_string(run) + ", 1, 1, 2.7)");
   }
-  sql(target.handle(), "ALTER TABLE steps ADD COLUMN comm_ms REAL");
+  sql(target.handle(), "ALTER TABLE steps ADD COLUMN later_ms REAL");
   sql(target.handle(),
-      "CREATE TABLE rank_steps(run_id INTEGER NOT NULL REFERENCES runs(id), step INTEGER NOT NULL, rank "
+      "CREATE TABLE later_per_run(run_id INTEGER NOT NULL REFERENCES runs(id), step INTEGER NOT NULL, rank "
       "INTEGER NOT NULL, loss REAL, PRIMARY KEY(run_id, step, rank)) WITHOUT ROWID");
   const auto comparison = target.add_comparison("c", "{}");
   const auto m = optiscope::merge_store(target, a, MergeOptions{comparison, 0, std::nullopt, ""});
   ASSERT_EQ(m.size(), 1u);
   const std::string id = std::to_string(m[0].run_id);
   EXPECT_EQ(
-      count(target.handle(), "SELECT CAST(SUM(comm_ms) * 10 AS INTEGER) FROM steps WHERE run_id = " + id),
+      count(target.handle(), "SELECT CAST(SUM(later_ms) * 10 AS INTEGER) FROM steps WHERE run_id = " + id),
       45);
-  EXPECT_EQ(count(target.handle(), "SELECT count(*) FROM rank_steps WHERE run_id = " + id), 2);
+  EXPECT_EQ(count(target.handle(), "SELECT count(*) FROM later_per_run WHERE run_id = " + id), 2);
 }
 
 TEST_F(MergeTest, ASourceOfAnotherSchemaVersionIsRefusedAndNothingIsCopied) {
