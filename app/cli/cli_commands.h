@@ -27,6 +27,7 @@ int cmd_upgrade(const std::vector<std::string>& args);
 int cmd_rank(const std::vector<std::string>& args);
 /// How run --nproc N starts its ranks: this executable's hidden rank subcommand.
 distributed::RankProgram rank_program();
+int cmd_sweep(const std::vector<std::string>& args);
 
 /// Runs `job` with progress lines on stderr (unless quiet) and Ctrl-C / SIGTERM cancelling it.
 ComparisonResult run_with_progress(
@@ -39,5 +40,6 @@ extern const char* const kListHelp;
 extern const char* const kImportHelp;
 extern const char* const kLadderHelp;
 extern const char* const kUpgradeHelp;
+extern const char* const kSweepHelp;
 
 }  // namespace optiscope::cli

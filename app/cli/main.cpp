@@ -24,6 +24,7 @@ commands:
   run      run a comparison of optimizer variants          (optiscope-cli run --help)
   demo     run the built-in default comparison             (optiscope-cli demo --help)
   ladder   record a fit ladder of memory tricks            (optiscope-cli ladder --help)
+  sweep    run a grid of runs over GPUs or CPU workers     (optiscope-cli sweep --help)
   export   export the steps of a store as CSV              (optiscope-cli export --help)
   list     list the comparisons and runs in a store        (optiscope-cli list --help)
   import   import a Trainer state or an Nsight export      (optiscope-cli import --help)
@@ -38,6 +39,7 @@ exit codes:
   1    error in the store or the engine (a full disk among them)
   2    bad options or bad input (nothing was written)
   3    the comparison ran, but a variant ended out of memory, over its budget or failed (see the store)
+       (sweep: any run of the sweep)
   130  interrupted; the interrupted run is recorded as cancelled
 )";
 
@@ -102,9 +104,9 @@ int main(int argc, char** argv) {
     const char* help;
   };
   const Entry entries[] = {{"run", cmd_run, kRunHelp},          {"demo", cmd_demo, kDemoHelp},
-                           {"ladder", cmd_ladder, kLadderHelp}, {"export", cmd_export, kExportHelp},
-                           {"list", cmd_list, kListHelp},       {"import", cmd_import, kImportHelp},
-                           {"upgrade", cmd_upgrade, kUpgradeHelp}};
+                           {"ladder", cmd_ladder, kLadderHelp}, {"sweep", cmd_sweep, kSweepHelp},
+                           {"export", cmd_export, kExportHelp}, {"list", cmd_list, kListHelp},
+                           {"import", cmd_import, kImportHelp}, {"upgrade", cmd_upgrade, kUpgradeHelp}};
   // Hidden: a rank process of run --nproc N (its launcher reads the result file, not the exit code).
   if (command == kRankCommand) {
     try {

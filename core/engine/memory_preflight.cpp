@@ -54,17 +54,29 @@ std::int64_t available_host_memory() {
   return 0;
 }
 
+namespace {
+
+std::string positions_refusal(const RunSpec& spec, const LlamaConfig& config) {
+  if (spec.max_seq_length <= config.max_position_embeddings) return {};
+  return "max_seq_length " + std::to_string(spec.max_seq_length) + " is longer than the model's " +
+         std::to_string(config.max_position_embeddings) + " positions";
+}
+
+}  // namespace
+
+std::string refusal_without_device(const RunSpec& spec) {
+  const auto config = model_config(spec);
+  return config ? positions_refusal(spec, *config) : std::string();
+}
+
 MemoryCheck check_memory(const RunSpec& spec) {
   MemoryCheck check;
   const auto config = model_config(spec);
   if (!config) return check;
   // The sequence must fit the model's positions before its memory means anything (the engine says
   // the same words when it meets it).
-  if (spec.max_seq_length > config->max_position_embeddings) {
-    check.refusal = "max_seq_length " + std::to_string(spec.max_seq_length) + " is longer than the model's " +
-                    std::to_string(config->max_position_embeddings) + " positions";
-    return check;
-  }
+  check.refusal = positions_refusal(spec, *config);
+  if (!check.refusal.empty()) return check;
   estimate::Workload w;
   static_cast<LlamaConfig&>(w.model) = *config;
   w.model.name = spec.model;

@@ -32,6 +32,10 @@ struct MemoryCheck {
 MemoryCheck check_memory(const RunSpec& spec);
 /// Throws SpecError with check_memory(spec).refusal when there is one.
 void refuse_if_model_cannot_fit(const RunSpec& spec);
+/// What check_memory refuses from the spec and the model's geometry alone, touching no device (a
+/// sequence longer than the model's positions); empty when nothing. A sweep checks its GPU runs with
+/// it before starting workers: measuring a device's free memory would make a CUDA context there.
+std::string refusal_without_device(const RunSpec& spec);
 /// MemAvailable from /proc/meminfo, in bytes; 0 when unknown.
 std::int64_t available_host_memory();
 
