@@ -57,6 +57,15 @@ for step in $steps; do
       echo "gloo 2 ranks rc=$?"; tail -4 "$OUT/ranks-gloo.log"
       (cd "$build" && ctest -L distributed --output-on-failure > "$OUT/ctest-distributed.log" 2>&1)
       echo "ctest -L distributed rc=$?" ;;
+    sweep)
+      # optiscope-cli sweep on the GPU (issue 18): one worker on cuda:0, four runs in two
+      # comparisons; the merged store must hold kernel records (kernel_names remapped by name).
+      log "sweep --gpus 0"
+      printf '{"name": "gpu sweep", "model": "tiny", "max_steps": 30, "per_device_train_batch_size": 8, "max_seq_length": 128, "optim": ["adamw_torch", "paged_adamw_8bit"], "learning_rate": [0.001, 0.003]}\n' > "$OUT/gpu-sweep.json"
+      "$build/app/cli/optiscope-cli" sweep --spec "$OUT/gpu-sweep.json" --store "$OUT/stores/gpu-sweep.db" --gpus 0 \
+        --status-every 2 > "$OUT/gpu-sweep.log" 2>&1
+      echo "sweep rc=$?"; tail -6 "$OUT/gpu-sweep.log"
+      "$build/app/cli/optiscope-cli" list --db "$OUT/stores/gpu-sweep.db" | tee -a "$OUT/gpu-sweep.log" ;;
     gputests)
       log "GPU test binaries (full output)"
       for t in $(find "$build/tests" -name 'optiscope_gpu_*tests' -type f -executable); do
