@@ -1,5 +1,7 @@
 #include "run_details_view.h"
 
+#include <algorithm>
+
 #include <QGuiApplication>
 #include <QLabel>
 #include <QLocale>
@@ -87,6 +89,14 @@ void RunDetailsView::showRun(const Store& store, std::int64_t run_id) {
     html += row(tr("Precision"), QString::fromStdString(spec->precision));
     html += row(tr("Batch × sequence"),
                 QStringLiteral("%1 × %2").arg(spec->per_device_train_batch_size).arg(spec->max_seq_length));
+    if (run.world_size > 1) {
+      static const char* const kStages[] = {QT_TR_NOOP("optimizer state on every rank"),
+                                            QT_TR_NOOP("ZeRO 1: optimizer state sharded"),
+                                            QT_TR_NOOP("ZeRO 2: optimizer state and gradients sharded")};
+      html += row(tr("Ranks"), tr("%1 (%2); the batch above is each rank's")
+                                   .arg(run.world_size)
+                                   .arg(tr(kStages[std::clamp(run.zero_stage, 0, 2)])));
+    }
     html += row(tr("Learning rate"), QStringLiteral("%1 (%2, warm-up %3%)")
                                          .arg(spec->learning_rate, 0, 'g', 4)
                                          .arg(QString::fromStdString(spec->lr_scheduler_type))

@@ -275,9 +275,19 @@ QVariant RunsModel::comparisonData(const ComparisonRow& c, int column, int role)
 QVariant RunsModel::runData(const RunRow& r, int column, int role) const {
   switch (role) {
     case Qt::DisplayRole:
-      if (column == NameColumn)
-        return r.rung.isEmpty() ? QString::fromStdString(r.info.optim)
-                                : QStringLiteral("%1 (%2)").arg(r.rung, QString::fromStdString(r.info.optim));
+      if (column == NameColumn) {
+        if (!r.rung.isEmpty())
+          return QStringLiteral("%1 (%2)").arg(r.rung, QString::fromStdString(r.info.optim));
+        // A run over several ranks says so: "adamw_8bit" alone would read as the one-process run.
+        if (r.info.world_size > 1)
+          return r.info.zero_stage > 0
+                     ? tr("%1 × %2 ranks, ZeRO %3")
+                           .arg(QString::fromStdString(r.info.optim))
+                           .arg(r.info.world_size)
+                           .arg(r.info.zero_stage)
+                     : tr("%1 × %2 ranks").arg(QString::fromStdString(r.info.optim)).arg(r.info.world_size);
+        return QString::fromStdString(r.info.optim);
+      }
       if (column == OutcomeColumn) {
         const auto live = live_.find(r.info.id);
         if (r.info.outcome == Outcome::running && live != live_.end())

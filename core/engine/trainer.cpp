@@ -364,6 +364,9 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
         rec.mem_bytes = std::max(rec.mem_bytes, r.mem_bytes);
       }
       rec.loss = loss_sum / static_cast<double>(all.ranks.size());
+      // Every rank consumes the same micro-batches' worth of tokens: the run's throughput is the
+      // whole batch's, comparable with one process given N times the batch.
+      rec.tokens *= static_cast<std::int64_t>(all.ranks.size());
       s.bundle.memory = std::move(all.memory);
       s.bundle.ranks = std::move(all.ranks);
     }

@@ -314,6 +314,7 @@ TEST(RunNproc, TheStoreReceivesEveryRanksMemoryAndCommunication) {
     for (const auto& s : steps) {
       ASSERT_TRUE(s.comm_ms.has_value());
       EXPECT_GT(s.comm_bytes.value_or(0), 0);
+      EXPECT_EQ(s.tokens, 2 * 2 * 32) << "the run's tokens: both ranks' batch of 2 x 32";
     }
     const auto mine = store.memory_samples(r.id, 0, 0);
     const auto theirs = store.memory_samples(r.id, 0, 1);

@@ -46,13 +46,14 @@ const MemorySample* RunData::peak() const {
   return it == memory.end() ? nullptr : &*it;
 }
 
-RunData RunData::rankView(int rank) const {
+RunData RunData::rankView(int which) const {
   RunData view = *this;
   view.otherRanksMemory.clear();
   if (info.world_size <= 1) return view;
-  view.look.label = QStringLiteral("%1 · rank %2").arg(look.label).arg(rank);
-  if (rank > 0) {
-    const auto i = static_cast<std::size_t>(rank - 1);
+  view.look.label = QStringLiteral("%1 · rank %2").arg(look.label).arg(which);
+  view.rank = which;
+  if (which > 0) {
+    const auto i = static_cast<std::size_t>(which - 1);
     view.memory = i < otherRanksMemory.size() ? otherRanksMemory[i] : std::vector<MemorySample>{};
   }
   return view;

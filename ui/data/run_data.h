@@ -38,6 +38,7 @@ struct RunData {
   // A run over several ranks (world_size > 1): `memory` is rank 0's; these are ranks 1 to N-1's,
   // reduced the same way (index 0 holds rank 1).
   std::vector<std::vector<MemorySample>> otherRanksMemory;
+  int rank = 0;  // which rank's memory `memory` is (rankView)
   std::vector<PagingStep> paging;
   std::optional<CaptureInfo> capture;
   std::vector<UmCauseCount> causes;
@@ -48,7 +49,7 @@ struct RunData {
   const MemorySample* peak() const;
   /// One rank's view of this run: its memory in place of rank 0's, " · rank r" after the label.
   /// Rank 0 (or a one-process run) is the run itself.
-  RunData rankView(int rank) const;
+  RunData rankView(int which) const;
 };
 
 class RunDataCache {

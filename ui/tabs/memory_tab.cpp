@@ -291,8 +291,18 @@ void MemoryTab::drawPeaks() {
   QCPItemText* note = addPlotNote(*peaks_);
   QStringList categories;
   const int n = static_cast<int>(runs_.size());
-  for (const RunData& r : runs_)
-    categories << QStringLiteral("%1\n%2").arg(r.look.label, outcomeText(r.info));
+  for (const RunData& r : runs_) {
+    // A rank's bar: the variant, then which rank, on lines short enough for a bar's width.
+    if (r.info.world_size > 1)
+      categories << tr("%1\nrank %2 of %3%4\n%5")
+                        .arg(QString::fromStdString(r.info.optim))
+                        .arg(r.rank)
+                        .arg(r.info.world_size)
+                        .arg(r.info.zero_stage > 0 ? tr(", ZeRO %1").arg(r.info.zero_stage) : QString())
+                        .arg(outcomeText(r.info));
+    else
+      categories << QStringLiteral("%1\n%2").arg(r.look.label, outcomeText(r.info));
+  }
   setCategoryLabels(*peaks_, categories);
   peaks_->xAxis->setRange(0.4, n + 0.6);
   if (n == 0) {
