@@ -18,7 +18,7 @@ using detail::exec;
 using detail::rollback_if_open;
 using detail::throw_sqlite;
 
-std::string quoted(const std::string& identifier) {
+std::string sql_name(const std::string& identifier) {
   std::string out = "\"";
   for (const char c : identifier) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
@@ -98,7 +98,7 @@ struct TableInfo {
 
 std::vector<std::string> column_names(sqlite3* db, const std::string& schema, const std::string& table) {
   std::vector<std::string> names;
-  Query q(db, "PRAGMA " + schema + ".table_info(" + quoted(table) + ")");
+  Query q(db, "PRAGMA " + schema + ".table_info(" + sql_name(table) + ")");
   while (q.step()) names.push_back(q.text(1));
   return names;
 }
@@ -107,11 +107,11 @@ TableInfo describe(sqlite3* db, const std::string& table) {
   TableInfo t;
   t.name = table;
   t.columns = column_names(db, "main", table);
-  Query fk(db, "PRAGMA main.foreign_key_list(" + quoted(table) + ")");
+  Query fk(db, "PRAGMA main.foreign_key_list(" + sql_name(table) + ")");
   while (fk.step()) {
     ForeignKey key{fk.text(2), fk.text(4)};
     if (fk.is_null(4)) {  // REFERENCES t without a column: t's primary key
-      Query pk(db, "PRAGMA main.table_info(" + quoted(key.table) + ")");
+      Query pk(db, "PRAGMA main.table_info(" + sql_name(key.table) + ")");
       while (pk.step())
         if (pk.int64(5) == 1) key.to = pk.text(1);
     }
@@ -157,20 +157,20 @@ class IdRemap {
     std::string where;
     std::string marks;
     for (std::size_t i = 0; i < natural.size(); ++i) {
-      cols += (i ? ", " : "") + quoted(natural[i]);
-      where += (i ? " AND " : "") + quoted(natural[i]) + " IS ?" + std::to_string(i + 1);
+      cols += (i ? ", " : "") + sql_name(natural[i]);
+      where += (i ? " AND " : "") + sql_name(natural[i]) + " IS ?" + std::to_string(i + 1);
       marks += (i ? ", ?" : "?") + std::to_string(i + 1);
     }
-    Query src(source_, "SELECT " + cols + " FROM " + quoted(fk.table) + " WHERE " + quoted(fk.to) + " = ?1");
+    Query src(source_, "SELECT " + cols + " FROM " + sql_name(fk.table) + " WHERE " + sql_name(fk.to) + " = ?1");
     src.bind(1, old_id);
     if (!src.step())
       throw StoreError("the source store's " + fk.table + " has no row " + std::to_string(old_id) +
                        " that its runs point at");
-    Query find(target_, "SELECT " + quoted(fk.to) + " FROM main." + quoted(fk.table) + " WHERE " + where);
+    Query find(target_, "SELECT " + sql_name(fk.to) + " FROM main." + sql_name(fk.table) + " WHERE " + where);
     for (std::size_t i = 0; i < natural.size(); ++i)
       find.bind_value(static_cast<int>(i + 1), src.value(static_cast<int>(i)));
     if (find.step()) return find.int64(0);
-    Query add(target_, "INSERT INTO main." + quoted(fk.table) + "(" + cols + ") VALUES(" + marks + ")");
+    Query add(target_, "INSERT INTO main." + sql_name(fk.table) + "(" + cols + ") VALUES(" + marks + ")");
     for (std::size_t i = 0; i < natural.size(); ++i)
       add.bind_value(static_cast<int>(i + 1), src.value(static_cast<int>(i)));
     add.run();
@@ -188,7 +188,7 @@ class IdRemap {
 
 std::string column_list(const std::vector<std::string>& columns) {
   std::string out;
-  for (std::size_t i = 0; i < columns.size(); ++i) out += (i ? ", " : "") + quoted(columns[i]);
+  for (std::size_t i = 0; i < columns.size(); ++i) out += (i ? ", " : "") + sql_name(columns[i]);
   return out;
 }
 
@@ -308,9 +308,9 @@ std::vector<MergedRun> merge_store(Store& target, const std::string& source_path
       if (last_step.step()) m.last_step = last_step.int64(0);
 
       for (const auto& t : tables) {
-        Query read(src.db, "SELECT " + column_list(t.columns) + " FROM " + quoted(t.name) + " WHERE " +
-                               quoted(t.run_column) + " = ?1");
-        Query insert(tdb, "INSERT INTO main." + quoted(t.name) + "(" + column_list(t.columns) + ") VALUES(" +
+        Query read(src.db, "SELECT " + column_list(t.columns) + " FROM " + sql_name(t.name) + " WHERE " +
+                               sql_name(t.run_column) + " = ?1");
+        Query insert(tdb, "INSERT INTO main." + sql_name(t.name) + "(" + column_list(t.columns) + ") VALUES(" +
                               marks(t.columns.size()) + ")");
         read.bind(1, source_id);
         while (read.step()) {

@@ -1,6 +1,7 @@
 // Optimizer in backward and chunked cross-entropy: each computes what the plain path computes (bit
 // for bit for the optimizer on fp32 CPU runs, to float32 tolerance for the loss) while holding less
 // memory at once. Also activation checkpointing's effect, and the fit ladder end to end on the CPU.
+#include <cmath>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -148,7 +149,9 @@ TEST(ChunkedCrossEntropy, SameLossAndGradientsAsThePlainLoss) {
     const auto w = weight0.clone().requires_grad_(true);
     const auto loss = chunked_cross_entropy(h, w, labels, chunks);
     (loss * 2.5).backward();  // a scaled upstream gradient reaches both inputs
-    EXPECT_NEAR(loss.item<double>(), plain.item<double>(), 1e-5) << chunks;
+    // float32 sums in another order (per slice, then over slices; LibTorch's reduction splits by
+    // thread): agreement to a relative 1e-5. A fresh CI clone saw 2.4e-6 relative with 1 chunk.
+    EXPECT_NEAR(loss.item<double>(), plain.item<double>(), 1e-5 * std::abs(plain.item<double>())) << chunks;
     EXPECT_TRUE(torch::allclose(h.grad(), plain_h.grad() * 2.5, 1e-4, 1e-6)) << chunks;
     EXPECT_TRUE(torch::allclose(w.grad(), plain_w.grad() * 2.5, 1e-4, 1e-6)) << chunks;
   }
