@@ -1,6 +1,6 @@
 set -u
 timeout 300 bash bench/gpu/device_session.sh build > /dev/null 2>&1; tail -2 $OUT/session.log
-cc -shared -fPIC -O1 -o /tmp/segv_trace.so bench/gpu/segv_trace.c
+cc -shared -fPIC -O1 -o /tmp/segv_trace.so bench/gpu/segv_trace.c -ldl
 command -v gdb && echo has-gdb
 B=build/cuda/app/cli/optiscope-cli
 LD_PRELOAD=/tmp/segv_trace.so $B run --db /tmp/g.db --optim adamw_32bit --nproc 2 --steps 3 --batch 2 --seq-len 32 > $OUT/trace.log 2>&1; echo "rc=$?"
