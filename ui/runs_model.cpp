@@ -9,6 +9,7 @@
 #include <QPalette>
 #include <algorithm>
 
+#include "charts/chart_series.h"
 #include "charts/paper_style.h"
 #include "outcome_text.h"
 #include "spec/fit_ladder.h"
@@ -278,15 +279,7 @@ QVariant RunsModel::runData(const RunRow& r, int column, int role) const {
       if (column == NameColumn) {
         if (!r.rung.isEmpty())
           return QStringLiteral("%1 (%2)").arg(r.rung, QString::fromStdString(r.info.optim));
-        // A run over several ranks says so: "adamw_8bit" alone would read as the one-process run.
-        if (r.info.world_size > 1)
-          return r.info.zero_stage > 0
-                     ? tr("%1 × %2 ranks, ZeRO %3")
-                           .arg(QString::fromStdString(r.info.optim))
-                           .arg(r.info.world_size)
-                           .arg(r.info.zero_stage)
-                     : tr("%1 × %2 ranks").arg(QString::fromStdString(r.info.optim)).arg(r.info.world_size);
-        return QString::fromStdString(r.info.optim);
+        return variantName(r.info);
       }
       if (column == OutcomeColumn) {
         const auto live = live_.find(r.info.id);

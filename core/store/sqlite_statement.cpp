@@ -1,6 +1,8 @@
 #include "store/sqlite_statement.h"
 
 #include <cerrno>
+#include <chrono>
+#include <ctime>
 
 namespace optiscope::detail {
 namespace {
@@ -92,6 +94,15 @@ void exec(sqlite3* db, const char* sql) {
     if (disk_is_full(db)) throw_disk_full(db);
     throw StoreError(std::string("store statement failed: ") + message);
   }
+}
+
+std::string utc_now() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace optiscope::detail

@@ -45,4 +45,7 @@ class Statement {
 
 void exec(sqlite3* db, const char* sql);
 
+/// Now, as the store writes times: ISO 8601 in UTC, to the second ("2026-12-05T13:44:05Z").
+std::string utc_now();
+
 }  // namespace optiscope::detail

@@ -7,8 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -21,6 +19,7 @@ namespace optiscope {
 
 using detail::exec;
 using detail::rollback_if_open;
+using detail::utc_now;
 using detail::Statement;
 
 std::string to_string(Outcome o) {
@@ -52,15 +51,6 @@ Outcome outcome_from_string(const std::string& text) {
 }
 
 namespace {
-
-std::string utc_now() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 int pragma_int(sqlite3* db, const char* pragma) {
   Statement q(db, pragma);

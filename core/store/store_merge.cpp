@@ -3,8 +3,6 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <chrono>
-#include <ctime>
 #include <map>
 #include <utility>
 
@@ -17,20 +15,12 @@ namespace {
 using detail::exec;
 using detail::rollback_if_open;
 using detail::throw_sqlite;
+using detail::utc_now;
 
 std::string sql_name(const std::string& identifier) {
   std::string out = "\"";
   for (const char c : identifier) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
-}
-
-std::string utc_now() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // A statement over either connection, with the raw values a generic copy needs.

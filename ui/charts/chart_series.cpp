@@ -7,10 +7,8 @@
 
 namespace optiscope::ui {
 
-namespace {
-
-// The variant as a legend names it: a run over several ranks says how many and how its state is
-// sharded, since "adamw_8bit" alone would read as the one-process run.
+// A run over several ranks says how many and how its state is sharded, since "adamw_8bit" alone
+// would read as the one-process run.
 QString variantName(const RunInfo& r) {
   QString name = QString::fromStdString(r.optim);
   if (r.world_size > 1) {
@@ -19,8 +17,6 @@ QString variantName(const RunInfo& r) {
   }
   return name;
 }
-
-}  // namespace
 
 std::vector<ChartSeries> seriesForRuns(const std::vector<RunInfo>& runs) {
   static constexpr std::array kStyles = {Qt::SolidLine, Qt::DashLine, Qt::DotLine, Qt::DashDotLine};

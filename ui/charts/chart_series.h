@@ -18,6 +18,10 @@ struct ChartSeries {
   Qt::PenStyle style = Qt::SolidLine;
 };
 
+/// The variant as legends and the runs panel name it: the optimizer, and for a run over several
+/// ranks how many and how its state is sharded ("adamw_8bit × 2 ranks, ZeRO 1").
+QString variantName(const RunInfo& run);
+
 /// Labels are the bare variant names while they are unique, and name the comparison when the same
 /// variant appears more than once.
 std::vector<ChartSeries> seriesForRuns(const std::vector<RunInfo>& runs);
