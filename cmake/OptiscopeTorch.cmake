@@ -3,6 +3,12 @@
 # CPU builds import only libtorch_cpu and libc10 from the unpacked wheel in .deps/torch
 # (installer/setup.sh puts it there): the wheel's own TorchConfig would pull in CUDA, cuDNN and
 # NCCL, which a laptop or CI machine has no use for.
+# libstdc++ is named ahead of LibTorch: the wheel's libraries export their own copies of
+# libstdc++'s newer symbols (std::filesystem among them; the manylinux toolchain links them in
+# statically), and the dynamic linker takes a symbol from the first library in the program's
+# lookup order that defines it. Behind LibTorch, our std::filesystem calls reached those copies,
+# and libtorch.so's remove_all (CUDA build) jumps to a null address. First in the order, the
+# standard library is the one we compiled against (tests/core/test_standard_library.cpp).
 # CUDA builds (OPTISCOPE_CUDA=ON, the GPU server) use the wheel's CMake package as installed in
 # python3, exactly as the torch docs describe.
 set(OPTISCOPE_TORCH_ROOT "${CMAKE_SOURCE_DIR}/.deps/torch" CACHE PATH "Unpacked torch wheel (torch/ folder)")
@@ -22,7 +28,7 @@ if(OPTISCOPE_CUDA)
   endif()
   find_package(Torch REQUIRED)
   add_library(optiscope_torch INTERFACE)
-  target_link_libraries(optiscope_torch INTERFACE ${TORCH_LIBRARIES})
+  target_link_libraries(optiscope_torch INTERFACE stdc++ ${TORCH_LIBRARIES})
   # TORCH_CXX_FLAGS carries the ABI define.
   separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
   target_compile_options(optiscope_torch INTERFACE $<$<COMPILE_LANGUAGE:CXX>:${_torch_flags}>)
@@ -43,7 +49,7 @@ else()
   # System includes: LibTorch's headers are not ours to keep warning-free.
   target_include_directories(optiscope_torch SYSTEM INTERFACE "${_inc}" "${_inc}/torch/csrc/api/include")
   target_compile_definitions(optiscope_torch INTERFACE _GLIBCXX_USE_CXX11_ABI=1)
-  target_link_libraries(optiscope_torch INTERFACE optiscope_torch_cpu optiscope_c10)
+  target_link_libraries(optiscope_torch INTERFACE stdc++ optiscope_torch_cpu optiscope_c10)
   set(OPTISCOPE_TORCH_LIB_DIR "${_lib}")
   set(OPTISCOPE_TORCH_FLAVOUR "cpu (wheel)")
   # libtorch_cpu from the CUDA wheel needs libcudart and libcupti at load time; the CUDA toolkit

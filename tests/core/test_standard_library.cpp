@@ -1,0 +1,53 @@
+// The standard library a LibTorch program runs with is the one it was compiled against. The torch
+// wheel's libraries export copies of libstdc++'s newer symbols (std::filesystem among them); a
+// program that finds those first calls into them, and the CUDA wheel's libtorch.so remove_all
+// jumped to a null address (the launcher of `run --nproc` died of SIGSEGV removing its folder).
+// cmake/OptiscopeTorch.cmake names libstdc++ ahead of LibTorch.
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <system_error>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string module_defining(const void* address) {
+  Dl_info info{};
+  if (dladdr(address, &info) == 0 || info.dli_fname == nullptr) return "(no module)";
+  return info.dli_fname;
+}
+
+}  // namespace
+
+TEST(StandardLibrary, FilesystemCallsReachLibstdcxxNotLibTorch) {
+  // LibTorch is loaded and used by this program.
+  EXPECT_EQ(torch::ones({2}).sum().item<float>(), 2.0F);
+  using RemoveAll = std::uintmax_t (*)(const fs::path&, std::error_code&);
+  using TempDirectory = fs::path (*)();
+  const RemoveAll remove_all = &fs::remove_all;
+  const TempDirectory temp_directory = &fs::temp_directory_path;
+  for (const auto& [name, where] : {std::pair{"remove_all", module_defining(reinterpret_cast<const void*>(remove_all))},
+                                    std::pair{"temp_directory_path",
+                                              module_defining(reinterpret_cast<const void*>(temp_directory))}}) {
+    EXPECT_NE(where.find("libstdc++"), std::string::npos) << "std::filesystem::" << name << " comes from " << where;
+    EXPECT_EQ(where.find("torch"), std::string::npos) << "std::filesystem::" << name << " comes from " << where;
+  }
+}
+
+TEST(StandardLibrary, RemoveAllRemovesAFolderTree) {
+  std::string tmpl = (fs::temp_directory_path() / "optiscope-stdlib-XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const fs::path root = tmpl;
+  fs::create_directories(root / "a" / "b");
+  std::ofstream(root / "a" / "b" / "file.txt") << "x";
+  std::ofstream(root / "top.json") << "{}";
+  std::error_code ec;
+  EXPECT_EQ(fs::remove_all(root, ec), 5U) << ec.message();  // the folder, a, b and two files
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_FALSE(fs::exists(root));
+}
