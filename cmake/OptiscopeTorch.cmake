@@ -7,8 +7,10 @@
 # libstdc++'s newer symbols (std::filesystem among them; the manylinux toolchain links them in
 # statically), and the dynamic linker takes a symbol from the first library in the program's
 # lookup order that defines it. Behind LibTorch, our std::filesystem calls reached those copies,
-# and libtorch.so's remove_all (CUDA build) jumps to a null address. First in the order, the
-# standard library is the one we compiled against (tests/core/test_standard_library.cpp).
+# and libtorch.so's remove_all (CUDA build) jumps to a null address. Named first, the standard
+# library is the one we compiled against: libstdc++.so first in the lookup order, or, where the
+# toolchain links libstdc++ statically (the GPU machine's /opt/gcc), the archive's members are
+# taken into the program instead of leaving the calls to LibTorch (tests/core/test_standard_library.cpp).
 # CUDA builds (OPTISCOPE_CUDA=ON, the GPU server) use the wheel's CMake package as installed in
 # python3, exactly as the torch docs describe.
 set(OPTISCOPE_TORCH_ROOT "${CMAKE_SOURCE_DIR}/.deps/torch" CACHE PATH "Unpacked torch wheel (torch/ folder)")
