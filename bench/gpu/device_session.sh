@@ -8,6 +8,7 @@
 # model-parts, smollm2: the SmolLM2 comparison from a model carried in parts (split_model.sh).
 # fusedtests: the fused model ops against LibTorch; profile, profile-hf: the 1B step's kernel
 # breakdown (ours, fused and unfused; transformers + torch.compile).
+# stdlib: where std::filesystem binds (StandardLibrary tests).
 # ranks: a 1-rank NCCL start (the hidden rank subcommand), 2 Gloo ranks, ctest -L distributed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -57,6 +58,13 @@ for step in $steps; do
       echo "gloo 2 ranks rc=$?"; tail -4 "$OUT/ranks-gloo.log"
       (cd "$build" && ctest -L distributed --output-on-failure > "$OUT/ctest-distributed.log" 2>&1)
       echo "ctest -L distributed rc=$?" ;;
+    stdlib)
+      # Where the programs' std::filesystem calls bind (issue 18's launcher SIGSEGV): the
+      # StandardLibrary engine tests, and the CLI's NEEDED list.
+      log "stdlib"
+      "$build/tests/core/optiscope_engine_tests" --gtest_filter='StandardLibrary*' > "$OUT/stdlib.log" 2>&1
+      echo "stdlib tests rc=$?"; grep -E "comes from|OK \]|FAILED" "$OUT/stdlib.log" | head
+      readelf -d "$build/app/cli/optiscope-cli" | grep NEEDED > "$OUT/needed.txt" ;;
     sweep)
       # optiscope-cli sweep on the GPU (issue 18): one worker on cuda:0, four runs in two
       # comparisons; the merged store must hold kernel records (kernel_names remapped by name).

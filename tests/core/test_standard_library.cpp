@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <string>
 #include <system_error>
 
@@ -40,6 +41,8 @@ TEST(StandardLibrary, FilesystemCallsReachLibstdcxxNotLibTorch) {
     std::error_code ec;
     const bool ours = where.find("libstdc++") != std::string::npos ||
                       fs::equivalent(fs::path(where), fs::read_symlink("/proc/self/exe"), ec);
+    // Printed on success too, so a GPU machine's log says where the call went.
+    std::cout << "[ info ] " << name << " comes from " << where << '\n';
     EXPECT_TRUE(ours) << name << " comes from " << where;
     EXPECT_EQ(where.find("libtorch"), std::string::npos) << name << " comes from " << where;
   }
