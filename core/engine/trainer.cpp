@@ -237,6 +237,22 @@ struct Exchanged {
   bool stop = false;
 };
 
+// Leaves this rank's process group as torch.distributed's destroy_process_group does (NCCL's
+// destructor warns and may leak its communicators otherwise): a shutdown where every rank ended
+// the run together, an abort after an OOM or a failure, where another rank may be gone and a
+// shutdown could wait for it. Gloo's backend has nothing to release.
+void leave_group(const c10::intrusive_ptr<c10d::Backend>& group, Outcome outcome) {
+  if (!group) return;
+  try {
+    if (outcome == Outcome::oom || outcome == Outcome::failed)
+      group->abort();
+    else
+      group->shutdown();
+  } catch (const std::exception&) {
+    // The run's outcome is already recorded; a group that cannot close cleanly changes nothing.
+  }
+}
+
 Exchanged exchange(c10d::Backend& group, const torch::Device& device, const RankStep& mine,
                    const std::vector<MemorySample>& samples, bool stop) {
   if (samples.size() != kRankSamples) throw std::logic_error("a rank's step has the wrong number of samples");
@@ -639,6 +655,7 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
   } catch (const std::exception&) {
     // The run is over; a device that cannot even reset its cap has already said why above.
   }
+  leave_group(group, result.outcome);
   return result;
 }
 
