@@ -11,7 +11,7 @@ deps="$root/.deps"
 packages=(build-essential cmake ninja-build ccache pkg-config unzip python3-pip
           qt6-base-dev qt6-svg-dev libqcustomplot-dev libqcustomplot2.1-qt6 libgl1-mesa-dev
           libsqlite3-dev sqlite3 nlohmann-json3-dev libgtest-dev googletest
-          xvfb xauth imagemagick fonts-dejavu-core desktop-file-utils
+          xvfb xauth imagemagick fonts-dejavu-core desktop-file-utils clang-format
           fortunes)  # fortunes: the real English text of the SmolLM2 comparison (make_corpus.py)
 
 missing=()

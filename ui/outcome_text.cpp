@@ -32,8 +32,9 @@ QString outcomeDetailText(const RunInfo& run) {
                  .arg(QLocale::system().formattedDataSize(*run.oom_bytes, 2,
                                                           QLocale::DataSizeTraditionalFormat));
   if (run.outcome == Outcome::over_budget && run.over_budget_bytes)
-    parts << QStringLiteral("measured demand reached %1 (first over the budget at step %2): it would not fit "
-                            "the emulated card")
+    parts << QStringLiteral(
+                 "measured demand reached %1 (first over the budget at step %2): it would not fit "
+                 "the emulated card")
                  .arg(QLocale::system().formattedDataSize(*run.over_budget_bytes, 2,
                                                           QLocale::DataSizeTraditionalFormat))
                  .arg(run.over_budget_step.value_or(0));

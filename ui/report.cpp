@@ -111,9 +111,10 @@ void paintReport(QPainter& painter, const ReportContent& content) {
     // The driver's cache is in no column of the table: one line says what it was, where there was any.
     double cache = 0;
     for (int r = 0; r < content.summary->rowCount(); ++r)
-      cache = std::max(cache, content.summary->data(content.summary->index(r, SummaryModel::DriverCache),
-                                                    SummaryModel::ValueRole)
-                                  .toDouble());
+      cache = std::max(
+          cache,
+          content.summary->data(content.summary->index(r, SummaryModel::DriverCache), SummaryModel::ValueRole)
+              .toDouble());
     if (cache > 0) {
       QFont small(QStringLiteral("DejaVu Sans"));
       small.setPixelSize(13);

@@ -17,7 +17,8 @@ class UsageError : public std::runtime_error {
 class Args {
  public:
   /// valued: options that take a value; flags: options that don't.
-  Args(const std::vector<std::string>& argv, const std::set<std::string>& valued, const std::set<std::string>& flags) {
+  Args(const std::vector<std::string>& argv, const std::set<std::string>& valued,
+       const std::set<std::string>& flags) {
     for (std::size_t i = 0; i < argv.size(); ++i) {
       const std::string& a = argv[i];
       if (flags.count(a) != 0) {

@@ -12,8 +12,8 @@
 #include "cli_args.h"
 #include "csv_export.h"
 #include "engine/comparison_runner.h"
-#include "store/ladder_summary.h"
 #include "spec/smollm2_comparison.h"
+#include "store/ladder_summary.h"
 #include "store/run_summary.h"
 #include "store/store.h"
 
@@ -98,25 +98,28 @@ namespace {
 
 std::atomic<bool> g_cancel{false};
 
-extern "C" void on_interrupt(int) { g_cancel.store(true); }
+extern "C" void on_interrupt(int) {
+  g_cancel.store(true);
+}
 
 class ConsoleProgress final : public ComparisonObserver {
  public:
   explicit ConsoleProgress(bool quiet) : quiet_(quiet) {}
   void on_run_started(const RunProgress& p) override {
-    if (!quiet_) std::fprintf(stderr, "[%d/%d] %s: %lld steps\n", p.run_index + 1, p.run_count, p.optim.c_str(),
-                              static_cast<long long>(p.total_steps));
+    if (!quiet_)
+      std::fprintf(stderr, "[%d/%d] %s: %lld steps\n", p.run_index + 1, p.run_count, p.optim.c_str(),
+                   static_cast<long long>(p.total_steps));
   }
   void on_step(const RunProgress& p) override {
     const std::int64_t every = std::max<std::int64_t>(1, p.total_steps / 10);
     if (!quiet_ && (p.step % every == 0 || p.step == p.total_steps))
-      std::fprintf(stderr, "  %-20s step %5lld/%lld  loss %.4f\n", p.optim.c_str(), static_cast<long long>(p.step),
-                   static_cast<long long>(p.total_steps), p.loss);
+      std::fprintf(stderr, "  %-20s step %5lld/%lld  loss %.4f\n", p.optim.c_str(),
+                   static_cast<long long>(p.step), static_cast<long long>(p.total_steps), p.loss);
   }
   void on_run_finished(const RunProgress& p, Outcome o, const std::string& detail) override {
     if (!quiet_ || o != Outcome::completed)
-      std::fprintf(stderr, "  %s: %s%s%s\n", p.optim.c_str(), to_string(o).c_str(), detail.empty() ? "" : ": ",
-                   detail.c_str());
+      std::fprintf(stderr, "  %s: %s%s%s\n", p.optim.c_str(), to_string(o).c_str(),
+                   detail.empty() ? "" : ": ", detail.c_str());
   }
 
  private:
@@ -176,8 +179,8 @@ int run_and_report(const ComparisonSpec& spec, const std::string& db, bool quiet
 
   const Store store = Store::open(db, Store::Mode::read_only);
   bool all_completed = true;
-  std::printf("comparison %lld \"%s\" in %s\n", static_cast<long long>(result.comparison_id), spec.name.c_str(),
-              db.c_str());
+  std::printf("comparison %lld \"%s\" in %s\n", static_cast<long long>(result.comparison_id),
+              spec.name.c_str(), db.c_str());
   // Each loss says what it is: the GUI's tables and the report show the same figures under the
   // same names (the learning curves draw smoothed lines, which none of these is).
   const std::string mean_header = "mean last " + std::to_string(kFinalLossSteps);
@@ -352,7 +355,8 @@ int cmd_list(const std::vector<std::string>& argv) {
   const Store store = Store::open(a.require("--db"), Store::Mode::read_only);
   std::printf("store %s (schema %d)\n", store.path().c_str(), store.schema_version());
   for (const auto& c : store.comparisons()) {
-    std::printf("comparison %lld  %s  %s\n", static_cast<long long>(c.id), c.created_at.c_str(), c.name.c_str());
+    std::printf("comparison %lld  %s  %s\n", static_cast<long long>(c.id), c.created_at.c_str(),
+                c.name.c_str());
     for (const auto& r : store.runs_of(c.id)) {
       const auto steps = store.steps(r.id);
       const auto final_loss = final_loss_of(steps);

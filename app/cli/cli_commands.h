@@ -9,11 +9,12 @@
 namespace optiscope::cli {
 
 // Exit codes, documented in --help and docs/cli.md.
-inline constexpr int kExitOk = 0;             // everything completed
-inline constexpr int kExitError = 1;          // the store or the engine failed
-inline constexpr int kExitUsage = 2;          // bad options or bad input files
-inline constexpr int kExitVariantFailed = 3;  // the comparison ran, but a variant ended oom/over_budget/failed
-inline constexpr int kExitCancelled = 130;    // interrupted (Ctrl-C); the store says "cancelled"
+inline constexpr int kExitOk = 0;     // everything completed
+inline constexpr int kExitError = 1;  // the store or the engine failed
+inline constexpr int kExitUsage = 2;  // bad options or bad input files
+inline constexpr int kExitVariantFailed =
+    3;                                      // the comparison ran, but a variant ended oom/over_budget/failed
+inline constexpr int kExitCancelled = 130;  // interrupted (Ctrl-C); the store says "cancelled"
 inline constexpr const char* kRankCommand = "__rank";  // hidden subcommand: one rank of run --nproc N
 
 int cmd_run(const std::vector<std::string>& args);

@@ -81,11 +81,14 @@ int main(int argc, char** argv) {
   const double m_on = (on[0] + on[1]) / 2;
   const double m_off = (off[0] + off[1]) / 2;
   std::printf(
-      "{\"preset\": \"%s\", \"optim\": \"%s\", \"precision\": \"%s\", \"batch\": %d, \"seq\": %d, \"steps\": %d, "
-      "\"budget_gib\": %.1f, \"step_ms_capture_off\": %.3f, \"step_ms_capture_on\": %.3f, \"overhead_pct\": %.2f, "
+      "{\"preset\": \"%s\", \"optim\": \"%s\", \"precision\": \"%s\", \"batch\": %d, \"seq\": %d, \"steps\": "
+      "%d, "
+      "\"budget_gib\": %.1f, \"step_ms_capture_off\": %.3f, \"step_ms_capture_on\": %.3f, \"overhead_pct\": "
+      "%.2f, "
       "\"um_events\": %lld, \"kernels\": %lld, \"capture_note\": \"%s\"}\n",
       spec.model.c_str(), spec.optim.c_str(), spec.precision.c_str(), spec.per_device_train_batch_size,
-      spec.max_seq_length, spec.max_steps, static_cast<double>(spec.device_budget_bytes) / (1ull << 30), m_off, m_on, 100.0 * (m_on - m_off) / m_off,
-      static_cast<long long>(events), static_cast<long long>(kernels), note.c_str());
+      spec.max_seq_length, spec.max_steps, static_cast<double>(spec.device_budget_bytes) / (1ull << 30),
+      m_off, m_on, 100.0 * (m_on - m_off) / m_off, static_cast<long long>(events),
+      static_cast<long long>(kernels), note.c_str());
   return 0;
 }

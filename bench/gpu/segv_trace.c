@@ -44,12 +44,13 @@ static void on_fault(int sig, siginfo_t* info, void* context) {
   syscall(SYS_rt_sigaction, SIGCHLD, 0, &chld, 8);
   unsigned long hoff = 0;
   const char* hmod = module_of((const void*)chld.sa_handler, &hoff, 0);
-  say(line, snprintf(line, sizeof line,
-                     "\n== segv_trace: pid %d tid %ld signal %d code %d, fault address %p, rip %p in %s (+%#lx), "
-                     "rsp %p, SIGCHLD handler %p in %s (+%#lx)\n",
-                     (int)getpid(), (long)syscall(SYS_gettid), sig, info->si_code, info->si_addr, ip,
-                     mod ? mod : "no module", off, (const void*)sp, (void*)chld.sa_handler,
-                     hmod ? hmod : "no module", hoff));
+  say(line,
+      snprintf(line, sizeof line,
+               "\n== segv_trace: pid %d tid %ld signal %d code %d, fault address %p, rip %p in %s (+%#lx), "
+               "rsp %p, SIGCHLD handler %p in %s (+%#lx)\n",
+               (int)getpid(), (long)syscall(SYS_gettid), sig, info->si_code, info->si_addr, ip,
+               mod ? mod : "no module", off, (const void*)sp, (void*)chld.sa_handler,
+               hmod ? hmod : "no module", hoff));
   void* frames[64];
   backtrace_symbols_fd(frames, backtrace(frames, 64), 2);
   say(line, snprintf(line, sizeof line, "== segv_trace: code addresses on the stack:\n"));
@@ -98,7 +99,8 @@ int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
 sighandler_t signal(int sig, sighandler_t handler) {
   static signal_fn next;
   if (!next) next = (signal_fn)dlsym(RTLD_NEXT, "signal");
-  if (handler != (sighandler_t)on_fault) log_install("signal", sig, (const void*)handler, __builtin_return_address(0));
+  if (handler != (sighandler_t)on_fault)
+    log_install("signal", sig, (const void*)handler, __builtin_return_address(0));
   if (refused(sig, handler)) return SIG_DFL;
   return next(sig, handler);
 }

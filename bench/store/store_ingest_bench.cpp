@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
       const std::int64_t n = std::min(per_step, total - written);
       b.um_events.reserve(static_cast<std::size_t>(n));
       for (std::int64_t i = 0; i < n; ++i)
-        b.um_events.push_back({step, static_cast<int>(i % 2), 1, written + i, written + i + 700, 2 << 20, 0x7f0000000000 + i * 4096});
+        b.um_events.push_back({step, static_cast<int>(i % 2), 1, written + i, written + i + 700, 2 << 20,
+                               0x7f0000000000 + i * 4096});
       s.append_bundle(run, b);
       written += n;
       ++step;
@@ -46,7 +47,8 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"events\": %lld, \"events_per_step\": %lld, \"ingest_s\": %.3f, \"ingest_events_per_s\": %.0f, "
       "\"readback_events\": %zu, \"readback_s\": %.3f, \"file_bytes\": %llu}\n",
-      static_cast<long long>(total), static_cast<long long>(per_step), ingest_s, static_cast<double>(total) / ingest_s,
-      events.size(), readback_s, static_cast<unsigned long long>(std::filesystem::file_size(path)));
+      static_cast<long long>(total), static_cast<long long>(per_step), ingest_s,
+      static_cast<double>(total) / ingest_s, events.size(), readback_s,
+      static_cast<unsigned long long>(std::filesystem::file_size(path)));
   return events.size() == static_cast<std::size_t>(total) ? 0 : 1;
 }

@@ -7,7 +7,7 @@
 namespace optiscope {
 namespace {
 
-constexpr std::array<const char*, 16> kWords = {"apple", "river", "stone", "cloud", "tiger", "maple",
+constexpr std::array<const char*, 16> kWords = {"apple", "river", "stone",  "cloud",  "tiger",  "maple",
                                                 "ember", "lunar", "quartz", "violet", "harbor", "pixel",
                                                 "cedar", "delta", "falcon", "zephyr"};
 
@@ -23,7 +23,8 @@ std::string make_example(std::mt19937_64& rng) {
     case 0: {
       const int a = number(rng);
       const int b = number(rng);
-      return sft_example("Add " + std::to_string(a) + " and " + std::to_string(b) + ".", std::to_string(a + b));
+      return sft_example("Add " + std::to_string(a) + " and " + std::to_string(b) + ".",
+                         std::to_string(a + b));
     }
     case 1: {
       std::string w = kWords[word(rng)];

@@ -11,8 +11,9 @@ namespace optiscope::engine {
 namespace {
 
 std::uint64_t steady_now_ns() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
 }
 
 }  // namespace
@@ -123,24 +124,38 @@ void CaptureSession::collect(StepBundle& bundle) {
     PagingStep& p = paging_[step];
     p.step = step;
     switch (e.kind) {
-      case probes::UmEventKind::bytes_htod: p.recorded_htod += static_cast<std::int64_t>(e.value); break;
-      case probes::UmEventKind::bytes_dtoh: p.recorded_dtoh += static_cast<std::int64_t>(e.value); break;
-      case probes::UmEventKind::gpu_page_fault_group: p.gpu_faults += static_cast<std::int64_t>(e.value); break;
-      case probes::UmEventKind::cpu_page_fault: p.cpu_faults += 1; break;
-      case probes::UmEventKind::thrashing: p.thrashing += 1; break;
-      case probes::UmEventKind::throttling: p.throttling += 1; break;
-      default: break;
+      case probes::UmEventKind::bytes_htod:
+        p.recorded_htod += static_cast<std::int64_t>(e.value);
+        break;
+      case probes::UmEventKind::bytes_dtoh:
+        p.recorded_dtoh += static_cast<std::int64_t>(e.value);
+        break;
+      case probes::UmEventKind::gpu_page_fault_group:
+        p.gpu_faults += static_cast<std::int64_t>(e.value);
+        break;
+      case probes::UmEventKind::cpu_page_fault:
+        p.cpu_faults += 1;
+        break;
+      case probes::UmEventKind::thrashing:
+        p.thrashing += 1;
+        break;
+      case probes::UmEventKind::throttling:
+        p.throttling += 1;
+        break;
+      default:
+        break;
     }
     touched[step] = true;
   }
   for (const auto& k : events.kernels) {
     bundle.kernels.push_back({step_for(k.start_ns), k.name, relative_ns(capture_->to_steady_ns(k.start_ns)),
-                              relative_ns(capture_->to_steady_ns(k.end_ns)), static_cast<std::int64_t>(k.stream_id)});
+                              relative_ns(capture_->to_steady_ns(k.end_ns)),
+                              static_cast<std::int64_t>(k.stream_id)});
   }
   for (const auto& c : events.memcpys) {
-    bundle.memcpys.push_back({step_for(c.start_ns), static_cast<int>(c.kind), static_cast<std::int64_t>(c.bytes),
-                              relative_ns(capture_->to_steady_ns(c.start_ns)),
-                              relative_ns(capture_->to_steady_ns(c.end_ns))});
+    bundle.memcpys.push_back(
+        {step_for(c.start_ns), static_cast<int>(c.kind), static_cast<std::int64_t>(c.bytes),
+         relative_ns(capture_->to_steady_ns(c.start_ns)), relative_ns(capture_->to_steady_ns(c.end_ns))});
   }
   // Late records rewrite the paging rows of the steps they belong to.
   const std::int64_t current = bundle.step ? bundle.step->step : -1;

@@ -10,10 +10,10 @@
 namespace optiscope::engine {
 
 struct DeviceMemory {
-  std::int64_t allocated = 0;  // bytes handed out by the allocator now
-  std::int64_t peak = 0;       // most handed out since the last reset
-  std::int64_t reserved = 0;   // held by the caching allocator (allocated + cache)
-  std::int64_t total = 0;      // the device's (or budget's) capacity, 0 if unknown
+  std::int64_t allocated = 0;    // bytes handed out by the allocator now
+  std::int64_t peak = 0;         // most handed out since the last reset
+  std::int64_t reserved = 0;     // held by the caching allocator (allocated + cache)
+  std::int64_t total = 0;        // the device's (or budget's) capacity, 0 if unknown
   std::int64_t driver_used = 0;  // device memory in use by anyone, per the driver (CUDA only)
 };
 
@@ -22,8 +22,8 @@ struct PagingTotals {
   std::int64_t managed = 0;
   std::int64_t resident = 0;
   std::int64_t ever_resident = 0;  // managed bytes that have been on the device at some time
-  std::int64_t htod = 0;  // cumulative bytes it prefetched to the device
-  std::int64_t dtoh = 0;  // cumulative bytes it evicted to the host
+  std::int64_t htod = 0;           // cumulative bytes it prefetched to the device
+  std::int64_t dtoh = 0;           // cumulative bytes it evicted to the host
 };
 
 /// This process's CUDA context and libraries on the device: NVML's used figure before the context

@@ -8,7 +8,10 @@ namespace optiscope::engine {
 
 MemoryProbe::MemoryProbe(const c10::Device& device, std::vector<torch::Tensor> params,
                          const optim::Optimizer& optimizer, std::int64_t foreign)
-    : device_(device), params_(std::move(params)), optimizer_(optimizer), foreign_(foreign),
+    : device_(device),
+      params_(std::move(params)),
+      optimizer_(optimizer),
+      foreign_(foreign),
       context_(context_memory(device)) {
   for (const auto& p : params_) param_bytes_ += optim::tensor_bytes(p);
 }
@@ -17,7 +20,8 @@ std::int64_t MemoryProbe::foreign_now(const c10::Device& device) {
   const DeviceMemory mem = memory(device);
   if (mem.driver_used <= 0) return 0;
   const PagingTotals pages = paging(device);
-  return std::max<std::int64_t>(0, mem.driver_used - context_memory(device).bytes - mem.reserved - pages.resident);
+  return std::max<std::int64_t>(
+      0, mem.driver_used - context_memory(device).bytes - mem.reserved - pages.resident);
 }
 
 MemorySample MemoryProbe::sample(std::int64_t step, Phase phase, SamplePoint point) const {
@@ -39,8 +43,9 @@ MemorySample MemoryProbe::sample(std::int64_t step, Phase phase, SamplePoint poi
   s.activations = std::max<std::int64_t>(0, allocated - s.parameters - s.gradients - s.optimizer_device);
   s.allocator_cache = std::max<std::int64_t>(0, mem.reserved - allocated);
   s.context = context_.bytes;
-  const auto split = probes::split_driver_used({mem.driver_used, mem.reserved, s.optimizer_paged_resident,
-                                                context_.bytes, foreign_, pages.ever_resident - pages.resident});
+  const auto split =
+      probes::split_driver_used({mem.driver_used, mem.reserved, s.optimizer_paged_resident, context_.bytes,
+                                 foreign_, pages.ever_resident - pages.resident});
   s.driver_cache = split.driver_cache;
   s.other_device = split.other;
   return s;

@@ -618,8 +618,9 @@ TrainResult train(const RunSpec& spec, RunRecorder* recorder, const std::atomic<
     }
     if (result.outcome == Outcome::completed && result.over_budget_step) {
       result.outcome = Outcome::over_budget;
-      result.detail = "measured demand reached " + gib_text(*result.over_budget_bytes) + " (first over at step " +
-                      std::to_string(*result.over_budget_step) + "), over the " + gib_text(budget) + " budget";
+      result.detail = "measured demand reached " + gib_text(*result.over_budget_bytes) +
+                      " (first over at step " + std::to_string(*result.over_budget_step) + "), over the " +
+                      gib_text(budget) + " budget";
     }
   } catch (const c10::OutOfMemoryError& e) {
     result.outcome = Outcome::oom;

@@ -43,8 +43,8 @@ void adamw32_update(T* p, const T* g, float* m, float* v, std::int64_t n, const 
 }
 
 template <typename T>
-void adamw8bit_blockwise_update(T* p, const T* g, std::uint8_t* code_m, std::uint8_t* code_v,
-                                float* absmax_m, float* absmax_v, std::int64_t n, const AdamHyper& h) {
+void adamw8bit_blockwise_update(T* p, const T* g, std::uint8_t* code_m, std::uint8_t* code_v, float* absmax_m,
+                                float* absmax_v, std::int64_t n, const AdamHyper& h) {
   const QuantMap& qm = signed_dynamic_map();
   const QuantMap& qv = unsigned_dynamic_map();
   const BiasCorrection bc = bias_correction(h);

@@ -10,8 +10,12 @@ struct Bf16 {
   std::uint16_t bits;
 };
 
-inline float to_float(float x) { return x; }
-inline float to_float(Bf16 x) { return std::bit_cast<float>(static_cast<std::uint32_t>(x.bits) << 16); }
+inline float to_float(float x) {
+  return x;
+}
+inline float to_float(Bf16 x) {
+  return std::bit_cast<float>(static_cast<std::uint32_t>(x.bits) << 16);
+}
 
 template <typename T>
 T from_float(float x);

@@ -16,14 +16,15 @@ torch::Tensor dequantize(const torch::Tensor& codes, const torch::Tensor& absmax
   const auto c = codes.to(torch::kCPU).contiguous();
   const auto a = absmax.to(torch::kCPU).contiguous();
   auto out = torch::empty(c.sizes(), torch::kFloat32);
-  dequantize_blockwise(c.data_ptr<std::uint8_t>(), a.data_ptr<float>(), is_signed, out.data_ptr<float>(), c.numel());
+  dequantize_blockwise(c.data_ptr<std::uint8_t>(), a.data_ptr<float>(), is_signed, out.data_ptr<float>(),
+                       c.numel());
   return out;
 }
 
 }  // namespace
 
-BlockwiseAdamW::BlockwiseAdamW(std::vector<torch::Tensor> params, const OptimizerOptions& options, StateBits bits,
-                               Placement placement)
+BlockwiseAdamW::BlockwiseAdamW(std::vector<torch::Tensor> params, const OptimizerOptions& options,
+                               StateBits bits, Placement placement)
     : Optimizer(std::move(params)), options_(options), bits_(bits), placement_(placement) {
   for (const auto& p : params_) {
     if (p.scalar_type() != torch::kFloat32 && p.scalar_type() != torch::kBFloat16)
@@ -70,8 +71,8 @@ Placement BlockwiseAdamW::placement_of(std::size_t i) const {
 
 AdamHyper BlockwiseAdamW::hyper(int step) const {
   // bitsandbytes passes hyper-parameters to its kernels as float32.
-  return AdamHyper{static_cast<float>(options_.lr), static_cast<float>(options_.beta1),
-                   static_cast<float>(options_.beta2), static_cast<float>(options_.eps),
+  return AdamHyper{static_cast<float>(options_.lr),           static_cast<float>(options_.beta1),
+                   static_cast<float>(options_.beta2),        static_cast<float>(options_.eps),
                    static_cast<float>(options_.weight_decay), step};
 }
 
@@ -155,7 +156,8 @@ void BlockwiseAdamW::step_cpu(torch::Tensor& p, State& s) {
                                    s.v.data_ptr<std::uint8_t>() + begin, s.absmax_m.data_ptr<float>() + b0,
                                    s.absmax_v.data_ptr<float>() + b0, len, h);
       } else {
-        adamw32_update(pp + begin, gp + begin, s.m.data_ptr<float>() + begin, s.v.data_ptr<float>() + begin, len, h);
+        adamw32_update(pp + begin, gp + begin, s.m.data_ptr<float>() + begin, s.v.data_ptr<float>() + begin,
+                       len, h);
       }
     });
   };
@@ -163,7 +165,8 @@ void BlockwiseAdamW::step_cpu(torch::Tensor& p, State& s) {
     run(p.data_ptr<float>(), g.data_ptr<float>());
   } else {
     // bfloat16: c10::BFloat16 and Bf16 share their 16-bit layout.
-    run(reinterpret_cast<Bf16*>(p.data_ptr<at::BFloat16>()), reinterpret_cast<const Bf16*>(g.data_ptr<at::BFloat16>()));
+    run(reinterpret_cast<Bf16*>(p.data_ptr<at::BFloat16>()),
+        reinterpret_cast<const Bf16*>(g.data_ptr<at::BFloat16>()));
   }
 }
 
@@ -217,7 +220,8 @@ void BlockwiseAdamW::load_state(const StateFileReader& in) {
   for (std::size_t i = 0; i < state_.size(); ++i) {
     const State& s = state_[i];
     const std::string prefix = "state." + std::to_string(i) + ".";
-    if (in.shape(prefix + "step").size() != 0) throw std::runtime_error("optimizer state file: bad " + prefix + "step");
+    if (in.shape(prefix + "step").size() != 0)
+      throw std::runtime_error("optimizer state file: bad " + prefix + "step");
     check(prefix + "state1", s.m);
     check(prefix + "state2", s.v);
     if (s.eight_bit) {

@@ -31,7 +31,8 @@ class BlockwiseAdamW final : public Optimizer {
  public:
   BlockwiseAdamW(std::vector<torch::Tensor> params, const OptimizerOptions& options, StateBits bits,
                  Placement placement);
-  BlockwiseAdamW(std::vector<torch::Tensor> params, const OptimizerOptions& options, StateBits bits, bool paged)
+  BlockwiseAdamW(std::vector<torch::Tensor> params, const OptimizerOptions& options, StateBits bits,
+                 bool paged)
       : BlockwiseAdamW(std::move(params), options, bits, paged ? Placement::paged : Placement::device) {}
   ~BlockwiseAdamW() override;
   void step() override;

@@ -15,7 +15,9 @@ class OffloadStream {};
 
 namespace {
 
-[[noreturn]] void no_cuda() { throw std::runtime_error("this build of Optiscope has no CUDA support"); }
+[[noreturn]] void no_cuda() {
+  throw std::runtime_error("this build of Optiscope has no CUDA support");
+}
 
 }  // namespace
 
@@ -38,9 +40,15 @@ BlockwiseAdamW::State BlockwiseAdamW::make_state(const torch::Tensor& p, std::si
   return s;
 }
 
-void BlockwiseAdamW::step_cuda(torch::Tensor& /*p*/, State& /*s*/) { no_cuda(); }
-void BlockwiseAdamW::begin_offload() { no_cuda(); }
-void BlockwiseAdamW::step_offloaded(const std::vector<std::size_t>& /*which*/) { no_cuda(); }
+void BlockwiseAdamW::step_cuda(torch::Tensor& /*p*/, State& /*s*/) {
+  no_cuda();
+}
+void BlockwiseAdamW::begin_offload() {
+  no_cuda();
+}
+void BlockwiseAdamW::step_offloaded(const std::vector<std::size_t>& /*which*/) {
+  no_cuda();
+}
 void BlockwiseAdamW::wait_offloaded() const {}
 
 }  // namespace optiscope::optim

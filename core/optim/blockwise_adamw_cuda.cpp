@@ -102,8 +102,8 @@ void BlockwiseAdamW::step_cuda(torch::Tensor& p, State& s) {
                                  s.absmax_v.data_ptr<float>(), qmaps_.data_ptr<float>(),
                                  qmaps_.data_ptr<float>() + 256, p.numel(), h, stream);
   } else {
-    kernels::adamw32_fused(p.data_ptr(), g.data_ptr(), dtype_of(p), s.m.data_ptr<float>(), s.v.data_ptr<float>(),
-                           p.numel(), h, stream);
+    kernels::adamw32_fused(p.data_ptr(), g.data_ptr(), dtype_of(p), s.m.data_ptr<float>(),
+                           s.v.data_ptr<float>(), p.numel(), h, stream);
   }
   if (s.paged) PageManager::for_device(p.device().index()).use_queued(s.managed->data());
 }
@@ -126,7 +126,8 @@ void BlockwiseAdamW::begin_offload() {
     const auto chunk = static_cast<std::size_t>(options_.offload_chunk_bytes);
     const auto bytes = kernels::OffloadPipeline::staging_bytes(chunk, options_.offload_slots);
     // Staging comes from LibTorch's allocator, so the run's budget and the memory probe see it.
-    staging_ = torch::empty({static_cast<std::int64_t>(bytes)}, torch::TensorOptions().dtype(torch::kUInt8).device(first->device()));
+    staging_ = torch::empty({static_cast<std::int64_t>(bytes)},
+                            torch::TensorOptions().dtype(torch::kUInt8).device(first->device()));
     offload_ = std::make_shared<OffloadStream>(staging_.data_ptr(), chunk, options_.offload_slots);
   }
   offload_->begin(current_stream(*first));

@@ -23,7 +23,9 @@ void Optimizer::save(const std::string& path) const {
   out.write(path);
 }
 
-void Optimizer::load(const std::string& path) { load_state(StateFileReader(path)); }
+void Optimizer::load(const std::string& path) {
+  load_state(StateFileReader(path));
+}
 
 void Optimizer::record_options(StateFileWriter& out, const OptimizerOptions& o) {
   const auto num = [](double x) {
@@ -52,13 +54,15 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<t
     StateBits bits;
     Placement placement;
   };
-  static constexpr Blockwise kBlockwise[] = {
-      {"adamw_32bit", StateBits::b32, Placement::device},        {"adamw_8bit", StateBits::b8, Placement::device},
-      {"paged_adamw_32bit", StateBits::b32, Placement::paged},   {"paged_adamw_8bit", StateBits::b8, Placement::paged},
-      {"offload_adamw_32bit", StateBits::b32, Placement::offload},
-      {"offload_adamw_8bit", StateBits::b8, Placement::offload}};
+  static constexpr Blockwise kBlockwise[] = {{"adamw_32bit", StateBits::b32, Placement::device},
+                                             {"adamw_8bit", StateBits::b8, Placement::device},
+                                             {"paged_adamw_32bit", StateBits::b32, Placement::paged},
+                                             {"paged_adamw_8bit", StateBits::b8, Placement::paged},
+                                             {"offload_adamw_32bit", StateBits::b32, Placement::offload},
+                                             {"offload_adamw_8bit", StateBits::b8, Placement::offload}};
   for (const auto& b : kBlockwise)
-    if (name == b.name) return std::make_unique<BlockwiseAdamW>(std::move(params), options, b.bits, b.placement);
+    if (name == b.name)
+      return std::make_unique<BlockwiseAdamW>(std::move(params), options, b.bits, b.placement);
   throw std::invalid_argument("optimizer '" + name + "' is not available in this build");
 }
 

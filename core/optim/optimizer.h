@@ -29,7 +29,7 @@ struct OptimizerOptions {
 
 /// Bytes of optimizer state, where they live.
 struct StateBytes {
-  std::int64_t device = 0;  // in device memory (or CPU memory on a CPU run)
+  std::int64_t device = 0;   // in device memory (or CPU memory on a CPU run)
   std::int64_t managed = 0;  // in managed (paged) memory, wherever its pages are now
   std::int64_t host = 0;     // in pinned host memory (offload variants)
 };

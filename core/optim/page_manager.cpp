@@ -6,12 +6,11 @@
 
 #include <algorithm>
 #include <cstring>
-#include <thread>
-#include <vector>
 #include <map>
 #include <memory>
 #include <mutex>
-
+#include <thread>
+#include <vector>
 
 namespace optiscope::optim {
 namespace {
@@ -42,7 +41,8 @@ bool concurrent_managed_access(int device) {
 // host memory (CPU page faults, no migration), so every byte that later reaches the device comes
 // through a recorded prefetch. One thread touches about 2-4 GB/s of fresh managed pages.
 void zero_on_host(void* ptr, std::size_t bytes) {
-  const std::size_t threads = std::clamp<std::size_t>(bytes >> 30, 1, std::max(1U, std::thread::hardware_concurrency()));
+  const std::size_t threads =
+      std::clamp<std::size_t>(bytes >> 30, 1, std::max(1U, std::thread::hardware_concurrency()));
   const std::size_t chunk = (bytes / threads + 4095) & ~std::size_t{4095};
   std::vector<std::thread> workers;
   for (std::size_t t = 0; t < threads; ++t) {
@@ -149,7 +149,8 @@ std::vector<PageManager::Range> PageManager::ranges() const {
 }
 
 void PageManager::make_resident(Block& block, void* stream) {
-  check(cudaMemPrefetchAsync(block.ptr, block.bytes, location_of(device_), 0, static_cast<cudaStream_t>(stream)),
+  check(cudaMemPrefetchAsync(block.ptr, block.bytes, location_of(device_), 0,
+                             static_cast<cudaStream_t>(stream)),
         "cudaMemPrefetchAsync");
   block.resident = true;
   counters_.resident_bytes += static_cast<std::int64_t>(block.bytes);
@@ -202,9 +203,11 @@ void PageManager::evict_until_fits(std::size_t incoming, std::int64_t limit, voi
   // The block being updated stays: evicting it would send its update's kernel faulting its pages
   // back (a 1B test run did, and the ledger lost sight of them). If the room needs it too, the
   // run's demand goes over its budget, and is recorded so.
-  for (auto it = lru_.begin(); it != lru_.end() && counters_.resident_bytes + static_cast<std::int64_t>(incoming) > limit; ++it) {
+  for (auto it = lru_.begin();
+       it != lru_.end() && counters_.resident_bytes + static_cast<std::int64_t>(incoming) > limit; ++it) {
     if (!it->resident || it->ptr == in_use_) continue;
-    check(cudaMemPrefetchAsync(it->ptr, it->bytes, location_of(-1), 0, s), "evict (cudaMemPrefetchAsync to host)");
+    check(cudaMemPrefetchAsync(it->ptr, it->bytes, location_of(-1), 0, s),
+          "evict (cudaMemPrefetchAsync to host)");
     it->resident = false;
     counters_.resident_bytes -= static_cast<std::int64_t>(it->bytes);
     counters_.evicted_to_host += static_cast<std::int64_t>(it->bytes);
@@ -245,7 +248,8 @@ void PageManager::prefetch_for_use(void* ptr, void* stream) {
     // No budget: the driver evicts managed pages only when device memory runs short, so
     // bitsandbytes' prefetch before every update is repeated only then. A prefetch of resident
     // pages is not free: it walks every page, and doubled the step of 8 GB of resident state.
-    check(cudaMemPrefetchAsync(block.ptr, block.bytes, location_of(device_), 0, static_cast<cudaStream_t>(stream)),
+    check(cudaMemPrefetchAsync(block.ptr, block.bytes, location_of(device_), 0,
+                               static_cast<cudaStream_t>(stream)),
           "cudaMemPrefetchAsync");
   }
   lru_.push_front(block);

@@ -2,7 +2,8 @@
 // Paged optimizer state: managed (unified) allocations made as bitsandbytes makes them, prefetched
 // to the device before each tensor's update. With a device budget, the manager keeps no more
 // paged bytes resident than the budget leaves after the caching allocator's share, evicting the
-// most recently used tensors to the host first (an optimizer visits its tensors in a fixed cycle, for which that is the best choice and LRU the worst), so an emulated smaller card pages for real.
+// most recently used tensors to the host first (an optimizer visits its tensors in a fixed cycle, for which
+// that is the best choice and LRU the worst), so an emulated smaller card pages for real.
 //
 // Safety rule (DESIGN.md): it never allocates more managed memory than the device has free at
 // that moment; over-subscribing managed memory can hang a GPU.
@@ -10,9 +11,9 @@
 #include <cstdint>
 #include <list>
 #include <mutex>
-#include <vector>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace optiscope::optim {
 
@@ -27,22 +28,22 @@ class ManagedMemoryRefused : public std::runtime_error {
 /// it keeps managed memory plus the budget within the device: checking the free figure alone let
 /// Llama-3.1-8B's 60 GiB of paged 32-bit state in beside a 40 GiB budget on an 80 GiB H100, and the
 /// driver then had to evict managed pages as the allocator grew (recorded 2026-11-26; no hang).
-inline void refuse_oversubscription(std::size_t bytes, std::size_t free_bytes, std::size_t allocator_headroom = 0) {
+inline void refuse_oversubscription(std::size_t bytes, std::size_t free_bytes,
+                                    std::size_t allocator_headroom = 0) {
   if (bytes + allocator_headroom <= free_bytes) return;
-  throw ManagedMemoryRefused("refused to allocate " + std::to_string(bytes >> 20) +
-                             " MiB of managed memory: the device has " + std::to_string(free_bytes >> 20) +
-                             " MiB free" +
-                             (allocator_headroom > 0
-                                  ? " and the run's budget keeps " + std::to_string(allocator_headroom >> 20) +
-                                        " MiB of it for LibTorch's allocator"
-                                  : std::string()) +
-                             ", and over-subscribing managed memory can hang the GPU. Use a larger card, "
-                             "an 8-bit or an offload_ variant");
+  throw ManagedMemoryRefused(
+      "refused to allocate " + std::to_string(bytes >> 20) + " MiB of managed memory: the device has " +
+      std::to_string(free_bytes >> 20) + " MiB free" +
+      (allocator_headroom > 0 ? " and the run's budget keeps " + std::to_string(allocator_headroom >> 20) +
+                                    " MiB of it for LibTorch's allocator"
+                              : std::string()) +
+      ", and over-subscribing managed memory can hang the GPU. Use a larger card, "
+      "an 8-bit or an offload_ variant");
 }
 
 struct PagingCounters {
-  std::int64_t managed_bytes = 0;      // allocated managed memory
-  std::int64_t resident_bytes = 0;     // of which the manager last put on the device
+  std::int64_t managed_bytes = 0;   // allocated managed memory
+  std::int64_t resident_bytes = 0;  // of which the manager last put on the device
   // Managed bytes that have been on the device at some time since the budget was set: the driver
   // keeps the device chunks of evicted pages, so this less what is resident bounds its cache. (On
   // the H200, 8B paged 32-bit state cycled through a 40 GiB budget left 52 GiB of such chunks.)
@@ -57,9 +58,9 @@ class PageManager {
   static PageManager& for_device(int device);
 
   /// cudaMallocManaged(cudaMemAttachHost), zero-filled on the host, then prefetched to the device
-  /// when there is no budget; under a budget it stays on the host until prefetch_for_use. bitsandbytes fills on the device
-  /// instead; a host first touch means every byte reaches the device through a recorded prefetch,
-  /// so residency can be measured from the migrations, and a budget holds from the first byte.
+  /// when there is no budget; under a budget it stays on the host until prefetch_for_use. bitsandbytes fills
+  /// on the device instead; a host first touch means every byte reaches the device through a recorded
+  /// prefetch, so residency can be measured from the migrations, and a budget holds from the first byte.
   /// Throws ManagedMemoryRefused when bytes exceed what the device has free.
   void* allocate(std::size_t bytes, void* stream);
   void release(void* ptr);

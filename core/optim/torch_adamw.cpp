@@ -23,7 +23,8 @@ TorchAdamW::TorchAdamW(std::vector<torch::Tensor> params, const OptimizerOptions
 
 StateBytes TorchAdamW::state_bytes() const {
   StateBytes b;
-  for (std::size_t i = 0; i < params_.size(); ++i) b.device += tensor_bytes(exp_avg_[i]) + tensor_bytes(exp_avg_sq_[i]);
+  for (std::size_t i = 0; i < params_.size(); ++i)
+    b.device += tensor_bytes(exp_avg_[i]) + tensor_bytes(exp_avg_sq_[i]);
   return b;
 }
 
@@ -79,8 +80,8 @@ void TorchAdamW::step_fused(const std::vector<std::size_t>& which) {
     ss.push_back(steps_[i]);
   }
   if (ps.empty()) return;
-  at::_fused_adamw_(ps, gs, ms, vs, {}, ss, options_.lr, options_.beta1, options_.beta2, options_.weight_decay,
-                    options_.eps, /*amsgrad=*/false, /*maximize=*/false);
+  at::_fused_adamw_(ps, gs, ms, vs, {}, ss, options_.lr, options_.beta1, options_.beta2,
+                    options_.weight_decay, options_.eps, /*amsgrad=*/false, /*maximize=*/false);
 }
 
 // The state as torch.optim.AdamW's state_dict names it, with per-parameter step counts, so a file
@@ -103,11 +104,14 @@ void TorchAdamW::load_state(const StateFileReader& in) {
     const std::string prefix = "state." + std::to_string(i) + ".";
     for (const auto* name : {"exp_avg", "exp_avg_sq"}) {
       const auto& t = exp_avg_[i];
-      if (in.dtype(prefix + name) != t.scalar_type() || c10::IntArrayRef(in.shape(prefix + name)) != t.sizes())
-        throw std::runtime_error("optimizer state file: " + prefix + name +
-                                 " does not match this optimizer's state (different parameter shapes or dtype?)");
+      if (in.dtype(prefix + name) != t.scalar_type() ||
+          c10::IntArrayRef(in.shape(prefix + name)) != t.sizes())
+        throw std::runtime_error(
+            "optimizer state file: " + prefix + name +
+            " does not match this optimizer's state (different parameter shapes or dtype?)");
     }
-    if (!in.shape(prefix + "step").empty()) throw std::runtime_error("optimizer state file: bad " + prefix + "step");
+    if (!in.shape(prefix + "step").empty())
+      throw std::runtime_error("optimizer state file: bad " + prefix + "step");
   }
   torch::NoGradGuard no_grad;
   for (std::size_t i = 0; i < params_.size(); ++i) {

@@ -5,8 +5,8 @@
 #include <c10/util/Exception.h>
 
 #include <atomic>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -80,11 +80,23 @@ void CpuMemoryTracker::install() {
   });
 }
 
-bool CpuMemoryTracker::installed() { return g_installed.load(); }
-std::int64_t CpuMemoryTracker::current_bytes() { return g_current.load(std::memory_order_relaxed); }
-std::int64_t CpuMemoryTracker::peak_bytes() { return g_peak.load(std::memory_order_relaxed); }
-void CpuMemoryTracker::reset_peak() { g_peak.store(g_current.load(std::memory_order_relaxed)); }
-void CpuMemoryTracker::set_budget(std::int64_t bytes) { g_budget.store(bytes); }
-std::int64_t CpuMemoryTracker::budget() { return g_budget.load(); }
+bool CpuMemoryTracker::installed() {
+  return g_installed.load();
+}
+std::int64_t CpuMemoryTracker::current_bytes() {
+  return g_current.load(std::memory_order_relaxed);
+}
+std::int64_t CpuMemoryTracker::peak_bytes() {
+  return g_peak.load(std::memory_order_relaxed);
+}
+void CpuMemoryTracker::reset_peak() {
+  g_peak.store(g_current.load(std::memory_order_relaxed));
+}
+void CpuMemoryTracker::set_budget(std::int64_t bytes) {
+  g_budget.store(bytes);
+}
+std::int64_t CpuMemoryTracker::budget() {
+  return g_budget.load();
+}
 
 }  // namespace optiscope::probes

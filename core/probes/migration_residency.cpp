@@ -47,7 +47,8 @@ std::int64_t MigrationResidency::resident_of(std::uint64_t address) const {
   return it == ranges_.end() ? 0 : it->second.resident;
 }
 
-int MigrationResidency::disagreeing(const std::map<std::uint64_t, std::int64_t>& expected, double tolerance) const {
+int MigrationResidency::disagreeing(const std::map<std::uint64_t, std::int64_t>& expected,
+                                    double tolerance) const {
   int n = 0;
   for (const auto& [address, t] : ranges_) {
     const auto e = expected.find(address);

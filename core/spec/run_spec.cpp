@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <type_traits>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "model/llama_config.h"
 
@@ -56,8 +56,9 @@ template <typename T>
 T whole_number(const json& v, const char* key) {
   using limits = std::numeric_limits<T>;
   const auto refuse = [&]() -> T {
-    throw SpecError(std::string("spec key '") + key + "' must be a whole number from " + std::to_string(limits::min()) +
-                    " to " + std::to_string(limits::max()) + ", not " + v.dump());
+    throw SpecError(std::string("spec key '") + key + "' must be a whole number from " +
+                    std::to_string(limits::min()) + " to " + std::to_string(limits::max()) + ", not " +
+                    v.dump());
   };
   if (v.is_number_unsigned()) {
     const auto u = v.get<std::uint64_t>();
@@ -65,8 +66,11 @@ T whole_number(const json& v, const char* key) {
   }
   if (v.is_number_integer()) {
     const auto i = v.get<std::int64_t>();
-    if (i < 0) return std::is_signed_v<T> && i >= static_cast<std::int64_t>(limits::min()) ? static_cast<T>(i) : refuse();
-    return static_cast<std::uint64_t>(i) <= static_cast<std::uint64_t>(limits::max()) ? static_cast<T>(i) : refuse();
+    if (i < 0)
+      return std::is_signed_v<T> && i >= static_cast<std::int64_t>(limits::min()) ? static_cast<T>(i)
+                                                                                  : refuse();
+    return static_cast<std::uint64_t>(i) <= static_cast<std::uint64_t>(limits::max()) ? static_cast<T>(i)
+                                                                                      : refuse();
   }
   const double d = v.get<double>();
   // 2^digits is the first value past the top of T, and exact as a double.
@@ -188,7 +192,9 @@ const std::vector<std::string>& known_optimizers() {
   return names;
 }
 
-const std::vector<std::string>& known_model_presets() { return llama_preset_names(); }
+const std::vector<std::string>& known_model_presets() {
+  return llama_preset_names();
+}
 
 std::vector<std::string> validate(const RunSpec& s) {
   std::vector<std::string> problems;
@@ -234,7 +240,8 @@ std::vector<std::string> validate(const RunSpec& s) {
   if (s.nproc_per_node < 1 || s.nproc_per_node > 64)
     problems.emplace_back("nproc_per_node must be from 1 to 64 (ranks on this host)");
   if (s.zero_stage < 0 || s.zero_stage > 2)
-    problems.emplace_back("zero_stage must be 0 (state replicated), 1 (state sharded) or 2 (state and gradients)");
+    problems.emplace_back(
+        "zero_stage must be 0 (state replicated), 1 (state sharded) or 2 (state and gradients)");
   if (s.zero_stage > 0 && s.nproc_per_node < 2)
     problems.emplace_back("zero_stage shards over ranks: set nproc_per_node to 2 or more");
   if (s.zero_stage > 0 && (s.optim.rfind("paged_", 0) == 0 || s.optim.rfind("offload_", 0) == 0))

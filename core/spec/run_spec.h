@@ -37,10 +37,10 @@ struct RunSpec {
   // 2 the state and the gradients (reduce-scatter instead of all-reduce).
   int nproc_per_node = 1;
   int zero_stage = 0;
-  int eval_steps = 0;                   // evaluation loss every N steps; 0 = none
-  double eval_split = 0.0;              // fraction of the documents held out for evaluation
-  int per_device_eval_batch_size = 0;   // 0 = per_device_train_batch_size
-  int max_eval_samples = 0;             // held-out sequences evaluated; 0 = all of them
+  int eval_steps = 0;                  // evaluation loss every N steps; 0 = none
+  double eval_split = 0.0;             // fraction of the documents held out for evaluation
+  int per_device_eval_batch_size = 0;  // 0 = per_device_train_batch_size
+  int max_eval_samples = 0;            // held-out sequences evaluated; 0 = all of them
   std::uint64_t seed = 42;
   std::string device = "cpu";             // cpu | cuda | cuda:N
   std::uint64_t device_budget_bytes = 0;  // 0 = the whole device

@@ -92,8 +92,8 @@ struct MemorySample {
   /// What the run needs of the card: the allocator's reservation, paged state resident on the
   /// device, and the context. Compared with the budget; the fit verdict.
   std::int64_t demand() const {
-    return parameters + gradients + optimizer_device + activations + allocator_cache + optimizer_paged_resident +
-           context;
+    return parameters + gradients + optimizer_device + activations + allocator_cache +
+           optimizer_paged_resident + context;
   }
   /// Everything drawn on the device stack except the reclaimable driver cache.
   std::int64_t device_total() const { return demand() + other_device; }

@@ -1,9 +1,9 @@
 #include "store/run_summary.h"
 
 #include <algorithm>
-#include <map>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 namespace optiscope {
@@ -30,7 +30,8 @@ std::string fixed(double v, int digits) {
 std::string outcome_text(const RunInfo& r) {
   std::string s = to_string(r.outcome);
   if (r.outcome == Outcome::oom && r.oom_step) s += " at step " + std::to_string(*r.oom_step);
-  if (r.outcome == Outcome::over_budget && r.over_budget_step) s += " from step " + std::to_string(*r.over_budget_step);
+  if (r.outcome == Outcome::over_budget && r.over_budget_step)
+    s += " from step " + std::to_string(*r.over_budget_step);
   return s;
 }
 
@@ -55,7 +56,8 @@ std::optional<double> last_eval_loss_of(const std::vector<StepRecord>& steps) {
   return std::nullopt;
 }
 
-std::int64_t peak_demand_bytes(const std::vector<MemorySample>& samples, const std::vector<PagingStep>& paging) {
+std::int64_t peak_demand_bytes(const std::vector<MemorySample>& samples,
+                               const std::vector<PagingStep>& paging) {
   // The ledger's largest residency within each step: its samples, and where the step began (the
   // previous step's last sample).
   std::map<std::int64_t, std::int64_t> ledger_peak;
@@ -66,7 +68,8 @@ std::int64_t peak_demand_bytes(const std::vector<MemorySample>& samples, const s
     last_of_step[m.step] = m.optimizer_paged_resident;
   }
   for (auto& [step, peak] : ledger_peak)
-    if (const auto prev = last_of_step.find(step - 1); prev != last_of_step.end()) peak = std::max(peak, prev->second);
+    if (const auto prev = last_of_step.find(step - 1); prev != last_of_step.end())
+      peak = std::max(peak, prev->second);
   // What the migrations measured above the ledger in a step is added to each of its samples.
   std::map<std::int64_t, std::int64_t> unledgered;
   for (const auto& p : paging)
@@ -137,8 +140,10 @@ std::string summaries_to_csv(const std::vector<RunSummary>& rows) {
   o << "run,comparison,optim,outcome,oom_step,oom_bytes,steps,first_loss,last_loss,final_loss,eval_loss,"
        "median_step_ms,tokens_per_s,"
        "total_s,peak_device_bytes,parameters,gradients,optimizer_device,optimizer_paged_resident,"
-       "optimizer_paged_host,activations,allocator_cache,other_device,paged_host_max,migrated_htod,migrated_dtoh,"
-       "manager_htod,manager_dtoh,gpu_faults,peak_demand_bytes,context,driver_cache_max,ledger_vs_migrations_pct\n";
+       "optimizer_paged_host,activations,allocator_cache,other_device,paged_host_max,migrated_htod,migrated_"
+       "dtoh,"
+       "manager_htod,manager_dtoh,gpu_faults,peak_demand_bytes,context,driver_cache_max,ledger_vs_migrations_"
+       "pct\n";
   for (const auto& s : rows) {
     const auto& p = s.peak;
     o << s.run.id << ',' << s.run.comparison_id << ',' << s.run.optim << ',' << to_string(s.run.outcome)
@@ -147,11 +152,11 @@ std::string summaries_to_csv(const std::vector<RunSummary>& rows) {
       << fixed(s.first_loss, 6) << ',' << fixed(s.last_loss, 6) << ',' << fixed(s.final_loss, 6) << ','
       << (s.eval_loss ? fixed(*s.eval_loss, 6) : "") << ',' << fixed(s.median_step_ms, 3) << ','
       << fixed(s.tokens_per_s, 1) << ',' << fixed(s.total_s, 3) << ',' << s.peak_device_bytes << ','
-      << p.parameters << ',' << p.gradients << ',' << p.optimizer_device << ',' << p.optimizer_paged_resident << ','
-      << p.optimizer_paged_host << ',' << p.activations << ',' << p.allocator_cache << ',' << p.other_device << ','
-      << s.paged_host_max << ',' << s.migrated_htod << ',' << s.migrated_dtoh << ',' << s.manager_htod << ','
-      << s.manager_dtoh << ',' << s.gpu_faults << ',' << s.peak_demand_bytes << ',' << p.context << ','
-      << s.driver_cache_max << ','
+      << p.parameters << ',' << p.gradients << ',' << p.optimizer_device << ',' << p.optimizer_paged_resident
+      << ',' << p.optimizer_paged_host << ',' << p.activations << ',' << p.allocator_cache << ','
+      << p.other_device << ',' << s.paged_host_max << ',' << s.migrated_htod << ',' << s.migrated_dtoh << ','
+      << s.manager_htod << ',' << s.manager_dtoh << ',' << s.gpu_faults << ',' << s.peak_demand_bytes << ','
+      << p.context << ',' << s.driver_cache_max << ','
       << (s.ledger_vs_migrations_pct ? fixed(*s.ledger_vs_migrations_pct, 3) : std::string()) << '\n';
   }
   return o.str();
@@ -168,8 +173,8 @@ std::string summaries_to_markdown(const std::vector<RunSummary>& rows) {
     const auto& p = s.peak;
     o << "| " << s.run.optim << " | " << outcome_text(s.run) << " | " << gib(s.peak_demand_bytes) << " | "
       << gib(p.parameters) << " | " << gib(p.gradients) << " | " << gib(p.optimizer_device) << " | "
-      << gib(p.optimizer_paged_resident) << " | " << gib(s.paged_host_max) << " | " << gib(p.activations) << " | "
-      << gib(p.allocator_cache) << " | " << gib(p.context) << " | " << gib(p.other_device) << " | "
+      << gib(p.optimizer_paged_resident) << " | " << gib(s.paged_host_max) << " | " << gib(p.activations)
+      << " | " << gib(p.allocator_cache) << " | " << gib(p.context) << " | " << gib(p.other_device) << " | "
       << gib(s.driver_cache_max) << " | " << gib(s.migrated_htod) << " / " << gib(s.migrated_dtoh) << " | "
       << (s.steps ? fixed(s.median_step_ms, 1) : "-") << " | " << (s.steps ? fixed(s.tokens_per_s, 0) : "-")
       << " | " << (s.steps ? fixed(s.last_loss, 4) : "-") << " | " << (s.steps ? fixed(s.final_loss, 4) : "-")

@@ -28,9 +28,9 @@ struct RunSummary {
   double final_loss = 0.0;          // final_loss_of(): mean of the last kFinalLossSteps losses
   std::optional<double> eval_loss;  // the last held-out evaluation, when the run had one
   double median_step_ms = 0.0;
-  double tokens_per_s = 0.0;   // from the median step
-  double total_s = 0.0;        // sum of step times
-  MemorySample peak;           // the peak sample with the largest device total
+  double tokens_per_s = 0.0;  // from the median step
+  double total_s = 0.0;       // sum of step times
+  MemorySample peak;          // the peak sample with the largest device total
   std::int64_t peak_device_bytes = 0;
   std::int64_t peak_demand_bytes = 0;  // largest MemorySample::demand(): the fit verdict's figure
   std::int64_t driver_cache_max = 0;   // most device memory the driver held for evicted managed pages
@@ -40,7 +40,7 @@ struct RunSummary {
   std::int64_t paged_host_max = 0;  // most paged state seen on the host
   std::int64_t migrated_htod = 0;   // recorded by CUPTI over the run
   std::int64_t migrated_dtoh = 0;
-  std::int64_t manager_htod = 0;    // known to the page manager
+  std::int64_t manager_htod = 0;  // known to the page manager
   std::int64_t manager_dtoh = 0;
   std::int64_t gpu_faults = 0;
   std::string capture_note;
@@ -53,7 +53,8 @@ struct RunSummary {
 /// (Putting the step's measured peak beside every sample instead combined the optimizer phase's
 /// residency with the next backward's allocator growth, two moments the page manager keeps apart.)
 /// The one figure behind over_budget, run summaries and ladder verdicts.
-std::int64_t peak_demand_bytes(const std::vector<MemorySample>& samples, const std::vector<PagingStep>& paging);
+std::int64_t peak_demand_bytes(const std::vector<MemorySample>& samples,
+                               const std::vector<PagingStep>& paging);
 
 RunSummary summarize_run(const Store& store, const RunInfo& run);
 std::vector<RunSummary> summarize_runs(const Store& store, const std::vector<RunInfo>& runs);

@@ -217,14 +217,17 @@ void create_latest(sqlite3* db) {
 
 void migrate(sqlite3* db, int from_version) {
   if (from_version == kStoreSchemaVersion) return;
-  if (from_version < 1) throw StoreError("no migration from store schema version " + std::to_string(from_version));
+  if (from_version < 1)
+    throw StoreError("no migration from store schema version " + std::to_string(from_version));
   detail::exec(db, "BEGIN IMMEDIATE");
   try {
     if (from_version < 2) detail::exec(db, kMigrateV1toV2);
     if (from_version < 3) detail::exec(db, kMigrateV2toV3);
     if (from_version < 4) detail::exec(db, kMigrateV3toV4);
     detail::exec(db, ("PRAGMA user_version = " + std::to_string(kStoreSchemaVersion)).c_str());
-    detail::exec(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('migrated_by', 'Optiscope " OPTISCOPE_VERSION "')");
+    detail::exec(db,
+                 "INSERT OR REPLACE INTO meta(key, value) VALUES('migrated_by', 'Optiscope " OPTISCOPE_VERSION
+                 "')");
     detail::exec(db, "COMMIT");
   } catch (...) {
     detail::rollback_if_open(db);
@@ -232,8 +235,14 @@ void migrate(sqlite3* db, int from_version) {
   }
 }
 
-const char* schema_v1_sql() { return kSchemaV1; }
-const char* migration_v1_to_v2_sql() { return kMigrateV1toV2; }
-const char* migration_v2_to_v3_sql() { return kMigrateV2toV3; }
+const char* schema_v1_sql() {
+  return kSchemaV1;
+}
+const char* migration_v1_to_v2_sql() {
+  return kMigrateV1toV2;
+}
+const char* migration_v2_to_v3_sql() {
+  return kMigrateV2toV3;
+}
 
 }  // namespace optiscope::schema

@@ -19,8 +19,8 @@ namespace optiscope {
 
 using detail::exec;
 using detail::rollback_if_open;
-using detail::utc_now;
 using detail::Statement;
+using detail::utc_now;
 
 std::string to_string(Outcome o) {
   switch (o) {

@@ -73,7 +73,8 @@ class Store {
   /// Steps with step > after_step, in order: lets a live view read only what is new.
   std::vector<StepRecord> steps(std::int64_t run_id, std::int64_t after_step = 0) const;
   /// One rank's samples (rank 0: the only one of a one-process run), in step, phase, point order.
-  std::vector<MemorySample> memory_samples(std::int64_t run_id, std::int64_t after_step = 0, int rank = 0) const;
+  std::vector<MemorySample> memory_samples(std::int64_t run_id, std::int64_t after_step = 0,
+                                           int rank = 0) const;
   /// Every rank's own view of each step, in step then rank order; empty for a one-process run.
   std::vector<RankStep> rank_steps(std::int64_t run_id, std::int64_t after_step = 0) const;
   std::vector<PagingStep> paging_steps(std::int64_t run_id, std::int64_t after_step = 0) const;

@@ -151,7 +151,8 @@ class IdRemap {
       where += (i ? " AND " : "") + sql_name(natural[i]) + " IS ?" + std::to_string(i + 1);
       marks += (i ? ", ?" : "?") + std::to_string(i + 1);
     }
-    Query src(source_, "SELECT " + cols + " FROM " + sql_name(fk.table) + " WHERE " + sql_name(fk.to) + " = ?1");
+    Query src(source_,
+              "SELECT " + cols + " FROM " + sql_name(fk.table) + " WHERE " + sql_name(fk.to) + " = ?1");
     src.bind(1, old_id);
     if (!src.step())
       throw StoreError("the source store's " + fk.table + " has no row " + std::to_string(old_id) +
@@ -300,8 +301,8 @@ std::vector<MergedRun> merge_store(Store& target, const std::string& source_path
       for (const auto& t : tables) {
         Query read(src.db, "SELECT " + column_list(t.columns) + " FROM " + sql_name(t.name) + " WHERE " +
                                sql_name(t.run_column) + " = ?1");
-        Query insert(tdb, "INSERT INTO main." + sql_name(t.name) + "(" + column_list(t.columns) + ") VALUES(" +
-                              marks(t.columns.size()) + ")");
+        Query insert(tdb, "INSERT INTO main." + sql_name(t.name) + "(" + column_list(t.columns) +
+                              ") VALUES(" + marks(t.columns.size()) + ")");
         read.bind(1, source_id);
         while (read.step()) {
           insert.reset();

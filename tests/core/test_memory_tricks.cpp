@@ -1,10 +1,10 @@
 // Optimizer in backward and chunked cross-entropy: each computes what the plain path computes (bit
 // for bit for the optimizer on fp32 CPU runs, to float32 tolerance for the loss) while holding less
 // memory at once. Also activation checkpointing's effect, and the fit ladder end to end on the CPU.
-#include <cmath>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <unistd.h>
+#include <cmath>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>

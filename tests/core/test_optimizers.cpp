@@ -142,7 +142,8 @@ TEST(OffloadAdamW, OnCpuIsItsTwinAndSaysSo) {
     EXPECT_NE(offload->note().find("CUDA runs only"), std::string::npos) << offload->note();
     run_steps(*twin, a, 1, 6);
     run_steps(*offload, b, 1, 6);
-    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << bits << " param " << i;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      EXPECT_TRUE(torch::equal(a[i], b[i])) << bits << " param " << i;
     EXPECT_EQ(offload->state_bytes().host, 0) << "nothing is pinned on a CPU run";
     EXPECT_EQ(offload->state_bytes().device, twin->state_bytes().device);
   }
@@ -166,7 +167,8 @@ TEST_P(StateFileRoundTrip, ContinuesIdentically) {
   resumed_opt->load(path);
   run_steps(*straight_opt, straight, 4, 9);
   run_steps(*resumed_opt, resumed, 4, 9);
-  for (std::size_t i = 0; i < straight.size(); ++i) EXPECT_TRUE(torch::equal(straight[i], resumed[i])) << "param " << i;
+  for (std::size_t i = 0; i < straight.size(); ++i)
+    EXPECT_TRUE(torch::equal(straight[i], resumed[i])) << "param " << i;
   std::remove(path.c_str());
 }
 
@@ -192,9 +194,10 @@ TEST(StateFile, IsSafetensorsWithBitsandbytesNames) {
   EXPECT_EQ((n + 8) % 8, 0u) << "data starts 8-byte aligned";
   std::string header(n, ' ');
   in.read(header.data(), static_cast<std::streamsize>(n));
-  for (const char* key : {"\"__metadata__\"", "\"variant\":\"adamw_8bit\"", "\"layout\":\"blockwise_adamw_8bit\"",
-                          "\"state.0.state1\":{\"dtype\":\"U8\",\"shape\":[64,128]", "\"state.1.state1\":{\"dtype\":\"F32\"",
-                          "\"state.0.absmax1\":{\"dtype\":\"F32\",\"shape\":[32]", "\"qmap1\"", "\"state.2.step\""})
+  for (const char* key :
+       {"\"__metadata__\"", "\"variant\":\"adamw_8bit\"", "\"layout\":\"blockwise_adamw_8bit\"",
+        "\"state.0.state1\":{\"dtype\":\"U8\",\"shape\":[64,128]", "\"state.1.state1\":{\"dtype\":\"F32\"",
+        "\"state.0.absmax1\":{\"dtype\":\"F32\",\"shape\":[32]", "\"qmap1\"", "\"state.2.step\""})
     EXPECT_NE(header.find(key), std::string::npos) << key << " in " << header;
   std::remove(path.c_str());
 }

@@ -38,7 +38,8 @@ TEST(RunSpec, RejectsBadValuesWithClearMessages) {
     }
     return std::string("accepted");
   };
-  EXPECT_NE(message(R"({"per_device_train_batch_size": 0})").find("per_device_train_batch_size"), std::string::npos);
+  EXPECT_NE(message(R"({"per_device_train_batch_size": 0})").find("per_device_train_batch_size"),
+            std::string::npos);
   EXPECT_NE(message(R"({"learning_rate": -1})").find("learning_rate"), std::string::npos);
   EXPECT_NE(message(R"({"optim": "sgd_magic"})").find("unknown optimizer"), std::string::npos);
   EXPECT_NE(message(R"({"max_steps": "ten"})").find("wrong type"), std::string::npos);

@@ -7,7 +7,8 @@
 using namespace optiscope;
 
 TEST(RunSummary, PicksTheLargestPeakAndAveragesTheLastLosses) {
-  const auto path = (std::filesystem::temp_directory_path() / ("summary-" + std::to_string(::getpid()) + ".db")).string();
+  const auto path =
+      (std::filesystem::temp_directory_path() / ("summary-" + std::to_string(::getpid()) + ".db")).string();
   std::filesystem::remove(path);
   {
     Store s = Store::open(path, Store::Mode::read_write);

@@ -67,8 +67,8 @@ TEST(GpuMemoryTruth, BudgetForcesEvictionsAndTheLedgerAgreesWithTheMigrations) {
   REQUIRE_CUDA();
   const Recorded free_run = record(paged_1b(2));
   ASSERT_EQ(free_run.result.outcome, Outcome::completed) << free_run.result.detail;
-  ASSERT_TRUE(free_run.capture.um_counters) << "this test needs CUPTI's unified-memory counters: "
-                                            << free_run.capture.note;
+  ASSERT_TRUE(free_run.capture.um_counters)
+      << "this test needs CUPTI's unified-memory counters: " << free_run.capture.note;
   const std::int64_t unbudgeted = free_run.peak_demand();
 
   RunSpec spec = paged_1b(5);
@@ -86,11 +86,12 @@ TEST(GpuMemoryTruth, BudgetForcesEvictionsAndTheLedgerAgreesWithTheMigrations) {
       ++measured_steps;
       evicted += p.manager_dtoh;
       const double disagreement = p.ledger_disagreement().value_or(1.0);
-      std::printf("[ info ] step %lld: ledger %.1f MiB, measured %.1f MiB (peak %.1f), evicted %.1f MiB, %.3f %%\n",
-                  static_cast<long long>(p.step), static_cast<double>(p.ledger_resident) / kMiB,
-                  static_cast<double>(*p.measured_resident) / kMiB,
-                  static_cast<double>(p.measured_resident_peak.value_or(0)) / kMiB,
-                  static_cast<double>(p.manager_dtoh) / kMiB, disagreement * 100.0);
+      std::printf(
+          "[ info ] step %lld: ledger %.1f MiB, measured %.1f MiB (peak %.1f), evicted %.1f MiB, %.3f %%\n",
+          static_cast<long long>(p.step), static_cast<double>(p.ledger_resident) / kMiB,
+          static_cast<double>(*p.measured_resident) / kMiB,
+          static_cast<double>(p.measured_resident_peak.value_or(0)) / kMiB,
+          static_cast<double>(p.manager_dtoh) / kMiB, disagreement * 100.0);
       EXPECT_LE(disagreement, 0.01) << "step " << p.step << ": ledger and migrations disagree by over 1 %";
       EXPECT_EQ(p.disagreeing_allocations, 0) << "step " << p.step;
     }
@@ -101,9 +102,11 @@ TEST(GpuMemoryTruth, BudgetForcesEvictionsAndTheLedgerAgreesWithTheMigrations) {
   EXPECT_GT(driver_cache, 0) << "after evictions the driver keeps their device chunks (H200, 2026-12-04)";
   EXPECT_LE(r.peak_demand(), static_cast<std::int64_t>(spec.device_budget_bytes))
       << "measured demand stays within the budget at every sample";
-  std::printf("[ info ] unbudgeted demand %.1f MiB, budget %.1f MiB, peak demand %.1f MiB, driver cache up to %.1f MiB\n",
-              static_cast<double>(unbudgeted) / kMiB, static_cast<double>(spec.device_budget_bytes) / kMiB,
-              static_cast<double>(r.peak_demand()) / kMiB, static_cast<double>(driver_cache) / kMiB);
+  std::printf(
+      "[ info ] unbudgeted demand %.1f MiB, budget %.1f MiB, peak demand %.1f MiB, driver cache up to %.1f "
+      "MiB\n",
+      static_cast<double>(unbudgeted) / kMiB, static_cast<double>(spec.device_budget_bytes) / kMiB,
+      static_cast<double>(r.peak_demand()) / kMiB, static_cast<double>(driver_cache) / kMiB);
 }
 
 TEST(GpuMemoryTruth, ARunWhoseDemandOutgrowsItsBudgetEndsOverBudget) {
@@ -114,9 +117,9 @@ TEST(GpuMemoryTruth, ARunWhoseDemandOutgrowsItsBudgetEndsOverBudget) {
   for (const auto& b : free_run.bundles)
     for (const auto& m : b.memory) paged = std::max(paged, m.optimizer_paged_resident);
   ASSERT_GT(paged, 1024 * kMiB);
-  // Room for 100 MiB of paged state beside what training reserves at its largest. The embedding's moments are one
-  // managed block of about 500 MiB that must be on the device while it is updated, so the measured
-  // demand goes over the budget, while the allocator alone never reaches its cap.
+  // Room for 100 MiB of paged state beside what training reserves at its largest. The embedding's moments are
+  // one managed block of about 500 MiB that must be on the device while it is updated, so the measured demand
+  // goes over the budget, while the allocator alone never reaches its cap.
   RunSpec spec = paged_1b(3);
   spec.device_budget_bytes = static_cast<std::uint64_t>(free_run.peak_demand() - paged + 100 * kMiB);
   const Recorded r = record(spec);

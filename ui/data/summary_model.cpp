@@ -100,11 +100,24 @@ QVariant SummaryModel::data(const QModelIndex& index, int role) const {
 QVariant SummaryModel::headerData(int section, Qt::Orientation orientation, int role) const {
   if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
   // The losses say which figure they are, in the words the CLI uses for the same numbers.
-  static const char* names[] = {
-      "variant",         "comparison",     "steps",       "loss, last step", "loss, mean of last %1",
-      "eval loss",       "peak device",    "parameters",  "gradients",       "optim. state",
-      "paged, resident", "paged, on host", "activations", "total time",      "median step",
-      "tokens/s",        "outcome",        "driver cache (reclaimable)"};
+  static const char* names[] = {"variant",
+                                "comparison",
+                                "steps",
+                                "loss, last step",
+                                "loss, mean of last %1",
+                                "eval loss",
+                                "peak device",
+                                "parameters",
+                                "gradients",
+                                "optim. state",
+                                "paged, resident",
+                                "paged, on host",
+                                "activations",
+                                "total time",
+                                "median step",
+                                "tokens/s",
+                                "outcome",
+                                "driver cache (reclaimable)"};
   static_assert(std::size(names) == ColumnCount);
   if (section < 0 || section >= ColumnCount) return {};
   return section == FinalLoss ? tr(names[section]).arg(kFinalLossSteps) : tr(names[section]);

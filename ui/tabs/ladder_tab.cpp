@@ -210,7 +210,8 @@ void LadderTab::drawMemory() {
     // can stay under the line while the run went over it).
     QString figure = QStringLiteral("—");
     if (peak)
-      figure = formatBytes(static_cast<double>(std::max(demand_bytes(*peak), r.info.over_budget_bytes.value_or(0))));
+      figure = formatBytes(
+          static_cast<double>(std::max(demand_bytes(*peak), r.info.over_budget_bytes.value_or(0))));
     else if (r.info.oom_bytes)
       figure = formatBytes(static_cast<double>(*r.info.oom_bytes));
     // One short line each ("oom" / "at step 1" / "23.9 GiB"): six rungs in a narrow window leave

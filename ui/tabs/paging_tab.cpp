@@ -309,18 +309,20 @@ void PagingTab::drawResidency(const RunData& run) {
   pk->setLineStyle(QCPGraph::lsNone);
   pk->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, kToDevice.lighter(130), 4));
   if (worst < 0) {
-    verdict_ = tr("Residency was not measured for this run (no unified-memory counters): the ledger above is "
-                  "the page manager's own estimate.");
+    verdict_ =
+        tr("Residency was not measured for this run (no unified-memory counters): the ledger above is "
+           "the page manager's own estimate.");
   } else if (over == 0) {
     verdict_ = tr("Ledger and migrations agree within %1 % at every step (the most at step %2).")
                    .arg(worst * 100.0, 0, 'f', 2)
                    .arg(worstStep);
   } else {
-    verdict_ = tr("Ledger and migrations disagree by more than 1 % at %n step(s), by %1 % at step %2: the page "
-                  "manager's figures are not confirmed there.",
-                  nullptr, over)
-                   .arg(worst * 100.0, 0, 'f', 1)
-                   .arg(worstStep);
+    verdict_ =
+        tr("Ledger and migrations disagree by more than 1 % at %n step(s), by %1 % at step %2: the page "
+           "manager's figures are not confirmed there.",
+           nullptr, over)
+            .arg(worst * 100.0, 0, 'f', 1)
+            .arg(worstStep);
   }
   QCPItemText* note = addPlotNote(*residency_);
   note->setText(verdict_);

@@ -162,7 +162,8 @@ TEST(MemoryEstimate, ShardedStateIsPerRank) {
   const auto whole = part(estimate(w), "optimizer state").bytes;
   const auto grads = part(estimate(w), "gradients").bytes;
   w.ranks = 4;
-  EXPECT_EQ(part(estimate(w), "optimizer state").bytes, whole) << "stage 0 replicates the state on every rank";
+  EXPECT_EQ(part(estimate(w), "optimizer state").bytes, whole)
+      << "stage 0 replicates the state on every rank";
   w.zero_stage = 1;
   EXPECT_NEAR(static_cast<double>(part(estimate(w), "optimizer state").bytes), whole / 4.0, 1.0);
   EXPECT_EQ(part(estimate(w), "gradients").bytes, grads);
